@@ -1,0 +1,65 @@
+"""Who may act in which customer: the checks views call before touching tenant data."""
+
+from __future__ import annotations
+
+import uuid
+
+from sqlalchemy import select
+
+from entryfy import clock
+from entryfy.auth import current_account
+from entryfy.errors import Forbidden, NotFound
+from entryfy.web import db_session
+from models import Account, Customer, Membership
+from models.tenancy import scope_to
+
+ADMIN = ("admin",)
+ADMIN_OR_OPERATOR = ("admin", "operator")
+ANY_MEMBER = ("member", "admin", "operator")
+
+
+def membership_is_current(m: Membership) -> bool:
+    now = clock.now()
+    return (
+        m.active
+        and (m.valid_from is None or m.valid_from <= now)
+        and (m.valid_to is None or now < m.valid_to)
+    )
+
+
+def require_customer(customer_id: uuid.UUID, roles: tuple[str, ...] = ADMIN) -> Membership:
+    """The signed-in person's current membership in ``customer_id`` with one of ``roles``.
+
+    Not a member (or an ended customer): 404, exactly like a customer that does not exist.
+    A member without the role: 403. On success the session is scoped to that customer.
+    """
+    account: Account = current_account()
+    s = db_session()
+    m = s.scalar(
+        select(Membership).where(
+            Membership.customer_id == customer_id, Membership.account_id == account.id
+        )
+    )
+    if m is None or not membership_is_current(m):
+        raise NotFound("No such customer.")
+    customer = s.get(Customer, customer_id)
+    if customer is None or customer.status == "ended":
+        raise NotFound("No such customer.")
+    if m.role not in roles:
+        raise Forbidden("Your role in this customer does not allow this.", slug="role-required")
+    scope_to(s, customer_id)
+    return m
+
+
+def require_staff(*roles: str) -> Account:
+    account = current_account()
+    if account.staff_role not in roles:
+        raise Forbidden("Vendor staff only.", slug="staff-only")
+    return account
+
+
+def member_customer_ids(account: Account) -> list[uuid.UUID]:
+    """The customers where the person currently holds an active membership."""
+    s = db_session()
+    rows = s.scalars(select(Membership).where(Membership.account_id == account.id))
+    return [m.customer_id for m in rows if membership_is_current(m) and m.role != "guest"]

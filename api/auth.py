@@ -1,0 +1,188 @@
+"""Authentication endpoints: register, login/logout (browser), device tokens (phones)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+
+import marshmallow as ma
+from flask import current_app, request
+from flask_limiter.util import get_remote_address
+from sqlalchemy import select
+
+from api.base import Blueprint, InSchema, OutSchema
+from api.me import AccountOut, account_payload
+from entryfy import auth, clock
+from entryfy.auth import current_account, current_token_id
+from entryfy.errors import NotFound
+from entryfy.extensions import limiter
+from entryfy.ops import accounts as ops
+from entryfy.web import db_session
+from models import AccessToken
+
+blp = Blueprint("auth", __name__, url_prefix="/api/v1/auth", description="Sign-in")
+
+NAME = ma.validate.Length(min=1, max=100)
+
+
+class RegisterIn(InSchema):
+    email = ma.fields.Email(required=True, validate=ma.validate.Length(max=254))
+    password = ma.fields.String(required=True, load_only=True,
+                                validate=ma.validate.Length(min=1, max=256))
+    first_name = ma.fields.String(required=True, validate=NAME)
+    last_name = ma.fields.String(required=True, validate=NAME)
+    phone = ma.fields.String(load_default=None, allow_none=True,
+                             validate=ma.validate.Regexp(r"^\+?[0-9 ()-]{5,32}$"))
+
+
+class LoginIn(InSchema):
+    email = ma.fields.String(required=True, validate=ma.validate.Length(min=1, max=254))
+    password = ma.fields.String(required=True, load_only=True,
+                                validate=ma.validate.Length(min=1, max=256))
+    otp = ma.fields.String(load_default=None, validate=ma.validate.Length(max=64))
+
+
+class LoginOut(AccountOut):
+    csrf_token = ma.fields.String()
+
+
+class TokenIn(LoginIn):
+    device_id = ma.fields.String(required=True, validate=ma.validate.Length(min=8, max=200))
+    device_name = ma.fields.String(load_default=None, validate=ma.validate.Length(max=100))
+    platform = ma.fields.String(load_default=None,
+                                validate=ma.validate.OneOf(["ios", "android", "web", "other"]))
+
+
+class TokenIssuedOut(OutSchema):
+    id = ma.fields.UUID()
+    token = ma.fields.String()
+    expires_at = ma.fields.DateTime()
+
+
+class TokenOut(OutSchema):
+    id = ma.fields.UUID()
+    kind = ma.fields.String()
+    device_id = ma.fields.UUID(allow_none=True)
+    device_name = ma.fields.Function(lambda t: t.device.name if t.device else None)
+    platform = ma.fields.Function(lambda t: t.device.platform if t.device else None)
+    created_at = ma.fields.DateTime()
+    expires_at = ma.fields.DateTime()
+    last_used_at = ma.fields.DateTime(allow_none=True)
+    current = ma.fields.Function(lambda t: t.id == current_token_id())
+
+
+def _email_key() -> str:
+    body = request.get_json(silent=True)
+    email = body.get("email") if isinstance(body, dict) else None
+    if not isinstance(email, str):
+        return "no-email"
+    # A hash, so the limiter's storage (e.g. Redis) holds no email address in clear.
+    from entryfy.security import sha256_hex
+
+    return sha256_hex(ops.normalise_email(email))
+
+
+def _failed(response) -> bool:  # type: ignore[no-untyped-def]
+    return response.status_code == 401
+
+
+# Failed sign-ins count against both the account and the client address, across the login
+# and token endpoints alike; successful ones cost nothing.
+login_limits = [
+    limiter.shared_limit(
+        lambda: current_app.config["LOGIN_FAILURE_LIMIT_ACCOUNT"],
+        scope="login-account", key_func=_email_key, deduct_when=_failed,
+    ),
+    limiter.shared_limit(
+        lambda: current_app.config["LOGIN_FAILURE_LIMIT_IP"],
+        scope="login-ip", key_func=get_remote_address, deduct_when=_failed,
+    ),
+]
+
+
+def _throttled(view):  # type: ignore[no-untyped-def]
+    for lim in login_limits:
+        view = lim(view)
+    return view
+
+
+def _second_factor(account, otp: str | None) -> None:  # type: ignore[no-untyped-def]
+    """Vendor staff must present a second factor (see entryfy.ops.staff)."""
+    from entryfy.ops import staff
+
+    staff.check_second_factor(db_session(), account, otp)
+
+
+@blp.route("/register", methods=["POST"])
+@blp.arguments(RegisterIn)
+@blp.response(201, AccountOut)
+def register(data):  # type: ignore[no-untyped-def]
+    account = ops.register(db_session(), **data)
+    return account_payload(account)
+
+
+@blp.route("/login", methods=["POST"])
+@_throttled
+@blp.arguments(LoginIn)
+@blp.response(200, LoginOut)
+def login(data):  # type: ignore[no-untyped-def]
+    s = db_session()
+    account = ops.authenticate(s, data["email"], data["password"])
+    _second_factor(account, data.get("otp"))
+    csrf = auth.sign_in_browser(account)
+    return {**account_payload(account), "csrf_token": csrf}
+
+
+@blp.route("/logout", methods=["POST"])
+@blp.response(204)
+def logout():  # type: ignore[no-untyped-def]
+    current_account()
+    auth.sign_out()
+    return ""
+
+
+@blp.route("/tokens", methods=["GET"])
+@blp.response(200, TokenOut(many=True))
+def list_tokens():  # type: ignore[no-untyped-def]
+    account = current_account()
+    return list(
+        db_session().scalars(
+            select(AccessToken)
+            .where(
+                AccessToken.account_id == account.id,
+                AccessToken.revoked_at.is_(None),
+                AccessToken.expires_at > clock.now(),
+            )
+            .order_by(AccessToken.created_at.desc())
+        )
+    )
+
+
+@blp.route("/tokens", methods=["POST"])
+@_throttled
+@blp.arguments(TokenIn)
+@blp.response(201, TokenIssuedOut)
+def issue_token(data):  # type: ignore[no-untyped-def]
+    s = db_session()
+    account = ops.authenticate(s, data["email"], data["password"])
+    _second_factor(account, data.get("otp"))
+    device, new = ops.register_device(
+        s, account, device_id=data["device_id"], name=data.get("device_name"),
+        platform=data.get("platform"),
+    )
+    if new:
+        from entryfy.ops import staff
+
+        staff.note_new_device(s, account, device)
+    lifetime = dt.timedelta(days=current_app.config["TOKEN_LIFETIME_DAYS"])
+    issued = ops.issue_device_token(s, account, device, lifetime=lifetime, ip=request.remote_addr)
+    return {"id": issued.token.id, "token": issued.secret, "expires_at": issued.token.expires_at}
+
+
+@blp.route("/tokens/<uuid:token_id>", methods=["DELETE"])
+@blp.response(204)
+def revoke(token_id: uuid.UUID):  # type: ignore[no-untyped-def]
+    account = current_account()
+    if ops.revoke_token(db_session(), account, token_id) is None:
+        raise NotFound("No such token.")
+    return ""

@@ -1,0 +1,59 @@
+"""The application factory."""
+
+from __future__ import annotations
+
+import logging
+import os
+from typing import Any
+
+from flask import Flask
+from werkzeug.middleware.proxy_fix import ProxyFix
+
+from entryfy import config as config_mod
+from entryfy import security
+from entryfy.db import Database, make_engine
+
+
+def create_app(test_config: dict[str, Any] | None = None) -> Flask:
+    app = Flask("entryfy", instance_relative_config=True)
+    os.makedirs(app.instance_path, exist_ok=True)
+    app.config.update(config_mod.load(app.instance_path, test_config))
+    logging.basicConfig(level=os.environ.get("LOG_LEVEL", "INFO"))
+
+    proxies = int(os.environ.get("ENTRYFY_TRUSTED_PROXIES", "0"))
+    if proxies:
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=proxies, x_proto=proxies)  # type: ignore[method-assign]
+
+    security.configure(
+        passwords=security.Passwords(
+            app.config["ARGON2_TIME_COST"],
+            app.config["ARGON2_MEMORY_COST"],
+            app.config["ARGON2_PARALLELISM"],
+        ),
+        keys=security.DataKeys(app.config["ENTRYFY_DATA_KEY"]),
+    )
+
+    db = app.config.get("DATABASE") or Database(
+        make_engine(
+            app.config["DATABASE_URL"],
+            pool_size=app.config["DATABASE_POOL_SIZE"],
+            max_overflow=app.config["DATABASE_MAX_OVERFLOW"],
+        )
+    )
+    app.extensions["entryfy.db"] = db
+
+    from entryfy import auth, web
+    from entryfy.extensions import limiter
+
+    web.init_app(app)
+    auth.init_app(app)
+    limiter.init_app(app)
+
+    from api import init_api
+
+    init_api(app)
+
+    from entryfy.cli import register_flask_commands
+
+    register_flask_commands(app)
+    return app

@@ -1,0 +1,150 @@
+"""One ``current_user`` for browsers (Flask-Login session cookie) and phones (bearer tokens).
+
+Both kinds are rows in ``access_tokens``: the cookie carries a session secret, the phone a
+device token, and each is looked up by its SHA-256. Revoking the row (logout, password change,
+removing a device) ends it at the next request. Requests authenticated by a bearer token
+never get a session cookie and need no CSRF token; cookie-authenticated unsafe requests must
+carry ``X-CSRF-Token``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import hmac
+import uuid
+
+from flask import Flask, current_app, g, request, session
+from flask.sessions import SecureCookieSessionInterface
+from flask_login import current_user, login_user, logout_user
+
+from entryfy.errors import Forbidden, Unauthorized
+from entryfy.extensions import login_manager
+from entryfy.ops import accounts as account_ops
+from entryfy.web import db_session
+from models import AccessToken, Account
+from models.tenancy import TenantContext, set_context
+
+SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
+CSRF_HEADER = "X-CSRF-Token"
+
+
+class TokenAwareSessionInterface(SecureCookieSessionInterface):
+    """Never set a session cookie on a response to a bearer-token request."""
+
+    def should_set_cookie(self, app: Flask, sess) -> bool:  # type: ignore[no-untyped-def]
+        if g.get("auth_method") == "token":
+            return False
+        return super().should_set_cookie(app, sess)
+
+    def save_session(self, app, sess, response):  # type: ignore[no-untyped-def]
+        if g.get("auth_method") == "token":
+            return None
+        return super().save_session(app, sess, response)
+
+
+def _authenticated(account: Account, token: AccessToken, method: str) -> Account:
+    g.auth_method = method
+    g.auth_token = token
+    set_context(db_session(), TenantContext(account_id=account.id))
+    return account
+
+
+@login_manager.user_loader
+def _load_from_cookie(user_id: str) -> Account | None:
+    secret = session.get("sid")
+    if not secret:
+        return None
+    s = db_session()
+    token = account_ops.resolve_token(s, secret, "session")
+    if token is None or str(token.account_id) != user_id:
+        session.clear()
+        return None
+    account = s.get(Account, token.account_id)
+    if account is None or not account.is_active:
+        return None
+    return _authenticated(account, token, "session")
+
+
+@login_manager.request_loader
+def _load_from_bearer(req) -> Account | None:  # type: ignore[no-untyped-def]
+    header = req.headers.get("Authorization", "")
+    scheme, _, secret = header.partition(" ")
+    if scheme.lower() != "bearer" or not secret.strip():
+        return None
+    s = db_session()
+    token = account_ops.resolve_token(s, secret.strip(), "device")
+    if token is None:
+        return None
+    account = s.get(Account, token.account_id)
+    if account is None or not account.is_active:
+        return None
+    return _authenticated(account, token, "token")
+
+
+@login_manager.unauthorized_handler
+def _unauthorized():  # type: ignore[no-untyped-def]
+    raise Unauthorized("Sign in first.")
+
+
+def csrf_token_for(secret: str) -> str:
+    key = current_app.config["SECRET_KEY"].encode()
+    return hmac.new(key, b"csrf:" + secret.encode(), hashlib.sha256).hexdigest()
+
+
+# Endpoints authenticated by the credentials in their body, not by the cookie.
+CSRF_EXEMPT = {"auth.login", "auth.register", "auth.issue_token"}
+
+
+def _check_csrf() -> None:
+    if request.method in SAFE_METHODS or request.endpoint in CSRF_EXEMPT:
+        return
+    # Resolve the user first: only a request that the *cookie* authenticated needs CSRF.
+    if not current_user.is_authenticated or g.get("auth_method") != "session":
+        return
+    sent = request.headers.get(CSRF_HEADER, "")
+    expected = csrf_token_for(session.get("sid", ""))
+    if not sent or not hmac.compare_digest(sent, expected):
+        raise Forbidden("Missing or wrong CSRF token.", slug="csrf-failed")
+
+
+def sign_in_browser(account: Account) -> str:
+    """Start a fresh server-side session: a new session id (no fixation), returns CSRF token."""
+    s = db_session()
+    lifetime = dt.timedelta(hours=current_app.config["SESSION_LIFETIME_HOURS"])
+    issued = account_ops.start_session(s, account, lifetime=lifetime, ip=request.remote_addr)
+    session.clear()
+    session["sid"] = issued.secret
+    login_user(account)
+    _authenticated(account, issued.token, "session")
+    return csrf_token_for(issued.secret)
+
+
+def sign_out() -> None:
+    token: AccessToken | None = g.get("auth_token")
+    if token is not None and token.revoked_at is None:
+        from entryfy import clock
+
+        token.revoked_at = clock.now()
+    logout_user()
+    session.clear()
+
+
+def current_account() -> Account:
+    if not current_user.is_authenticated:
+        raise Unauthorized("Sign in first.")
+    return current_user._get_current_object()  # type: ignore[attr-defined]
+
+
+def current_token_id() -> uuid.UUID | None:
+    token: AccessToken | None = g.get("auth_token")
+    return token.id if token is not None else None
+
+
+def init_app(app: Flask) -> None:
+    app.session_interface = TokenAwareSessionInterface()
+    login_manager.init_app(app)
+    # Our own session rows do what Flask-Login's session protection approximates.
+    login_manager.session_protection = None
+
+    app.before_request(_check_csrf)

@@ -1,0 +1,60 @@
+"""The ``entryfy`` command line (operators, jobs and scripts rely on these names)."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+from flask import Flask, current_app
+from flask.cli import FlaskGroup
+
+from entryfy.web import database
+
+
+def _create_app() -> Flask:
+    from entryfy import create_app
+
+    return create_app()
+
+
+@click.group(cls=FlaskGroup, create_app=_create_app, add_default_commands=True,
+             add_version_option=False)
+def main() -> None:
+    """Entryfy: privacy-first workplace entry."""
+
+
+db_cli = click.Group("db", help="Database schema.")
+
+
+@db_cli.command("upgrade")
+@click.option("--revision", default="head", show_default=True)
+def db_upgrade(revision: str) -> None:
+    """Apply the migrations to DATABASE_URL (as DATABASE_ADMIN_URL when set)."""
+    from entryfy import migrate
+
+    migrate.upgrade(current_app.config["DATABASE_ADMIN_URL"],
+                    app_role=current_app.config["DATABASE_APP_ROLE"], revision=revision)
+    click.echo(f"database at {revision}")
+
+
+@click.command("demo")
+def demo_cmd() -> None:
+    """Seed demo data if the database is empty, and print the demo logins."""
+    from entryfy import demo
+
+    with database().transaction() as s:
+        demo.seed(s, echo=click.echo)
+
+
+def register_flask_commands(app: Flask) -> None:
+    app.cli.add_command(db_cli)
+    app.cli.add_command(demo_cmd)
+    # Further command groups (customer, staff, retention, audit, privacy) register here.
+    from entryfy import commands
+
+    for cmd in commands.ALL:
+        app.cli.add_command(cmd)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,31 @@
+"""Command groups of the ``entryfy`` CLI beyond ``db`` and ``demo``: each module adds its
+click group to ALL."""
+
+from __future__ import annotations
+
+import click
+
+from entryfy.web import database
+
+ALL: list[click.Command] = []
+
+audit_cli = click.Group("audit", help="The audit trail.")
+
+
+@audit_cli.command("verify")
+def audit_verify() -> None:
+    """Check every audit chain; exit 1 on a break."""
+    from models.tenancy import SYSTEM
+    from privacy import audit
+
+    breaks = 0
+    with database().transaction(SYSTEM) as s:
+        for b in audit.verify(s):
+            breaks += 1
+            click.echo(f"BROKEN {b.chain} #{b.seq}: {b.problem}", err=True)
+    if breaks:
+        raise SystemExit(1)
+    click.echo("every audit chain is intact")
+
+
+ALL.append(audit_cli)

@@ -1,0 +1,90 @@
+"""Configuration from the environment. Secrets never get silent defaults outside development."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+
+class ConfigError(RuntimeError):
+    pass
+
+
+def _bool(name: str, default: bool) -> bool:
+    value = os.environ.get(name)
+    if value is None:
+        return default
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+# A development-only key, used only when ENTRYFY_ENV=development (the README's first command).
+DEV_DATA_KEY = "ZW50cnlmeS1kZXZlbG9wbWVudC1vbmx5LWtleS0wMDA="
+DEV_SECRET_KEY = "entryfy-development-only-secret-key"  # noqa: S105
+
+
+def load(instance_path: str, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
+    env = os.environ.get("ENTRYFY_ENV", "production")
+    overrides = overrides or {}
+    testing = bool(overrides.get("TESTING"))
+    dev = env == "development" or testing
+    default_db = "sqlite:///" + str(Path(instance_path) / "entryfy.sqlite3")
+    cfg: dict[str, Any] = {
+        "ENV_NAME": env,
+        "DATABASE_URL": os.environ.get("DATABASE_URL", default_db),
+        # Migrations run as the owner of the tables; the app itself need not be one.
+        "DATABASE_ADMIN_URL": os.environ.get("DATABASE_ADMIN_URL"),
+        # The PostgreSQL role that owns no table and is subject to row-level security.
+        "DATABASE_APP_ROLE": os.environ.get("DATABASE_APP_ROLE", "entryfy_app"),
+        "DATABASE_POOL_SIZE": int(os.environ.get("DATABASE_POOL_SIZE", "5")),
+        "DATABASE_MAX_OVERFLOW": int(os.environ.get("DATABASE_MAX_OVERFLOW", "5")),
+        "SECRET_KEY": os.environ.get("SECRET_KEY"),
+        "ENTRYFY_DATA_KEY": os.environ.get("ENTRYFY_DATA_KEY"),
+        "RATELIMIT_STORAGE_URI": os.environ.get("RATELIMIT_STORAGE_URI", "memory://"),
+        "RATELIMIT_HEADERS_ENABLED": True,
+        # Failed sign-ins: per account and per client address (Flask-Limiter strings).
+        "LOGIN_FAILURE_LIMIT_ACCOUNT": os.environ.get(
+            "LOGIN_FAILURE_LIMIT_ACCOUNT", "5 per 15 minutes"
+        ),
+        "LOGIN_FAILURE_LIMIT_IP": os.environ.get("LOGIN_FAILURE_LIMIT_IP", "30 per 15 minutes"),
+        "SMTP_URL": os.environ.get("SMTP_URL"),
+        "OUTBOX_DIR": os.environ.get("ENTRYFY_OUTBOX", str(Path(instance_path) / "outbox")),
+        "TOKEN_LIFETIME_DAYS": int(os.environ.get("TOKEN_LIFETIME_DAYS", "90")),
+        "SESSION_LIFETIME_HOURS": int(os.environ.get("SESSION_LIFETIME_HOURS", "12")),
+        # argon2id: RFC 9106 "second recommended" (64 MiB, t=3, p=4), above the OWASP minimum.
+        "ARGON2_TIME_COST": int(os.environ.get("ARGON2_TIME_COST", "3")),
+        "ARGON2_MEMORY_COST": int(os.environ.get("ARGON2_MEMORY_COST", "65536")),
+        "ARGON2_PARALLELISM": int(os.environ.get("ARGON2_PARALLELISM", "4")),
+        "MAX_CONTENT_LENGTH": int(os.environ.get("MAX_CONTENT_LENGTH", str(256 * 1024))),
+        "SESSION_COOKIE_NAME": "entryfy_session",
+        "SESSION_COOKIE_HTTPONLY": True,
+        "SESSION_COOKIE_SAMESITE": "Lax",
+        "SESSION_COOKIE_SECURE": _bool("SESSION_COOKIE_SECURE", not dev),
+        # Flask-Login's remember-me cookie is not used: sessions live in the database.
+        "REMEMBER_COOKIE_DURATION": 0,
+        "DEMO_DATA": _bool("ENTRYFY_DEMO", env == "development"),
+        # flask-smorest / OpenAPI
+        "API_TITLE": "Entryfy",
+        "API_VERSION": "v1",
+        "OPENAPI_VERSION": "3.0.3",
+        "OPENAPI_URL_PREFIX": "/api/v1",
+        "OPENAPI_JSON_PATH": "openapi.json",
+        "OPENAPI_SWAGGER_UI_PATH": "docs",
+        "OPENAPI_SWAGGER_UI_URL": "https://cdn.jsdelivr.net/npm/swagger-ui-dist/",
+        "OPENAPI_REDOC_PATH": "redoc",
+        "OPENAPI_REDOC_URL": "https://cdn.jsdelivr.net/npm/redoc/bundles/redoc.standalone.js",
+        "TESTING": False,
+    }
+    cfg.update(overrides)
+    if dev:
+        cfg["SECRET_KEY"] = cfg["SECRET_KEY"] or DEV_SECRET_KEY
+        cfg["ENTRYFY_DATA_KEY"] = cfg["ENTRYFY_DATA_KEY"] or DEV_DATA_KEY
+    missing = [k for k in ("SECRET_KEY", "ENTRYFY_DATA_KEY") if not cfg.get(k)]
+    if missing:
+        raise ConfigError(
+            f"{', '.join(missing)} must be set (ENTRYFY_ENV={env}). "
+            "Generate one with: python -c \"import secrets,base64;"
+            "print(base64.urlsafe_b64encode(secrets.token_bytes(32)).decode())\""
+        )
+    cfg["DATABASE_ADMIN_URL"] = cfg["DATABASE_ADMIN_URL"] or cfg["DATABASE_URL"]
+    return cfg

@@ -1,0 +1,88 @@
+"""Engine and sessions, without Flask: the web app, the CLI, jobs and tests share this."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from typing import Any
+
+from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy.engine import make_url
+from sqlalchemy.orm import Session, sessionmaker
+
+from models import tenancy
+
+
+def normalise_url(url: str) -> str:
+    """Accept the usual postgres:// and postgresql:// spellings and use psycopg 3."""
+    u = make_url(url)
+    if u.drivername in ("postgres", "postgresql"):
+        u = u.set(drivername="postgresql+psycopg")
+    return u.render_as_string(hide_password=False)
+
+
+def make_engine(url: str, *, pool_size: int = 5, max_overflow: int = 5,
+                app_role: str | None = None) -> Engine:
+    url = normalise_url(url)
+    kwargs: dict[str, Any] = {"future": True}
+    if url.startswith("sqlite"):
+        # Several app threads share the file; wait for a lock instead of failing at once.
+        kwargs["connect_args"] = {"timeout": 15, "check_same_thread": False}
+    else:
+        # Keep pools small: N workers x (pool + overflow) must stay below max_connections.
+        kwargs.update(pool_size=pool_size, max_overflow=max_overflow, pool_pre_ping=True,
+                      pool_recycle=1800)
+    engine = create_engine(url, **kwargs)
+    if engine.dialect.name == "sqlite":
+        @event.listens_for(engine, "connect")
+        def _sqlite_pragmas(dbapi_conn, _record):  # type: ignore[no-untyped-def]
+            cur = dbapi_conn.cursor()
+            cur.execute("PRAGMA foreign_keys=ON")
+            cur.execute("PRAGMA journal_mode=WAL")
+            cur.execute("PRAGMA busy_timeout=15000")
+            cur.close()
+    return engine
+
+
+class Database:
+    """One engine and its session factory, with tenant scoping installed."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self._factory = self._make_factory(engine)
+
+    @staticmethod
+    def _make_factory(bind: Engine | Connection, **kw: Any) -> sessionmaker[Session]:
+        factory = sessionmaker(bind=bind, expire_on_commit=False, autoflush=True, **kw)
+        tenancy.install(factory)
+        return factory
+
+    def session(self) -> Session:
+        return self._factory()
+
+    def bind_to(self, connection: Connection) -> None:
+        """Tests: run every session inside ``connection``'s outer transaction, as savepoints."""
+        self._factory = self._make_factory(
+            connection, join_transaction_mode="create_savepoint"
+        )
+
+    def unbind(self) -> None:
+        self._factory = self._make_factory(self.engine)
+
+    @contextlib.contextmanager
+    def transaction(self, ctx: tenancy.TenantContext = tenancy.NOBODY) -> Iterator[Session]:
+        """A unit of work for the CLI and jobs: commit on success, roll back on error."""
+        session = self.session()
+        tenancy.set_context(session, ctx)
+        try:
+            yield session
+            session.commit()
+        except BaseException:
+            session.rollback()
+            raise
+        finally:
+            session.close()
+
+    @property
+    def dialect(self) -> str:
+        return self.engine.dialect.name

@@ -1,0 +1,122 @@
+"""Platform data: the person's account, their devices and their sign-in tokens.
+
+The vendor is controller for these (DESIGN.md, "Two controllers").
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+
+from sqlalchemy import CheckConstraint, ForeignKey, Index, String, text
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from models.base import NOT_PERSONAL, Base, CreatedMixin, IdMixin, personal, ref
+
+STAFF_ROLES = ("support", "platform_admin")
+
+
+class Account(IdMixin, CreatedMixin, Base):
+    __tablename__ = "accounts"
+    __privacy__ = {"purpose": "account", "retention": "account_lifetime"}
+    __table_args__ = (
+        CheckConstraint(
+            "staff_role IS NULL OR staff_role IN ('support', 'platform_admin')",
+            name="staff_role",
+        ),
+        # One account per address, whatever its case.
+        Index("uq_accounts_email_lower", text("lower(email)"), unique=True),
+    )
+
+    email: Mapped[str] = mapped_column(
+        String(254), info=personal("contact.email", identifier=True)
+    )
+    password_hash: Mapped[str | None] = mapped_column(
+        String(255), info=personal("auth.credential", erasure="delete")
+    )
+    first_name: Mapped[str] = mapped_column(
+        String(100), info=personal("identity.name", identifier=True)
+    )
+    last_name: Mapped[str] = mapped_column(
+        String(100), info=personal("identity.name", identifier=True)
+    )
+    phone: Mapped[str | None] = mapped_column(
+        String(32), info=personal("contact.phone", identifier=True)
+    )
+    # Vendor staff only: support or platform_admin. Customers' people have None.
+    staff_role: Mapped[str | None] = mapped_column(String(20), info=NOT_PERSONAL)
+    is_active: Mapped[bool] = mapped_column(default=True, info=NOT_PERSONAL)
+    updated_at: Mapped[dt.datetime | None] = mapped_column(info=NOT_PERSONAL)
+    last_login_at: Mapped[dt.datetime | None] = mapped_column(
+        info=personal("activity.sign_in")
+    )
+
+    devices: Mapped[list[Device]] = relationship(
+        back_populates="account", cascade="all, delete-orphan", passive_deletes=True
+    )
+
+    # Flask-Login protocol, kept framework-free: these are plain attributes/methods.
+    @property
+    def is_authenticated(self) -> bool:
+        return True
+
+    @property
+    def is_anonymous(self) -> bool:
+        return False
+
+    def get_id(self) -> str:
+        return str(self.id)
+
+    @property
+    def is_staff(self) -> bool:
+        return self.staff_role is not None
+
+
+class Device(IdMixin, CreatedMixin, Base):
+    """A phone or tablet an account signs in from. The device id is kept only as a keyed hash."""
+
+    __tablename__ = "devices"
+    __privacy__ = {"purpose": "account", "retention": "account_lifetime"}
+    __table_args__ = (Index("uq_devices_account_hash", "account_id", "device_hash", unique=True),)
+
+    account_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("accounts.id", ondelete="CASCADE"), index=True, info=ref()
+    )
+    device_hash: Mapped[str] = mapped_column(
+        String(64), info=personal("device.id", identifier=True)
+    )
+    name: Mapped[str | None] = mapped_column(String(100), info=personal("device.name"))
+    platform: Mapped[str | None] = mapped_column(String(20), info=personal("device.platform"))
+    last_seen_at: Mapped[dt.datetime | None] = mapped_column(info=personal("activity.sign_in"))
+
+    account: Mapped[Account] = relationship(back_populates="devices")
+
+
+class AccessToken(IdMixin, CreatedMixin, Base):
+    """A sign-in: a browser session (kind 'session') or a device bearer token (kind 'device').
+
+    Only the SHA-256 of the secret is stored; the secret is shown once. Revoking the row ends
+    the session or token at its next request, which is how logout and password change work.
+    """
+
+    __tablename__ = "access_tokens"
+    __privacy__ = {"purpose": "security", "retention": "security_log"}
+    __table_args__ = (
+        CheckConstraint("kind IN ('session', 'device')", name="kind"),
+    )
+
+    account_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("accounts.id", ondelete="CASCADE"), index=True, info=ref()
+    )
+    kind: Mapped[str] = mapped_column(String(10), info=NOT_PERSONAL)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True, info=NOT_PERSONAL)
+    device_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("devices.id", ondelete="CASCADE"), index=True, info=NOT_PERSONAL
+    )
+    expires_at: Mapped[dt.datetime] = mapped_column(info=NOT_PERSONAL)
+    last_used_at: Mapped[dt.datetime | None] = mapped_column(info=personal("activity.sign_in"))
+    revoked_at: Mapped[dt.datetime | None] = mapped_column(info=NOT_PERSONAL)
+    # First three octets of IPv4 / first 48 bits of IPv6: enough to spot abuse, not a person.
+    ip_prefix: Mapped[str | None] = mapped_column(String(45), info=personal("network.ip_truncated"))
+
+    device: Mapped[Device | None] = relationship()

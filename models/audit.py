@@ -1,0 +1,44 @@
+"""The append-only, hash-chained audit trail (see privacy/audit.py for writing and verifying)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+
+from sqlalchemy import BigInteger, ForeignKey, Index, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from models.base import NOT_PERSONAL, Base, IdMixin, ref, utcnow
+
+
+class AuditEvent(IdMixin, Base):
+    """Who read or changed whose personal data. Holds references, never the data itself.
+
+    ``customer_id`` is None for platform events (the vendor as controller, e.g. a sign-in from
+    a new device); each customer's events and the platform's form separate chains, each record
+    carrying the hash of the one before it in its chain (``seq`` orders a chain).
+    """
+
+    __tablename__ = "audit_events"
+    __privacy__ = {"purpose": "security", "retention": "audit_log"}
+    __table_args__ = (
+        Index("uq_audit_chain_seq", "chain", "seq", unique=True),
+        Index("ix_audit_customer_time", "customer_id", "occurred_at"),
+    )
+
+    chain: Mapped[str] = mapped_column(String(40), info=NOT_PERSONAL)
+    seq: Mapped[int] = mapped_column(BigInteger, info=NOT_PERSONAL)
+    customer_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("customers.id", ondelete="CASCADE"), index=True, info=NOT_PERSONAL
+    )
+    occurred_at: Mapped[dt.datetime] = mapped_column(default=utcnow, info=NOT_PERSONAL)
+    actor_id: Mapped[uuid.UUID | None] = mapped_column(info=ref("actor"))
+    actor_role: Mapped[str | None] = mapped_column(String(20), info=NOT_PERSONAL)
+    action: Mapped[str] = mapped_column(String(60), info=NOT_PERSONAL)
+    object_type: Mapped[str | None] = mapped_column(String(40), info=NOT_PERSONAL)
+    object_id: Mapped[str | None] = mapped_column(String(64), info=NOT_PERSONAL)
+    # The person whose data was read or changed (a reference, for their own register extract).
+    subject_id: Mapped[uuid.UUID | None] = mapped_column(index=True, info=ref())
+    ticket_id: Mapped[uuid.UUID | None] = mapped_column(info=NOT_PERSONAL)
+    prev_hash: Mapped[str] = mapped_column(String(64), info=NOT_PERSONAL)
+    hash: Mapped[str] = mapped_column(String(64), info=NOT_PERSONAL)

@@ -1,0 +1,131 @@
+"""Declarative base, column types and the data-map vocabulary every column must use.
+
+No Flask here: models are used by the HTTP layer, the CLI, jobs and tests alike.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from typing import Any
+
+from sqlalchemy import DateTime, ForeignKey, MetaData, String, TypeDecorator, Uuid
+from sqlalchemy.orm import DeclarativeBase, Mapped, declared_attr, mapped_column
+
+# Stable constraint names, so Alembic migrations can refer to them on every backend.
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class UTCDateTime(TypeDecorator[dt.datetime]):
+    """A timezone-aware UTC timestamp on every backend.
+
+    SQLite has no time zones, so values are stored naive-UTC there and tagged UTC on the way
+    out; a naive datetime on the way in is refused rather than silently guessed.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: dt.datetime | None, dialect: Any) -> dt.datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column")
+        value = value.astimezone(dt.UTC)
+        if dialect.name == "sqlite":
+            return value.replace(tzinfo=None)
+        return value
+
+    def process_result_value(self, value: dt.datetime | None, dialect: Any) -> dt.datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=dt.UTC)
+        return value.astimezone(dt.UTC)
+
+
+# ---------------------------------------------------------------------------------------------
+# Data map vocabulary. Every column declares, in ``info=``, what it holds:
+#   category: "none" for non-personal data, else a dotted data category ("contact.email" ...)
+#   subject:  whose data it is ("account", "member", "guest", "staff", "contact", ...)
+# privacy/datamap.py builds the map from these declarations; tests fail on a column without.
+# ---------------------------------------------------------------------------------------------
+
+NOT_PERSONAL: dict[str, Any] = {"category": "none"}
+
+
+def personal(category: str, subject: str = "account", **extra: Any) -> dict[str, Any]:
+    """Declare a column as personal data of ``subject`` in ``category``.
+
+    ``extra`` may carry e.g. ``erasure="anonymise"`` or ``identifier=True`` (a value that
+    identifies the person, scanned for after erasure).
+    """
+    if not category or category == "none":
+        raise ValueError("personal() needs a real data category")
+    return {"category": category, "subject": subject, **extra}
+
+
+def ref(subject: str = "account") -> dict[str, Any]:
+    """A reference (foreign key) to a person: links rows to their subject, holds no value itself."""
+    return {"category": "reference.person", "subject": subject}
+
+
+def new_id() -> uuid.UUID:
+    return uuid.uuid4()
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+    type_annotation_map = {
+        dt.datetime: UTCDateTime(),
+        uuid.UUID: Uuid(),
+        str: String(255),
+    }
+
+
+class IdMixin:
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id, info=NOT_PERSONAL)
+
+
+class CreatedMixin:
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow, info=NOT_PERSONAL)
+
+
+class TenantMixin:
+    """Rows owned by one customer (tenant).
+
+    Queries on these models are scoped to the current tenant context automatically
+    (models/tenancy.py), and on PostgreSQL row-level security enforces the same rule.
+    ``__subject_column__`` names a column holding the account the row is about: that person
+    may see their own rows in every tenant (their own entries, memberships, events).
+    """
+
+    __tenant__ = True
+    __subject_column__: str | None = None
+
+    @declared_attr
+    def customer_id(cls) -> Mapped[uuid.UUID]:
+        return mapped_column(
+            ForeignKey("customers.id", ondelete="CASCADE"),
+            index=True,
+            nullable=False,
+            info=NOT_PERSONAL,
+        )
+
+
+def tenant_models() -> list[type[Base]]:
+    return [
+        m.class_
+        for m in Base.registry.mappers
+        if getattr(m.class_, "__tenant__", False) and hasattr(m.class_, "__table__")
+    ]

@@ -1,0 +1,100 @@
+"""Customers (tenants), their memberships and their sites."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+
+from sqlalchemy import CheckConstraint, Float, ForeignKey, Index, Integer, String, text
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from models.accounts import Account
+from models.base import NOT_PERSONAL, Base, CreatedMixin, IdMixin, TenantMixin, personal, ref
+
+MEMBER_ROLES = ("member", "admin", "operator", "guest")
+GEOFENCE_MODES = ("enforce", "record")
+
+
+class Customer(IdMixin, CreatedMixin, Base):
+    """A company using Entryfy. Platform data: the company record itself is not personal."""
+
+    __tablename__ = "customers"
+    __privacy__ = {"purpose": "customer_relationship", "retention": "contract"}
+    __table_args__ = (
+        CheckConstraint("status IN ('active', 'offboarding', 'ended')", name="status"),
+    )
+
+    name: Mapped[str] = mapped_column(String(200), info=NOT_PERSONAL)
+    org_nr: Mapped[str] = mapped_column(String(11), unique=True, info=NOT_PERSONAL)
+    address: Mapped[str | None] = mapped_column(String(300), info=NOT_PERSONAL)
+    status: Mapped[str] = mapped_column(String(12), default="active", info=NOT_PERSONAL)
+    ended_at: Mapped[dt.datetime | None] = mapped_column(info=NOT_PERSONAL)
+
+
+class Membership(IdMixin, CreatedMixin, TenantMixin, Base):
+    """A person's place in one customer. ``account_id`` is None while the invitation is pending."""
+
+    __tablename__ = "memberships"
+    __subject_column__ = "account_id"
+    __privacy__ = {"purpose": "workforce_administration", "retention": "membership"}
+    __table_args__ = (
+        CheckConstraint(
+            "role IN ('member', 'admin', 'operator', 'guest')", name="role"
+        ),
+        CheckConstraint(
+            "account_id IS NOT NULL OR invited_email IS NOT NULL", name="who"
+        ),
+        Index("uq_memberships_customer_account", "customer_id", "account_id", unique=True),
+        Index(
+            "uq_memberships_customer_invite",
+            "customer_id",
+            text("lower(invited_email)"),
+            unique=True,
+        ),
+    )
+
+    account_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("accounts.id", ondelete="CASCADE"), index=True, info=ref()
+    )
+    # Only for a pending invitation; cleared when it binds to an account.
+    invited_email: Mapped[str | None] = mapped_column(
+        String(254), info=personal("contact.email", subject="member", identifier=True)
+    )
+    role: Mapped[str] = mapped_column(String(10), default="member", info=NOT_PERSONAL)
+    active: Mapped[bool] = mapped_column(default=True, info=NOT_PERSONAL)
+    employer_name: Mapped[str | None] = mapped_column(
+        String(200), info=personal("employment.employer", subject="member")
+    )
+    employer_org_nr: Mapped[str | None] = mapped_column(
+        String(11), info=personal("employment.employer", subject="member")
+    )
+    valid_from: Mapped[dt.datetime | None] = mapped_column(info=NOT_PERSONAL)
+    valid_to: Mapped[dt.datetime | None] = mapped_column(info=NOT_PERSONAL)
+
+    account: Mapped[Account | None] = relationship()
+    customer: Mapped[Customer] = relationship()
+
+
+class Site(IdMixin, CreatedMixin, TenantMixin, Base):
+    __tablename__ = "sites"
+    __privacy__ = {"purpose": "attendance", "retention": "contract"}
+    __table_args__ = (
+        CheckConstraint("geofence IN ('enforce', 'record')", name="geofence"),
+        CheckConstraint("radius_m >= 10 AND radius_m <= 5000", name="radius"),
+        CheckConstraint("latitude >= -90 AND latitude <= 90", name="latitude"),
+        CheckConstraint("longitude >= -180 AND longitude <= 180", name="longitude"),
+    )
+
+    name: Mapped[str] = mapped_column(String(200), info=NOT_PERSONAL)
+    address: Mapped[str | None] = mapped_column(String(300), info=NOT_PERSONAL)
+    latitude: Mapped[float] = mapped_column(Float, info=NOT_PERSONAL)
+    longitude: Mapped[float] = mapped_column(Float, info=NOT_PERSONAL)
+    radius_m: Mapped[int] = mapped_column(Integer, info=NOT_PERSONAL)
+    geofence: Mapped[str] = mapped_column(String(8), default="enforce", info=NOT_PERSONAL)
+    # The Swedish Tax Agency's personnel-ledger id (byggarbetsplats-ID); None: no ledger here.
+    ledger_id: Mapped[str | None] = mapped_column(String(50), info=NOT_PERSONAL)
+    timezone: Mapped[str] = mapped_column(
+        String(64), default="Europe/Stockholm", info=NOT_PERSONAL
+    )
+    # Keep a coarse (about 1 km) position with each entry only when the site asks for it.
+    store_coarse_position: Mapped[bool] = mapped_column(default=False, info=NOT_PERSONAL)

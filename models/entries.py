@@ -1,0 +1,105 @@
+"""Attendance: check-ins at sites (entries) and their append-only corrections.
+
+An entry belongs to the customer that owns the site: that customer keeps the ledger.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+
+from sqlalchemy import CheckConstraint, Float, ForeignKey, Index, Integer, String, Text, text
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from models.base import NOT_PERSONAL, Base, CreatedMixin, IdMixin, TenantMixin, personal, ref
+
+
+class Entry(IdMixin, CreatedMixin, TenantMixin, Base):
+    __tablename__ = "entries"
+    __subject_column__ = "account_id"
+    __privacy__ = {"purpose": "personnel_ledger", "retention": "personnel_ledger"}
+    __table_args__ = (
+        CheckConstraint("source IN ('app', 'door', 'admin')", name="source"),
+        # One open entry per person and site: a double tap cannot open two shifts.
+        Index(
+            "uq_entries_open",
+            "account_id",
+            "site_id",
+            unique=True,
+            sqlite_where=text("checked_out_at IS NULL AND account_id IS NOT NULL"),
+            postgresql_where=text("checked_out_at IS NULL AND account_id IS NOT NULL"),
+        ),
+        # A retried tap with the same Idempotency-Key finds the first entry.
+        Index("uq_entries_idempotency", "account_id", "idempotency_key", unique=True),
+        Index("ix_entries_customer_site_in", "customer_id", "site_id", "checked_in_at"),
+        Index("ix_entries_customer_in", "customer_id", "checked_in_at"),
+    )
+
+    site_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("sites.id", ondelete="CASCADE"), index=True, info=NOT_PERSONAL
+    )
+    # None once anonymised by retention or erasure.
+    account_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("accounts.id", ondelete="SET NULL"), index=True, info=ref()
+    )
+    membership_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("memberships.id", ondelete="SET NULL"), info=NOT_PERSONAL
+    )
+    # Copied from the membership at check-in: the ledger shows the employer of that day.
+    employer_name: Mapped[str | None] = mapped_column(
+        String(200), info=personal("employment.employer", subject="member")
+    )
+    employer_org_nr: Mapped[str | None] = mapped_column(
+        String(11), info=personal("employment.employer", subject="member")
+    )
+    checked_in_at: Mapped[dt.datetime] = mapped_column(info=personal("attendance.time"))
+    checked_out_at: Mapped[dt.datetime | None] = mapped_column(info=personal("attendance.time"))
+    inside_geofence: Mapped[bool | None] = mapped_column(info=personal("location.verdict"))
+    distance_m: Mapped[int | None] = mapped_column(Integer, info=personal("location.distance"))
+    coarse_latitude: Mapped[float | None] = mapped_column(Float, info=personal("location.coarse"))
+    coarse_longitude: Mapped[float | None] = mapped_column(
+        Float, info=personal("location.coarse")
+    )
+    checkout_inside_geofence: Mapped[bool | None] = mapped_column(
+        info=personal("location.verdict")
+    )
+    idempotency_key: Mapped[str | None] = mapped_column(String(100), info=NOT_PERSONAL)
+    source: Mapped[str] = mapped_column(String(8), default="app", info=NOT_PERSONAL)
+    ip_prefix: Mapped[str | None] = mapped_column(
+        String(45), info=personal("network.ip_truncated")
+    )
+    # Set when the person asked for erasure while a legal hold keeps the row: ledger use only.
+    restricted: Mapped[bool] = mapped_column(default=False, info=NOT_PERSONAL)
+
+    corrections: Mapped[list[EntryCorrection]] = relationship(
+        back_populates="entry", order_by="EntryCorrection.created_at"
+    )
+
+
+class EntryCorrection(IdMixin, CreatedMixin, TenantMixin, Base):
+    """An append-only correction of an entry: before and after values, who, when and why."""
+
+    __tablename__ = "entry_corrections"
+    __privacy__ = {"purpose": "personnel_ledger", "retention": "personnel_ledger"}
+
+    entry_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("entries.id", ondelete="CASCADE"), index=True, info=NOT_PERSONAL
+    )
+    corrected_by_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("accounts.id", ondelete="SET NULL"), info=ref("admin")
+    )
+    before_checked_in_at: Mapped[dt.datetime | None] = mapped_column(
+        info=personal("attendance.time")
+    )
+    before_checked_out_at: Mapped[dt.datetime | None] = mapped_column(
+        info=personal("attendance.time")
+    )
+    after_checked_in_at: Mapped[dt.datetime | None] = mapped_column(
+        info=personal("attendance.time")
+    )
+    after_checked_out_at: Mapped[dt.datetime | None] = mapped_column(
+        info=personal("attendance.time")
+    )
+    reason: Mapped[str] = mapped_column(Text, info=personal("attendance.correction_reason"))
+
+    entry: Mapped[Entry] = relationship(back_populates="corrections")

@@ -1,0 +1,128 @@
+"""Automatic tenant scoping of every ORM query, and the PostgreSQL settings RLS reads.
+
+A session carries a ``TenantContext`` in ``session.info["tenant"]``:
+
+* ``customer_ids`` - the customers whose rows are visible (one for an admin request on
+  ``/customers/<id>/...``, the person's own customers for ``/me/sites``, none by default);
+* ``account_id`` - the signed-in person, who also sees their *own* rows in any tenant (rows
+  of models that name a ``__subject_column__``: own memberships, entries, events);
+* ``system`` - the named cross-tenant path for jobs (retention, offboarding, platform admin).
+
+Without a context nothing of any tenant is visible: forgetting to scope fails closed.
+On PostgreSQL the same context is written with ``set_config(..., is_local => true)`` at the
+start of every transaction, so row-level security enforces it too and a pooled connection
+never carries it into the next request.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import uuid
+from collections.abc import Iterable, Iterator
+
+from sqlalchemy import Uuid, bindparam, event, or_, text
+from sqlalchemy.orm import ORMExecuteState, Session, with_loader_criteria
+
+from models.base import TenantMixin
+
+
+@dataclasses.dataclass(frozen=True)
+class TenantContext:
+    customer_ids: frozenset[uuid.UUID] = frozenset()
+    account_id: uuid.UUID | None = None
+    system: bool = False
+
+    def with_customers(self, ids: Iterable[uuid.UUID]) -> TenantContext:
+        return dataclasses.replace(self, customer_ids=frozenset(ids))
+
+
+NOBODY = TenantContext()
+SYSTEM = TenantContext(system=True)
+
+
+def get_context(session: Session) -> TenantContext:
+    return session.info.get("tenant", NOBODY)
+
+
+def set_context(session: Session, ctx: TenantContext) -> None:
+    """Switch the session's tenant context, also inside a running transaction."""
+    session.info["tenant"] = ctx
+    if session.in_transaction():
+        _apply_pg_settings(session, ctx)
+
+
+def scope_to(session: Session, *customer_ids: uuid.UUID) -> None:
+    set_context(session, get_context(session).with_customers(customer_ids))
+
+
+@contextlib.contextmanager
+def system_scope(session: Session, reason: str) -> Iterator[Session]:
+    """The named path for jobs that must cross tenants. ``reason`` documents the caller."""
+    previous = get_context(session)
+    set_context(session, dataclasses.replace(previous, system=True))
+    session.info.setdefault("system_reasons", []).append(reason)
+    try:
+        yield session
+    finally:
+        set_context(session, previous)
+
+
+NIL = uuid.UUID(int=0)
+
+
+def _criteria_lambda(ctx: TenantContext):  # type: ignore[no-untyped-def]
+    # The SQL shape depends only on the class; the ids and the account travel as bound
+    # parameters made outside the lambda, so SQLAlchemy caches one compiled form per class.
+    ids = bindparam("tenant_customer_ids", sorted(ctx.customer_ids), expanding=True,
+                    type_=Uuid())
+    acct = bindparam("tenant_account_id", ctx.account_id or NIL, type_=Uuid())
+    return lambda cls: (
+        cls.customer_id.in_(ids)
+        if cls.__subject_column__ is None
+        else or_(cls.customer_id.in_(ids), getattr(cls, cls.__subject_column__) == acct)
+    )
+
+
+def _pg_values(ctx: TenantContext) -> dict[str, str]:
+    return {
+        "ids": ",".join(str(i) for i in sorted(ctx.customer_ids)),
+        "acct": str(ctx.account_id) if ctx.account_id else "",
+        "scope": "system" if ctx.system else "",
+    }
+
+
+_PG_SET = text(
+    "SELECT set_config('entryfy.customer_ids', :ids, true),"
+    " set_config('entryfy.account_id', :acct, true),"
+    " set_config('entryfy.scope', :scope, true)"
+)
+
+
+def _apply_pg_settings(session: Session, ctx: TenantContext) -> None:
+    bind = session.get_bind()
+    if bind.dialect.name != "postgresql":
+        return
+    session.connection().execute(_PG_SET, _pg_values(ctx))
+
+
+def install(session_factory: type[Session] | object) -> None:
+    """Attach the scoping events to a Session class or sessionmaker."""
+
+    @event.listens_for(session_factory, "do_orm_execute")
+    def _scope_orm(state: ORMExecuteState) -> None:
+        if not (state.is_select or state.is_update or state.is_delete):
+            return
+        if state.execution_options.get("skip_tenant_scope"):
+            return
+        ctx = get_context(state.session)
+        if ctx.system:
+            return
+        state.statement = state.statement.options(
+            with_loader_criteria(TenantMixin, _criteria_lambda(ctx), include_aliases=True)
+        )
+
+    @event.listens_for(session_factory, "after_begin")
+    def _set_pg(session: Session, transaction, connection) -> None:  # type: ignore[no-untyped-def]
+        if connection.dialect.name == "postgresql":
+            connection.execute(_PG_SET, _pg_values(get_context(session)))

@@ -1,0 +1,196 @@
+"""Test harness: every database test runs on SQLite and, when ENTRYFY_TEST_PG_URL is set, on
+PostgreSQL. The schema is built by the real migrations; the app connects to PostgreSQL as a
+role that owns no table (row-level security applies). Each test runs inside one outer
+transaction that is rolled back; the app's commits become savepoints
+(``join_transaction_mode="create_savepoint"``).
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.orm import Session
+
+from entryfy import create_app, migrate
+from entryfy.db import Database, make_engine, normalise_url
+from entryfy.extensions import limiter
+from models.tenancy import SYSTEM, set_context
+from tests import factories
+
+PG_URL = os.environ.get("ENTRYFY_TEST_PG_URL")
+APP_LOGIN_ROLE = "entryfy_test_app"
+
+BACKENDS = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgresql)]
+
+TEST_CONFIG = {
+    "TESTING": True,
+    "SECRET_KEY": "test-secret-key-not-for-production",
+    "ENTRYFY_DATA_KEY": "dGVzdC1kYXRhLWtleS0wMDAwMDAwMDAwMDAwMDAwMDA=",
+    # The OWASP minimum for argon2id (19 MiB, t=2, p=1): valid, and faster than production.
+    "ARGON2_TIME_COST": 2,
+    "ARGON2_MEMORY_COST": 19456,
+    "ARGON2_PARALLELISM": 1,
+    "RATELIMIT_STORAGE_URI": "memory://",
+    "SESSION_COOKIE_SECURE": False,
+}
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "postgresql: runs on the PostgreSQL backend")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if PG_URL:
+        return
+    skip = pytest.mark.skip(reason="ENTRYFY_TEST_PG_URL not set: PostgreSQL tests skipped")
+    for item in items:
+        if "postgresql" in item.keywords or "postgres_only" in item.keywords:
+            item.add_marker(skip)
+
+
+class Backend:
+    """A migrated database: ``admin_engine`` owns the tables, ``app_engine`` is the app's."""
+
+    def __init__(self, name: str, admin_url: str, app_url: str, drop: callable | None) -> None:
+        self.name = name
+        self.admin_url = admin_url
+        self.app_url = app_url
+        self.admin_engine: Engine = make_engine(admin_url)
+        self.app_engine: Engine = make_engine(app_url)
+        self._drop = drop
+
+    def close(self) -> None:
+        self.app_engine.dispose()
+        self.admin_engine.dispose()
+        if self._drop:
+            self._drop()
+
+
+def _sqlite_backend(tmp: Path) -> Backend:
+    url = f"sqlite:///{tmp / 'entryfy-test.sqlite3'}"
+    migrate.upgrade(url)
+    return Backend("sqlite", url, url, None)
+
+
+def _pg_backend() -> Backend:
+    base = make_url(normalise_url(PG_URL or ""))
+    name = f"entryfy_test_{uuid.uuid4().hex[:10]}"
+    server = make_engine(base.render_as_string(hide_password=False))
+    with server.connect().execution_options(isolation_level="AUTOCOMMIT") as c:
+        c.execute(text(f'CREATE DATABASE "{name}"'))
+    server.dispose()
+    admin_url = base.set(database=name).render_as_string(hide_password=False)
+    migrate.upgrade(admin_url)
+    admin = make_engine(admin_url)
+    with admin.begin() as c:
+        c.execute(text(
+            "DO $$ BEGIN IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = "
+            f"'{APP_LOGIN_ROLE}') THEN CREATE ROLE {APP_LOGIN_ROLE} LOGIN NOSUPERUSER "
+            "NOBYPASSRLS; END IF; END $$"
+        ))
+        c.execute(text(f"GRANT entryfy_app TO {APP_LOGIN_ROLE}"))
+    admin.dispose()
+    app_url = base.set(database=name, username=APP_LOGIN_ROLE, password=None).render_as_string(
+        hide_password=False
+    )
+
+    def drop() -> None:
+        srv = make_engine(base.render_as_string(hide_password=False))
+        with srv.connect().execution_options(isolation_level="AUTOCOMMIT") as c:
+            c.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        srv.dispose()
+
+    return Backend("postgresql", admin_url, app_url, drop)
+
+
+@pytest.fixture(scope="session", params=BACKENDS)
+def backend(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+            ) -> Iterator[Backend]:
+    if request.param == "sqlite":
+        b = _sqlite_backend(tmp_path_factory.mktemp("sqlite"))
+    else:
+        b = _pg_backend()
+    yield b
+    b.close()
+
+
+@pytest.fixture(scope="session")
+def database(backend: Backend) -> Database:
+    return Database(backend.app_engine)
+
+
+@pytest.fixture(scope="session")
+def app(database: Database, tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
+    outbox = tmp_path_factory.mktemp("outbox")
+    application = create_app({**TEST_CONFIG, "DATABASE": database, "OUTBOX_DIR": str(outbox)})
+    return application
+
+
+@pytest.fixture(autouse=True)
+def _isolated(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Wrap every test that uses the database in a transaction rolled back afterwards."""
+    if "database" not in request.fixturenames or "committed" in request.fixturenames:
+        yield
+        return
+    database: Database = request.getfixturevalue("database")
+    connection = database.engine.connect()
+    outer = connection.begin()
+    database.bind_to(connection)
+    limiter.reset() if limiter.enabled else None
+    try:
+        yield
+    finally:
+        database.unbind()
+        outer.rollback()
+        connection.close()
+
+
+@pytest.fixture
+def committed(database: Database, backend: Backend) -> Iterator[Database]:
+    """For tests that need real commits (concurrency): tables are emptied afterwards."""
+    yield database
+    from models.base import Base
+
+    with backend.admin_engine.begin() as c:
+        if backend.name == "postgresql":
+            names = ", ".join(t.name for t in Base.metadata.sorted_tables)
+            c.execute(text(f"TRUNCATE {names} CASCADE"))
+        else:
+            for t in reversed(Base.metadata.sorted_tables):
+                c.execute(t.delete())
+
+
+@pytest.fixture
+def session(database: Database, app) -> Iterator[Session]:  # type: ignore[no-untyped-def]
+    """A system-scoped session for arranging data and checking results (not the app's)."""
+    s = database.session()
+    set_context(s, SYSTEM)
+    yield s
+    s.close()
+
+
+@pytest.fixture
+def client(app):  # type: ignore[no-untyped-def]
+    return app.test_client()
+
+
+@pytest.fixture
+def runner(app):  # type: ignore[no-untyped-def]
+    return app.test_cli_runner()
+
+
+@pytest.fixture
+def make(session: Session) -> factories.Factory:
+    return factories.Factory(session)
+
+
+@pytest.fixture
+def world(make: factories.Factory) -> factories.World:
+    """Two customers, each with an admin, a worker and a site: the usual cast."""
+    return make.world()
