@@ -33,6 +33,10 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         keys=security.DataKeys(app.config["ENTRYFY_DATA_KEY"]),
     )
 
+    from entryfy import mail
+
+    mail.configure(mail.Mailer(app.config["SMTP_URL"], app.config["OUTBOX_DIR"]))
+
     db = app.config.get("DATABASE") or Database(
         make_engine(
             app.config["DATABASE_URL"],

@@ -1,0 +1,83 @@
+"""Outgoing e-mail: SMTP when SMTP_URL is set, else a local outbox folder of .eml files, so
+nothing is needed to try it. Mail bodies are never logged."""
+
+from __future__ import annotations
+
+import logging
+import smtplib
+import uuid
+from email.message import EmailMessage
+from pathlib import Path
+from urllib.parse import unquote, urlparse
+
+from entryfy import clock
+
+log = logging.getLogger(__name__)
+
+SENDER_DEFAULT = "Entryfy <no-reply@entryfy.dev>"
+
+
+class Mailer:
+    def __init__(self, smtp_url: str | None, outbox_dir: str, sender: str = SENDER_DEFAULT):
+        self.smtp_url = smtp_url
+        self.outbox = Path(outbox_dir)
+        self.sender = sender
+
+    def send(self, to: str, subject: str, body: str) -> str:
+        msg = EmailMessage()
+        msg["From"] = self.sender
+        msg["To"] = to
+        msg["Subject"] = subject
+        msg["Date"] = clock.now().strftime("%a, %d %b %Y %H:%M:%S +0000")
+        message_id = f"{uuid.uuid4()}@entryfy"
+        msg["Message-ID"] = f"<{message_id}>"
+        msg.set_content(body)
+        if self.smtp_url:
+            self._smtp(msg)
+        else:
+            self.outbox.mkdir(parents=True, exist_ok=True)
+            (self.outbox / f"{clock.now():%Y%m%dT%H%M%S}-{message_id}.eml").write_bytes(
+                bytes(msg)
+            )
+        log.info("mail sent id=%s", message_id)  # no address, no subject, no body
+        return message_id
+
+    def _smtp(self, msg: EmailMessage) -> None:
+        u = urlparse(self.smtp_url or "")
+        port = u.port or (465 if u.scheme == "smtps" else 587)
+        cls = smtplib.SMTP_SSL if u.scheme == "smtps" else smtplib.SMTP
+        with cls(u.hostname or "localhost", port, timeout=20) as smtp:
+            if u.scheme == "smtp" and port != 25:
+                smtp.starttls()
+            if u.username:
+                smtp.login(unquote(u.username), unquote(u.password or ""))
+            smtp.send_message(msg)
+
+    def messages(self) -> list[EmailMessage]:
+        """The outbox, oldest first (tests and the demo read codes from here)."""
+        from email import policy
+        from email.parser import BytesParser
+
+        if not self.outbox.exists():
+            return []
+        parser = BytesParser(policy=policy.default)
+        return [parser.parsebytes(p.read_bytes())  # type: ignore[misc]
+                for p in sorted(self.outbox.glob("*.eml"))]
+
+
+_mailer: Mailer | None = None
+
+
+def configure(mailer: Mailer) -> None:
+    global _mailer
+    _mailer = mailer
+
+
+def mailer() -> Mailer:
+    if _mailer is None:
+        raise RuntimeError("entryfy.mail is not configured (create_app does it)")
+    return _mailer
+
+
+def send(to: str, subject: str, body: str) -> str:
+    return mailer().send(to, subject, body)
