@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import http
 import importlib
+from typing import Any
 
 from flask import Flask
 from flask_smorest import Api
+from flask_smorest.utils import prepare_response
 
 from api import problems
+from api.base import Problem
 
 # Every blueprint module under api/ that exposes ``blp``; a new resource adds its name here.
 BLUEPRINT_MODULES = [
@@ -17,9 +21,23 @@ BLUEPRINT_MODULES = [
 
 
 class EntryfyApi(Api):
+    ERROR_SCHEMA = Problem
+
     def _register_error_handlers(self) -> None:
         # problem+json instead of flask-smorest's own error body.
         problems.register(self._app)
+
+    def _register_responses(self) -> None:
+        """Document every error response as application/problem+json (RFC 9457)."""
+        for status in http.HTTPStatus:
+            response: dict[str, Any] = {"description": status.phrase}
+            if not (100 <= status < 200) and status not in (204, 304):
+                response["schema"] = self.ERROR_SCHEMA
+            prepare_response(response, self.spec, problems.PROBLEM_MIMETYPE)
+            self.spec.components.response(status.name, response, lazy=True)
+        response = {"description": "Error (problem+json)", "schema": self.ERROR_SCHEMA}
+        prepare_response(response, self.spec, problems.PROBLEM_MIMETYPE)
+        self.spec.components.response("DEFAULT_ERROR", response, lazy=True)
 
 
 def init_api(app: Flask) -> Api:

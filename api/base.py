@@ -27,14 +27,34 @@ class Blueprint(flask_smorest.Blueprint):
     ARGUMENTS_PARSER = Parser()
 
 
-class InSchema(ma.Schema):
+def _nul_fields(data: Any, path: str = "") -> list[str]:
+    if isinstance(data, str):
+        return [path or "_body"] if "\x00" in data else []
+    if isinstance(data, dict):
+        return [p for k, v in data.items() for p in _nul_fields(v, str(k))]
+    if isinstance(data, list | tuple):
+        return [p for v in data for p in _nul_fields(v, path)]
+    return []
+
+
+class _StrictSchema(ma.Schema):
+    @ma.pre_load(pass_collection=True)
+    def _refuse_nul(self, data: Any, **kwargs: Any) -> Any:
+        # PostgreSQL cannot store NUL in text, and no real name or address contains one.
+        bad = _nul_fields(dict(data) if hasattr(data, "keys") else data)
+        if bad:
+            raise ma.ValidationError({f: ["NUL characters are not allowed."] for f in bad})
+        return data
+
+
+class InSchema(_StrictSchema):
     """Input schemas refuse unknown fields: what the app sends beyond the declared is an error."""
 
     class Meta:
         unknown = ma.RAISE
 
 
-class QuerySchema(ma.Schema):
+class QuerySchema(_StrictSchema):
     """Query strings too: a misspelt filter should not silently list everything."""
 
     class Meta:

@@ -266,3 +266,12 @@ def test_new_device_sign_in_is_audited(client, make, session):
     events = session.scalars(select(AuditEvent).where(
         AuditEvent.action == "account.new_device_sign_in", AuditEvent.subject_id == acc.id)).all()
     assert len(events) == 2
+
+
+def test_nul_characters_are_refused_not_stored(client):
+    """Found by the fuzzer: PostgreSQL cannot store NUL; it must be a 400, not a 500."""
+    r = client.post("/api/v1/auth/register", json={
+        "email": "nul@example.test", "password": "a long passphrase here",
+        "first_name": "A", "last_name": "\x00"})
+    assert r.status_code == 400
+    assert "last_name" in r.get_json()["errors"]
