@@ -6,7 +6,7 @@ import sys
 
 import click
 from flask import Flask, current_app
-from flask.cli import FlaskGroup
+from flask.cli import AppGroup, FlaskGroup, with_appcontext
 
 from entryfy.web import database
 
@@ -23,7 +23,7 @@ def main() -> None:
     """Entryfy: privacy-first workplace entry."""
 
 
-db_cli = click.Group("db", help="Database schema.")
+db_cli = AppGroup("db", help="Database schema.")
 
 
 @db_cli.command("upgrade")
@@ -38,6 +38,7 @@ def db_upgrade(revision: str) -> None:
 
 
 @click.command("demo")
+@with_appcontext
 def demo_cmd() -> None:
     """Seed demo data if the database is empty, and print the demo logins."""
     from entryfy import demo

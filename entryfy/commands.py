@@ -4,12 +4,13 @@ click group to ALL."""
 from __future__ import annotations
 
 import click
+from flask.cli import AppGroup
 
 from entryfy.web import database
 
 ALL: list[click.Command] = []
 
-audit_cli = click.Group("audit", help="The audit trail.")
+audit_cli = AppGroup("audit", help="The audit trail.")
 
 
 @audit_cli.command("verify")
