@@ -42,6 +42,16 @@ def _real_ids(world) -> dict[str, str]:  # type: ignore[no-untyped-def]
     }
 
 
+def _runner(strategy, headers):  # type: ignore[no-untyped-def]
+    @settings(max_examples=EXAMPLES, deadline=None, database=None,
+              suppress_health_check=list(HealthCheck))
+    @given(case=strategy)
+    def run(case):  # type: ignore[no-untyped-def]
+        case.call_and_validate(headers=headers, checks=CHECKS)
+
+    return run
+
+
 def test_api_never_breaks_its_contract(app, client, world):  # type: ignore[no-untyped-def]
     schema = schemathesis.openapi.from_wsgi("/api/v1/openapi.json", app)
     auth = bearer(client, world.a.admin)
@@ -59,12 +69,7 @@ def test_api_never_breaks_its_contract(app, client, world):  # type: ignore[no-u
                 strategies.append(op.as_strategy(mode, path_parameters=fixed))
         headers = {} if op.path.endswith(UNAUTHENTICATED) else auth
 
-        @settings(max_examples=EXAMPLES, deadline=None, database=None,
-                  suppress_health_check=list(HealthCheck))
-        @given(case=st.one_of(strategies))
-        def run(case, headers=headers):  # type: ignore[no-untyped-def]
-            case.call_and_validate(headers=headers, checks=CHECKS)
-
+        run = _runner(st.one_of(strategies), headers)
         try:
             run()
         except Exception as exc:  # collect every operation's failure, not only the first
