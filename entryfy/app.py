@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import os
 from typing import Any
 
@@ -18,7 +17,9 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app = Flask("entryfy", instance_relative_config=True)
     os.makedirs(app.instance_path, exist_ok=True)
     app.config.update(config_mod.load(app.instance_path, test_config))
-    logging.basicConfig(level=os.environ.get("LOG_LEVEL", "INFO"))
+    from entryfy import logs
+
+    logs.configure()
 
     proxies = int(os.environ.get("ENTRYFY_TRUSTED_PROXIES", "0"))
     if proxies:
