@@ -17,6 +17,16 @@ from api.base import Problem
 BLUEPRINT_MODULES = [
     "api.auth",
     "api.me",
+    "api.devices",
+    "api.entries",
+    "api.ledger",
+    "api.privacy",
+    "api.privacy_rights",
+    "api.support",
+    "api.doors",
+    "api.controller",
+    "api.customers",
+    "api.sites",
 ]
 
 

@@ -19,6 +19,7 @@ from entryfy.extensions import limiter
 from entryfy.ops import accounts as ops
 from entryfy.web import db_session
 from models import AccessToken
+from models.tenancy import TenantContext, set_context
 
 blp = Blueprint("auth", __name__, url_prefix="/api/v1/auth", description="Sign-in")
 
@@ -117,7 +118,11 @@ def _second_factor(account, otp: str | None) -> None:  # type: ignore[no-untyped
 @blp.arguments(RegisterIn)
 @blp.response(201, AccountOut)
 def register(data):  # type: ignore[no-untyped-def]
-    account = ops.register(db_session(), **data)
+    s = db_session()
+    account = ops.register(s, **data)
+    # Not signed in yet, but the response shows the invitations that just bound to the
+    # account: their own rows, visible through the subject rule.
+    set_context(s, TenantContext(account_id=account.id))
     return account_payload(account)
 
 

@@ -21,6 +21,11 @@ from entryfy.errors import ValidationFailed
 class Parser(FlaskParser):
     # A body that does not fit its schema is a malformed request: 400, as API.md says.
     DEFAULT_VALIDATION_STATUS = 400
+    # webargs excludes unknown query parameters by default, which would override
+    # QuerySchema's RAISE: let the schema decide.
+    DEFAULT_UNKNOWN_BY_LOCATION = {
+        **FlaskParser.DEFAULT_UNKNOWN_BY_LOCATION, "query": None, "querystring": None,
+    }
 
 
 class Blueprint(flask_smorest.Blueprint):

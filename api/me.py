@@ -11,6 +11,7 @@ from sqlalchemy import select
 from api.base import Blueprint, InSchema, OutSchema
 from entryfy.auth import current_account, current_token_id
 from entryfy.ops import accounts as ops
+from entryfy.ops import identity
 from entryfy.web import db_session
 from models import Account, Customer, Membership
 
@@ -30,6 +31,8 @@ class AccountOut(OutSchema):
     first_name = ma.fields.String()
     last_name = ma.fields.String()
     phone = ma.fields.String(allow_none=True)
+    # Masked (YYYYMMDD-****): the number in clear appears only in a customer's ledger.
+    identity_number = ma.fields.String(allow_none=True)
     memberships = ma.fields.List(ma.fields.Nested(MembershipBrief))
 
 
@@ -39,6 +42,9 @@ class AccountPatch(InSchema):
     last_name = ma.fields.String(validate=ma.validate.Length(min=1, max=100))
     phone = ma.fields.String(allow_none=True,
                              validate=ma.validate.Regexp(r"^\+?[0-9 ()-]{5,32}$"))
+    # Personnummer or samordningsnummer (YYMMDD-NNNN or YYYYMMDD-NNNN); null removes it.
+    identity_number = ma.fields.String(allow_none=True,
+                                       validate=ma.validate.Length(min=1, max=20))
 
 
 class PasswordChange(InSchema):
@@ -60,6 +66,7 @@ def account_payload(account: Account) -> dict[str, Any]:
         "first_name": account.first_name,
         "last_name": account.last_name,
         "phone": account.phone,
+        "identity_number": identity.masked(account),
         "memberships": [
             {"customer_id": m.customer_id, "customer_name": name, "role": m.role,
              "active": m.active}
@@ -78,7 +85,11 @@ class Me(MethodView):
     @blp.response(200, AccountOut)
     def patch(self, data):  # type: ignore[no-untyped-def]
         account = current_account()
-        ops.update_profile(db_session(), account, data)
+        changes = dict(data)
+        if "identity_number" in changes:
+            identity.set_identity_number(db_session(), account, changes.pop("identity_number"))
+        if changes:
+            ops.update_profile(db_session(), account, changes)
         return account_payload(account)
 
 

@@ -30,3 +30,20 @@ def audit_verify() -> None:
 
 
 ALL.append(audit_cli)
+
+from entryfy.privacy_cli import privacy_cli, retention_cli  # noqa: E402
+
+ALL += [privacy_cli, retention_cli]
+
+from entryfy.staff_cli import staff_cli  # noqa: E402
+
+ALL.append(staff_cli)
+
+from entryfy.customer_cli import customer_cli  # noqa: E402
+
+ALL.append(customer_cli)
+
+# Keep last: adds `privacy reapply-erasures` and `customer purge` to whichever groups exist.
+from entryfy.requests_cli import attach as _attach_request_commands  # noqa: E402
+
+_attach_request_commands(ALL)

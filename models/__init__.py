@@ -1,21 +1,65 @@
 """SQLAlchemy 2.x models. Importing this package registers every model with ``Base.metadata``."""
 
 from models.accounts import AccessToken, Account, Device
-from models.audit import AuditEvent
+from models.audit import AuditChainHead, AuditEvent
 from models.base import Base, tenant_models
 from models.customers import Customer, Membership, Site
+from models.doors import (
+    Access,
+    AccessDoor,
+    AccessEvent,
+    AccessMember,
+    Controller,
+    Door,
+    DoorCredential,
+    UnlockCommand,
+)
 from models.entries import Entry, EntryCorrection
+from models.privacy import Consent, JobLock, NoticeVersion, RetentionRun
+from models.requests import (
+    CustomerOffboarding,
+    DataRequest,
+    DataRequestEvent,
+    DataRequestPart,
+    Erasure,
+    ErasureRecord,
+    VerificationCode,
+)
+from models.support import AccessGrant, Ticket, TicketMessage
 
 __all__ = [
+    "Access",
+    "AccessDoor",
+    "AccessEvent",
+    "AccessGrant",
+    "AccessMember",
     "AccessToken",
     "Account",
+    "AuditChainHead",
     "AuditEvent",
     "Base",
+    "Consent",
+    "Controller",
     "Customer",
+    "CustomerOffboarding",
+    "DataRequest",
+    "DataRequestEvent",
+    "DataRequestPart",
     "Device",
+    "Door",
+    "DoorCredential",
     "Entry",
     "EntryCorrection",
+    "Erasure",
+    "ErasureRecord",
+    "JobLock",
     "Membership",
+    "NoticeVersion",
+    "RetentionRun",
     "Site",
+    "Ticket",
+    "TicketMessage",
+    "UnlockCommand",
+    "VerificationCode",
     "tenant_models",
 ]

@@ -8,7 +8,7 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 
-from sqlalchemy import CheckConstraint, ForeignKey, Index, String, text
+from sqlalchemy import BigInteger, CheckConstraint, ForeignKey, Index, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from models.base import NOT_PERSONAL, Base, CreatedMixin, IdMixin, personal, ref
@@ -43,8 +43,26 @@ class Account(IdMixin, CreatedMixin, Base):
     phone: Mapped[str | None] = mapped_column(
         String(32), info=personal("contact.phone", identifier=True)
     )
+    # Personnummer or samordningsnummer for the personnel ledger, normalised YYYYMMDD-NNNN and
+    # encrypted (entryfy.ops.identity); never stored or logged in clear.
+    identity_number_enc: Mapped[str | None] = mapped_column(
+        String(200),
+        info=personal("identity.national_id", identifier=True, erasure="delete"),
+    )
     # Vendor staff only: support or platform_admin. Customers' people have None.
     staff_role: Mapped[str | None] = mapped_column(String(20), info=NOT_PERSONAL)
+    # Second factor (vendor staff must have one; entryfy.ops.staff): the TOTP secret encrypted
+    # (AES-GCM, bound to the account), the last time step used (a code is good only once), and
+    # one-time recovery codes, each kept only as a keyed hash, comma-separated.
+    totp_secret_enc: Mapped[str | None] = mapped_column(
+        String(200), info=personal("auth.credential", erasure="delete")
+    )
+    totp_last_step: Mapped[int | None] = mapped_column(
+        BigInteger, info=personal("activity.sign_in", erasure="delete")
+    )
+    recovery_codes_hash: Mapped[str | None] = mapped_column(
+        Text, info=personal("auth.credential", erasure="delete")
+    )
     is_active: Mapped[bool] = mapped_column(default=True, info=NOT_PERSONAL)
     updated_at: Mapped[dt.datetime | None] = mapped_column(info=NOT_PERSONAL)
     last_login_at: Mapped[dt.datetime | None] = mapped_column(

@@ -51,6 +51,11 @@ class Membership(IdMixin, CreatedMixin, TenantMixin, Base):
             text("lower(invited_email)"),
             unique=True,
         ),
+        # Lets other tenant tables point at a membership with a composite foreign key
+        # (customer_id, membership_id), so a row can never link across customers. A unique
+        # index rather than a constraint: both databases accept it as a foreign-key target,
+        # and SQLite can add it to an existing table without rebuilding the table.
+        Index("uq_memberships_customer_id_id", "customer_id", "id", unique=True),
     )
 
     account_id: Mapped[uuid.UUID | None] = mapped_column(
@@ -83,6 +88,8 @@ class Site(IdMixin, CreatedMixin, TenantMixin, Base):
         CheckConstraint("radius_m >= 10 AND radius_m <= 5000", name="radius"),
         CheckConstraint("latitude >= -90 AND latitude <= 90", name="latitude"),
         CheckConstraint("longitude >= -180 AND longitude <= 180", name="longitude"),
+        # Target of composite foreign keys (customer_id, site_id) from doors, entries, ...
+        Index("uq_sites_customer_id_id", "customer_id", "id", unique=True),
     )
 
     name: Mapped[str] = mapped_column(String(200), info=NOT_PERSONAL)

@@ -33,6 +33,8 @@ class Entry(IdMixin, CreatedMixin, TenantMixin, Base):
         Index("uq_entries_idempotency", "account_id", "idempotency_key", unique=True),
         Index("ix_entries_customer_site_in", "customer_id", "site_id", "checked_in_at"),
         Index("ix_entries_customer_in", "customer_id", "checked_in_at"),
+        # The person's own list (GET /me/entries), newest first.
+        Index("ix_entries_account_in", "account_id", "checked_in_at"),
     )
 
     site_id: Mapped[uuid.UUID] = mapped_column(
@@ -72,7 +74,8 @@ class Entry(IdMixin, CreatedMixin, TenantMixin, Base):
     restricted: Mapped[bool] = mapped_column(default=False, info=NOT_PERSONAL)
 
     corrections: Mapped[list[EntryCorrection]] = relationship(
-        back_populates="entry", order_by="EntryCorrection.created_at"
+        back_populates="entry",
+        order_by=lambda: EntryCorrection.seq,
     )
 
 
@@ -81,10 +84,15 @@ class EntryCorrection(IdMixin, CreatedMixin, TenantMixin, Base):
 
     __tablename__ = "entry_corrections"
     __privacy__ = {"purpose": "personnel_ledger", "retention": "personnel_ledger"}
+    __table_args__ = (
+        # The order of an entry's corrections, even when two share a timestamp: 1, 2, 3...
+        Index("uq_entry_corrections_entry_seq", "entry_id", "seq", unique=True),
+    )
 
     entry_id: Mapped[uuid.UUID] = mapped_column(
         ForeignKey("entries.id", ondelete="CASCADE"), index=True, info=NOT_PERSONAL
     )
+    seq: Mapped[int] = mapped_column(Integer, server_default=text("1"), info=NOT_PERSONAL)
     corrected_by_id: Mapped[uuid.UUID | None] = mapped_column(
         ForeignKey("accounts.id", ondelete="SET NULL"), info=ref("admin")
     )

@@ -2,23 +2,27 @@
 
 Each customer has its own chain (``customer:<id>``); platform events form the ``platform``
 chain. A record's hash covers its content and the previous record's hash, so changing or
-removing any record breaks every hash after it, which ``verify`` finds. Records hold
+removing any record breaks every hash after it, which ``verify`` finds; the chain head
+(``audit_chain_heads``, moved in the same transaction as each append) catches the removal of
+the last records, and its anchor lets retention delete old prefixes while what remains still
+verifies. On PostgreSQL a trigger makes ``audit_events`` append-only (migration 0005). Records hold
 references (ids, actions), never personal data in clear.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import hashlib
 import json
 import uuid
 from collections.abc import Iterator
 
-from sqlalchemy import func, select, text
+from sqlalchemy import delete, func, select, text
 from sqlalchemy.orm import Session
 
 from entryfy import clock
-from models.audit import AuditEvent
+from models.audit import AuditChainHead, AuditEvent
 
 GENESIS = "0" * 64
 
@@ -49,6 +53,12 @@ def compute_hash(ev: AuditEvent) -> str:
     return hashlib.sha256(_payload(ev).encode()).hexdigest()
 
 
+def _lock_chain(session: Session, chain: str) -> None:
+    if session.get_bind().dialect.name == "postgresql":
+        # Serialise appends (and pruning) per chain until commit, so two writers never fork it.
+        session.execute(text("SELECT pg_advisory_xact_lock(hashtext(:c))"), {"c": chain})
+
+
 def record(
     session: Session,
     *,
@@ -61,22 +71,23 @@ def record(
     subject_id: uuid.UUID | None = None,
     ticket_id: uuid.UUID | None = None,
 ) -> AuditEvent:
-    """Append one event to its chain. Flushes; the caller's transaction commits it."""
+    """Append one event to its chain. Flushes; the caller's transaction commits it.
+
+    The chain's head (``audit_chain_heads``) moves in the same transaction, so removing the
+    last records afterwards is as visible to ``verify`` as removing any other.
+    """
     chain = chain_name(customer_id)
-    if session.get_bind().dialect.name == "postgresql":
-        # Serialise appends per chain until commit, so two writers never fork it.
-        session.execute(text("SELECT pg_advisory_xact_lock(hashtext(:c))"), {"c": chain})
-    last = session.execute(
-        select(AuditEvent.seq, AuditEvent.hash)
-        .where(AuditEvent.chain == chain)
-        .order_by(AuditEvent.seq.desc())
-        .limit(1)
-    ).first()
-    seq, prev = (last[0] + 1, last[1]) if last else (1, GENESIS)
+    _lock_chain(session, chain)
+    head = session.get(AuditChainHead, chain, populate_existing=True,
+                       with_for_update=session.get_bind().dialect.name == "postgresql")
+    if head is None:
+        head = AuditChainHead(chain=chain, customer_id=customer_id, seq=0, hash=GENESIS,
+                              anchor_seq=0, anchor_hash=GENESIS)
+        session.add(head)
     ev = AuditEvent(
         id=uuid.uuid4(),
         chain=chain,
-        seq=seq,
+        seq=head.seq + 1,
         customer_id=customer_id,
         occurred_at=clock.now(),
         actor_id=actor_id,
@@ -86,10 +97,11 @@ def record(
         object_id=str(object_id) if object_id is not None else None,
         subject_id=subject_id,
         ticket_id=ticket_id,
-        prev_hash=prev,
+        prev_hash=head.hash,
     )
     ev.hash = compute_hash(ev)
     session.add(ev)
+    head.seq, head.hash, head.updated_at = ev.seq, ev.hash, clock.now()
     session.flush()
     return ev
 
@@ -101,18 +113,30 @@ class ChainBreak:
     problem: str
 
 
+def chains(session: Session) -> list[str]:
+    names = set(session.scalars(select(AuditEvent.chain).group_by(AuditEvent.chain)))
+    names.update(session.scalars(select(AuditChainHead.chain)))
+    return sorted(names)
+
+
 def verify(session: Session, chain: str | None = None) -> Iterator[ChainBreak]:
-    """Yield every break: a changed record, a removed one (gap or hash mismatch), a reordering."""
-    chains = [chain] if chain else list(
-        session.scalars(select(AuditEvent.chain).group_by(AuditEvent.chain))
-    )
-    for name in chains:
-        prev_hash, expected_seq = GENESIS, 1
+    """Yield every break: a changed record, a removed one (first, middle or last: gaps, hash
+    links and the chain head), a reordering, a missing head."""
+    for name in [chain] if chain else chains(session):
+        head = session.get(AuditChainHead, name, populate_existing=True)
+        if head is None:
+            prev_hash, expected_seq = GENESIS, 1
+        else:
+            prev_hash, expected_seq = head.anchor_hash, head.anchor_seq + 1
+        last_seq = expected_seq - 1
+        last_hash = prev_hash
         rows = session.scalars(
             select(AuditEvent).where(AuditEvent.chain == name).order_by(AuditEvent.seq)
             .execution_options(yield_per=1000)
         )
+        seen = False
         for ev in rows:
+            seen = True
             if ev.seq != expected_seq:
                 yield ChainBreak(name, ev.seq, f"record {expected_seq} is missing")
             if ev.prev_hash != prev_hash:
@@ -120,6 +144,61 @@ def verify(session: Session, chain: str | None = None) -> Iterator[ChainBreak]:
             if compute_hash(ev) != ev.hash:
                 yield ChainBreak(name, ev.seq, "record content changed")
             prev_hash, expected_seq = ev.hash, ev.seq + 1
+            last_seq, last_hash = ev.seq, ev.hash
+        if head is None:
+            if seen:
+                yield ChainBreak(name, last_seq, "chain head missing")
+            continue
+        if last_seq < head.seq:
+            yield ChainBreak(name, last_seq + 1,
+                             f"records {last_seq + 1}..{head.seq} at the end are missing")
+        elif last_seq > head.seq:
+            yield ChainBreak(name, head.seq + 1, "records beyond the recorded chain head")
+        elif last_hash != head.hash:
+            yield ChainBreak(name, last_seq, "last record does not match the chain head")
+        if not seen and head.seq == head.anchor_seq and head.hash != head.anchor_hash:
+            yield ChainBreak(name, head.seq, "chain head does not match its anchor")
+
+
+def prune_prefix(session: Session, chain: str, *, before: dt.datetime, limit: int) -> int:
+    """Delete up to ``limit`` of the oldest records of ``chain`` that occurred before
+    ``before``, always a whole prefix, and move the chain's anchor to the last one deleted.
+
+    The retention path only: flushes inside the caller's transaction (one batch), which on
+    PostgreSQL must be allowed to delete (``entryfy.audit_prune``, set here for this
+    transaction only). Returns the number deleted (0: nothing more is due).
+    """
+    _lock_chain(session, chain)
+    head = session.get(AuditChainHead, chain, populate_existing=True)
+    if head is None:
+        return 0
+    # The first record still too young ends the prunable prefix, even if older ones follow.
+    young = session.scalar(
+        select(func.min(AuditEvent.seq)).where(
+            AuditEvent.chain == chain, AuditEvent.occurred_at >= before
+        )
+    )
+    stmt = (select(AuditEvent.seq, AuditEvent.hash)
+            .where(AuditEvent.chain == chain, AuditEvent.seq > head.anchor_seq)
+            .order_by(AuditEvent.seq).limit(limit))
+    if young is not None:
+        stmt = stmt.where(AuditEvent.seq < young)
+    rows = session.execute(stmt).all()
+    if not rows:
+        return 0
+    last_seq, last_hash = rows[-1]
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SELECT set_config('entryfy.audit_prune', 'on', true)"))
+    deleted = session.execute(
+        delete(AuditEvent)
+        .where(AuditEvent.chain == chain, AuditEvent.seq <= last_seq)
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SELECT set_config('entryfy.audit_prune', '', true)"))
+    head.anchor_seq, head.anchor_hash, head.updated_at = last_seq, last_hash, clock.now()
+    session.flush()
+    return deleted
 
 
 def count(session: Session, customer_id: uuid.UUID | None) -> int:

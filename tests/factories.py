@@ -98,6 +98,18 @@ class Factory:
     def world(self) -> World:
         return World(self.tenant(), self.tenant())
 
+    def staff(self, role: str = "support", email: str | None = None) -> Any:
+        """A vendor staff account with its second factor enrolled: returns the Enrolment
+        (``.account``, ``.secret``, ``.recovery_codes``); sign in with ``staff_login``."""
+        from entryfy.ops import staff as staff_ops
+
+        n = next(_seq)
+        enrolment = staff_ops.create_staff(
+            self.s, email=email or f"staff{n}@vendor.test", password=PASSWORD, role=role,
+            first_name=f"Staff{n}", last_name="Vendor")
+        self.s.commit()
+        return enrolment
+
 
 def login(client: Any, account: Account | str, password: str = PASSWORD) -> str:
     """Browser sign-in; returns the CSRF token to send as X-CSRF-Token."""
@@ -115,3 +127,21 @@ def bearer(client: Any, account: Account, password: str = PASSWORD,
         "device_name": "Test phone", "platform": "android"})
     assert r.status_code == 201, r.get_json()
     return {"Authorization": f"Bearer {r.get_json()['token']}"}
+
+
+def totp_now(secret: str, at: Any = None) -> str:
+    """The TOTP code of ``secret`` at ``at`` (default: entryfy's clock)."""
+    import pyotp
+
+    from entryfy import clock
+
+    return pyotp.TOTP(secret).at(at or clock.now())
+
+
+def staff_login(client: Any, enrolment: Any, otp: str | None = None) -> str:
+    """Browser sign-in of vendor staff with a TOTP code (or ``otp``); returns the CSRF token."""
+    r = client.post("/api/v1/auth/login", json={
+        "email": enrolment.account.email, "password": PASSWORD,
+        "otp": otp or totp_now(enrolment.secret)})
+    assert r.status_code == 200, r.get_json()
+    return r.get_json()["csrf_token"]

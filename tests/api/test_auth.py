@@ -275,3 +275,13 @@ def test_nul_characters_are_refused_not_stored(client):
         "first_name": "A", "last_name": "\x00"})
     assert r.status_code == 400
     assert "last_name" in r.get_json()["errors"]
+
+
+def test_register_shows_the_invitations_it_bound(client, make):
+    customer = make.customer()
+    make.membership(customer, None, "member", invited_email="invited.person@example.test")
+    r = client.post("/api/v1/auth/register", json={
+        "email": "Invited.Person@example.test", "password": "a long passphrase here",
+        "first_name": "In", "last_name": "Vited"})
+    assert r.status_code == 201
+    assert [m["customer_id"] for m in r.get_json()["memberships"]] == [str(customer.id)]

@@ -1,0 +1,226 @@
+"""Door controllers: admins manage them; the hardware itself authenticates with its own key
+(``Authorization: Controller <key>``, never a person's sign-in) to fetch its signed credential
+list and its unlock commands, and to post the passages it decided itself.
+
+How a controller verifies its list (reference: entryfy.ops.doors.verify_credential_list):
+it sends a fresh random ``nonce`` with every GET /controller/credentials, checks the Ed25519
+``signature`` over the exact UTF-8 bytes of ``payload`` with the public key it got at
+enrolment (``signing_public_key``), then requires the payload's ``controller_id`` to be its
+own, its ``nonce`` to be the one just sent and its ``version`` not to be lower than the one
+it holds. Anything else, and it keeps its current list.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+
+import marshmallow as ma
+from flask import g, request
+from flask.views import MethodView
+from sqlalchemy import select
+
+from api.access import ADMIN, require_customer
+from api.base import Blueprint, InSchema, OutSchema, PageArgs, QuerySchema, keyset_page, page_schema
+from entryfy.errors import Unauthorized
+from entryfy.ops import doors as ops
+from entryfy.web import db_session
+from models import Controller
+from models.doors import CREDENTIAL_KINDS, DIRECTIONS
+from models.tenancy import TenantContext, set_context
+from privacy import audit
+
+blp = Blueprint("controller", __name__, url_prefix="/api/v1",
+                description="Door controllers (hardware with its own key)")
+
+_TIME = ma.validate.Range(min=dt.datetime(2000, 1, 1, tzinfo=dt.UTC),
+                          max=dt.datetime(2100, 1, 1, tzinfo=dt.UTC))
+
+
+def require_controller() -> Controller:
+    """The controller whose key the request carries; the session sees only its customer."""
+    scheme, _, key = request.headers.get("Authorization", "").partition(" ")
+    if scheme.lower() != "controller" or not key.strip():
+        raise Unauthorized("A door controller's key is required.", slug="controller-key-required")
+    s = db_session()
+    c = ops.controller_by_key(s, key.strip())
+    if c is None:
+        raise Unauthorized("Unknown controller key.", slug="controller-key-invalid")
+    set_context(s, TenantContext(customer_ids=frozenset({c.customer_id})))
+    ops.seen(s, c)
+    return c
+
+
+HARDWARE_ENDPOINTS = {"controller.credentials", "controller.commands", "controller.events"}
+
+
+@blp.before_request
+def _authenticate_hardware() -> None:
+    # The key is checked before the body or the query: an unknown caller learns nothing
+    # about what a valid request would look like.
+    if request.endpoint in HARDWARE_ENDPOINTS:
+        g.controller = require_controller()
+
+
+# ------------------------------------------------------------------------------ schemas
+
+class ControllerIn(InSchema):
+    name = ma.fields.String(required=True, validate=ma.validate.Length(1, 200))
+
+
+class ControllerPatch(InSchema):
+    name = ma.fields.String(validate=ma.validate.Length(1, 200))
+
+
+class ControllerOut(OutSchema):
+    id = ma.fields.UUID()
+    name = ma.fields.String()
+    last_seen_at = ma.fields.DateTime(allow_none=True)
+    online = ma.fields.Function(lambda c: ops.is_online(c))
+    list_version = ma.fields.Integer()
+    signing_public_key = ma.fields.Function(lambda c: ops.signing_public_key(),
+                                            metadata={"description": "Ed25519, base64url"})
+    key_id = ma.fields.Function(lambda c: ops.signing_key_id())
+    created_at = ma.fields.DateTime()
+
+
+class ControllerCreated(ControllerOut):
+    key = ma.fields.String(attribute="shown_key",
+                           metadata={"description": "Shown once; stored only as SHA-256."})
+
+
+class NonceArgs(QuerySchema):
+    nonce = ma.fields.String(required=True, validate=ma.validate.Regexp(r"^[A-Za-z0-9_-]{16,128}$"))
+
+
+class SignedList(OutSchema):
+    alg = ma.fields.String()
+    key_id = ma.fields.String()
+    version = ma.fields.Integer()
+    payload = ma.fields.String(metadata={"description": "The signed JSON text: format, "
+                                         "version, issued_at, nonce, controller_id, "
+                                         "customer_id, hash {alg, input, key}, doors, "
+                                         "accesses, credentials."})
+    signature = ma.fields.String(metadata={"description": "Ed25519 over payload's UTF-8 "
+                                                          "bytes, base64url"})
+
+
+class UnlockCommandOut(OutSchema):
+    id = ma.fields.UUID()
+    door_id = ma.fields.UUID()
+    event_id = ma.fields.UUID()
+    created_at = ma.fields.DateTime()
+    expires_at = ma.fields.DateTime()
+
+
+class UnlockCommands(OutSchema):
+    items = ma.fields.List(ma.fields.Nested(UnlockCommandOut))
+
+
+class PassageIn(InSchema):
+    event_id = ma.fields.UUID(required=True)
+    door_id = ma.fields.UUID(required=True)
+    occurred_at = ma.fields.AwareDateTime(required=True, validate=_TIME)
+    method = ma.fields.String(required=True, validate=ma.validate.OneOf(CREDENTIAL_KINDS))
+    outcome = ma.fields.String(required=True, validate=ma.validate.OneOf(["granted", "denied"]))
+    reason = ma.fields.String(load_default=None, allow_none=True,
+                              validate=ma.validate.Regexp(r"^[a-z_]{1,40}$"))
+    direction = ma.fields.String(load_default=None, allow_none=True,
+                                 validate=ma.validate.OneOf(DIRECTIONS))
+    credential_hash = ma.fields.String(load_default=None, allow_none=True,
+                                       validate=ma.validate.Regexp(r"^[0-9a-f]{64}$"))
+
+
+class PassagesIn(InSchema):
+    events = ma.fields.List(ma.fields.Nested(PassageIn), required=True,
+                            validate=ma.validate.Length(1, ops.MAX_CONTROLLER_EVENTS))
+
+
+class PassagesOut(OutSchema):
+    recorded = ma.fields.Integer()
+    duplicates = ma.fields.Integer()
+
+
+# ------------------------------------------------------------------------------ admins
+
+@blp.route("/customers/<uuid:customer_id>/controllers")
+class Controllers(MethodView):
+    @blp.arguments(PageArgs, location="query")
+    @blp.response(200, page_schema(ControllerOut, "ControllerPage"))
+    def get(self, args, customer_id: uuid.UUID):  # type: ignore[no-untyped-def]
+        """The customer's door controllers, with their online state."""
+        require_customer(customer_id, ADMIN)
+        stmt = select(Controller).where(Controller.customer_id == customer_id)
+        return keyset_page(db_session(), stmt, [Controller.created_at, Controller.id],
+                           limit=args["limit"], cursor=args["cursor"], descending=False)
+
+    @blp.arguments(ControllerIn)
+    @blp.response(201, ControllerCreated)
+    def post(self, data, customer_id: uuid.UUID):  # type: ignore[no-untyped-def]
+        """Enrol a controller. Its key is in this answer only."""
+        me = require_customer(customer_id, ADMIN)
+        s = db_session()
+        c, key = ops.create_controller(s, customer_id=customer_id, name=data["name"])
+        audit.record(s, action="controller.create", customer_id=customer_id,
+                     actor_id=me.account_id, actor_role=me.role, object_type="controller",
+                     object_id=c.id)
+        c.shown_key = key  # a plain attribute for this answer only, never persisted
+        return c
+
+
+@blp.route("/customers/<uuid:customer_id>/controllers/<uuid:controller_id>")
+class OneController(MethodView):
+    @blp.response(200, ControllerOut)
+    def get(self, customer_id: uuid.UUID, controller_id: uuid.UUID):  # type: ignore[no-untyped-def]
+        require_customer(customer_id, ADMIN)
+        return ops.load_controller(db_session(), customer_id, controller_id)
+
+    @blp.arguments(ControllerPatch)
+    @blp.response(200, ControllerOut)
+    def patch(self, data, customer_id: uuid.UUID, controller_id: uuid.UUID):  # type: ignore[no-untyped-def]
+        require_customer(customer_id, ADMIN)
+        s = db_session()
+        c = ops.load_controller(s, customer_id, controller_id)
+        if "name" in data:
+            c.name = data["name"]
+        s.flush()
+        return c
+
+    @blp.response(204)
+    def delete(self, customer_id: uuid.UUID, controller_id: uuid.UUID):  # type: ignore[no-untyped-def]
+        """Retire a controller: its key stops working; its doors keep working from the app."""
+        me = require_customer(customer_id, ADMIN)
+        s = db_session()
+        c = ops.load_controller(s, customer_id, controller_id)
+        s.delete(c)
+        s.flush()
+        audit.record(s, action="controller.delete", customer_id=customer_id,
+                     actor_id=me.account_id, actor_role=me.role, object_type="controller",
+                     object_id=controller_id)
+        return ""
+
+
+# ------------------------------------------------------------------------------ hardware
+
+@blp.route("/controller/credentials", methods=["GET"])
+@blp.arguments(NonceArgs, location="query")
+@blp.response(200, SignedList)
+def credentials(args):  # type: ignore[no-untyped-def]
+    """The signed, versioned credential list for this controller's doors."""
+    return ops.credential_list(db_session(), g.controller, nonce=args["nonce"])
+
+
+@blp.route("/controller/commands", methods=["GET"])
+@blp.response(200, UnlockCommands)
+def commands():  # type: ignore[no-untyped-def]
+    """Pending unlock commands for this controller's doors; each is delivered once."""
+    return {"items": ops.pending_commands(db_session(), g.controller)}
+
+
+@blp.route("/controller/events", methods=["POST"])
+@blp.arguments(PassagesIn)
+@blp.response(200, PassagesOut)
+def events(data):  # type: ignore[no-untyped-def]
+    """Passages the controller decided itself; a retried post records each once."""
+    result = ops.record_controller_events(db_session(), g.controller, data["events"])
+    return {"recorded": result.recorded, "duplicates": result.duplicates}

@@ -1,0 +1,552 @@
+"""Doors: admins' doors, accesses, credentials and guests; the app's openings, its doors and
+its own access events. Business rules live in entryfy.ops.doors.
+
+A refused opening answers 403 ``{granted: false, reason, event_id}`` (problem+json) and is
+still recorded: the refusal is the answer, not a failure, so ``_keep_refusals`` commits the
+attempt's event before the request's unit of work rolls back every other 4xx.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import uuid
+from typing import Any
+
+import marshmallow as ma
+from flask import Response, g, json
+from flask.views import MethodView
+from sqlalchemy import select
+from sqlalchemy.exc import SQLAlchemyError
+
+from api.access import ADMIN, ADMIN_OR_OPERATOR, require_customer
+from api.base import Blueprint, InSchema, OutSchema, PageArgs, keyset_page, page_schema
+from api.problems import PROBLEM_MIMETYPE
+from entryfy.auth import current_account
+from entryfy.errors import PROBLEM_BASE, NotFound, ValidationFailed
+from entryfy.ops import doors as ops
+from entryfy.web import db_session
+from models import Access, AccessEvent, Door, DoorCredential, Membership
+from models.doors import METHODS
+from models.tenancy import scope_to
+from privacy import audit
+
+log = logging.getLogger(__name__)
+
+blp = Blueprint("doors", __name__, url_prefix="/api/v1",
+                description="Doors, accesses, guests and opening doors")
+
+EARLIEST = dt.datetime(2000, 1, 1, tzinfo=dt.UTC)
+LATEST = dt.datetime(2100, 1, 1, tzinfo=dt.UTC)
+TIME = ma.validate.Range(min=EARLIEST, max=LATEST)
+NAME = ma.validate.Length(min=1, max=200)
+
+
+def _time(**kw: Any) -> ma.fields.AwareDateTime:
+    return ma.fields.AwareDateTime(validate=TIME, **kw)
+
+
+@blp.after_request
+def _keep_refusals(response: Response) -> Response:
+    if g.pop("keep_refused_attempt", False) and response.status_code == 403:
+        # The attempt's event is the record of a refusal; keep it although the answer is 4xx.
+        s = db_session()
+        try:
+            s.commit()
+        except SQLAlchemyError:
+            s.rollback()
+            log.warning("a refused door attempt could not be recorded")
+    return response
+
+
+# ------------------------------------------------------------------------------ schemas
+
+class DoorIn(InSchema):
+    name = ma.fields.String(required=True, validate=NAME)
+    latitude = ma.fields.Float(load_default=None, allow_none=True,
+                               validate=ma.validate.Range(-90, 90))
+    longitude = ma.fields.Float(load_default=None, allow_none=True,
+                                validate=ma.validate.Range(-180, 180))
+    radius_m = ma.fields.Integer(load_default=None, allow_none=True,
+                                 validate=ma.validate.Range(5, 5000))
+    controller_id = ma.fields.UUID(load_default=None, allow_none=True)
+    site_entrance = ma.fields.Boolean(load_default=False)
+
+
+class DoorPatch(InSchema):
+    name = ma.fields.String(validate=NAME)
+    latitude = ma.fields.Float(allow_none=True, validate=ma.validate.Range(-90, 90))
+    longitude = ma.fields.Float(allow_none=True, validate=ma.validate.Range(-180, 180))
+    radius_m = ma.fields.Integer(allow_none=True, validate=ma.validate.Range(5, 5000))
+    controller_id = ma.fields.UUID(allow_none=True)
+    site_entrance = ma.fields.Boolean()
+    new_codes = ma.fields.Boolean(metadata={"description": "Draw new Entry/Exit codes (the "
+                                                           "printed signs are replaced)."})
+
+
+class DoorOut(OutSchema):
+    id = ma.fields.UUID()
+    site_id = ma.fields.UUID()
+    name = ma.fields.String()
+    latitude = ma.fields.Float(allow_none=True)
+    longitude = ma.fields.Float(allow_none=True)
+    radius_m = ma.fields.Integer(allow_none=True)
+    controller_id = ma.fields.UUID(allow_none=True)
+    site_entrance = ma.fields.Boolean()
+    entry_code = ma.fields.String()
+    exit_code = ma.fields.String()
+    created_at = ma.fields.DateTime()
+
+
+class ScheduleWindow(ma.Schema):
+    days = ma.fields.List(ma.fields.String(validate=ma.validate.OneOf(ops.DAYS)))
+    start = ma.fields.String(metadata={"example": "07:00"})
+    end = ma.fields.String(metadata={"example": "17:00"})
+
+
+_SCHEDULE_DOC = {"description": "Weekly windows in the site's time zone; end <= start "
+                                "crosses midnight. null: at any time."}
+
+
+class AccessIn(InSchema):
+    name = ma.fields.String(required=True, validate=NAME)
+    door_ids = ma.fields.List(ma.fields.UUID(), required=True,
+                              validate=ma.validate.Length(min=1, max=1000))
+    member_ids = ma.fields.List(ma.fields.UUID(), load_default=list,
+                                validate=ma.validate.Length(max=20000))
+    valid_from = _time(load_default=None, allow_none=True)
+    valid_to = _time(load_default=None, allow_none=True)
+    # Checked by entryfy.ops.doors.validate_schedule (field-level messages).
+    schedule = ma.fields.List(ma.fields.Dict(), load_default=None, allow_none=True,
+                              validate=ma.validate.Length(min=1, max=50),
+                              metadata=_SCHEDULE_DOC)
+    methods = ma.fields.List(ma.fields.String(validate=ma.validate.OneOf(METHODS)),
+                             required=True, validate=ma.validate.Length(min=1, max=6))
+
+
+class AccessPatch(InSchema):
+    name = ma.fields.String(validate=NAME)
+    door_ids = ma.fields.List(ma.fields.UUID(), validate=ma.validate.Length(min=1, max=1000))
+    member_ids = ma.fields.List(ma.fields.UUID(), validate=ma.validate.Length(max=20000))
+    valid_from = _time(allow_none=True)
+    valid_to = _time(allow_none=True)
+    schedule = ma.fields.List(ma.fields.Dict(), allow_none=True,
+                              validate=ma.validate.Length(min=1, max=50),
+                              metadata=_SCHEDULE_DOC)
+    methods = ma.fields.List(ma.fields.String(validate=ma.validate.OneOf(METHODS)),
+                             validate=ma.validate.Length(min=1, max=6))
+
+
+class AccessOut(OutSchema):
+    id = ma.fields.UUID()
+    name = ma.fields.String()
+    site_id = ma.fields.UUID()
+    door_ids = ma.fields.Function(lambda a: sorted(str(d.door_id) for d in a.doors))
+    member_ids = ma.fields.Function(lambda a: sorted(str(m.membership_id) for m in a.members))
+    valid_from = ma.fields.DateTime(allow_none=True)
+    valid_to = ma.fields.DateTime(allow_none=True)
+    schedule = ma.fields.List(ma.fields.Nested(ScheduleWindow), allow_none=True)
+    methods = ma.fields.List(ma.fields.String())
+    guest = ma.fields.Boolean()
+    created_at = ma.fields.DateTime()
+
+
+class GuestIn(InSchema):
+    email = ma.fields.Email(required=True, validate=ma.validate.Length(max=254))
+    first_name = ma.fields.String(load_default=None, validate=ma.validate.Length(1, 100))
+    last_name = ma.fields.String(load_default=None, validate=ma.validate.Length(1, 100))
+    valid_from = _time(required=True)
+    valid_to = _time(required=True)
+    door_ids = ma.fields.List(ma.fields.UUID(), required=True,
+                              validate=ma.validate.Length(min=1, max=200))
+
+
+class GuestOut(OutSchema):
+    id = ma.fields.UUID(metadata={"description": "The guest's membership id."})
+    email = ma.fields.String()
+    role = ma.fields.String()
+    valid_from = ma.fields.DateTime()
+    valid_to = ma.fields.DateTime()
+    door_ids = ma.fields.List(ma.fields.UUID())
+    access_ids = ma.fields.List(ma.fields.UUID())
+    methods = ma.fields.List(ma.fields.String())
+
+
+class CredentialIn(InSchema):
+    member_id = ma.fields.UUID(required=True)
+    kind = ma.fields.String(required=True, validate=ma.validate.OneOf(["pin", "keycard"]))
+    value = ma.fields.String(load_default=None, validate=ma.validate.Length(1, 100),
+                             metadata={"description": "The card number (keycard only). A PIN "
+                                                      "is drawn and e-mailed to the member."})
+    valid_from = _time(load_default=None, allow_none=True)
+    valid_to = _time(load_default=None, allow_none=True)
+
+
+class CredentialOut(OutSchema):
+    id = ma.fields.UUID()
+    member_id = ma.fields.UUID(attribute="membership_id")
+    kind = ma.fields.String()
+    valid_from = ma.fields.DateTime(allow_none=True)
+    valid_to = ma.fields.DateTime(allow_none=True)
+    created_at = ma.fields.DateTime()
+
+
+class CredentialFilter(PageArgs):
+    member_id = ma.fields.UUID(load_default=None)
+
+
+class OpenIn(InSchema):
+    latitude = ma.fields.Float(required=True, validate=ma.validate.Range(-90, 90))
+    longitude = ma.fields.Float(required=True, validate=ma.validate.Range(-180, 180))
+    accuracy_m = ma.fields.Float(load_default=None, allow_none=True,
+                                 validate=ma.validate.Range(0, 100000))
+    pin = ma.fields.String(load_default=None, load_only=True,
+                           validate=ma.validate.Regexp(r"^[0-9]{4,12}$"))
+
+
+class ScanIn(OpenIn):
+    code = ma.fields.String(required=True, validate=ma.validate.Length(8, 64))
+
+
+class DoorGranted(OutSchema):
+    granted = ma.fields.Boolean()
+    event_id = ma.fields.UUID()
+    door_id = ma.fields.UUID()
+    method = ma.fields.String()
+    direction = ma.fields.String(allow_none=True)
+
+
+class DoorRefused(OutSchema):
+    type = ma.fields.String()
+    title = ma.fields.String()
+    status = ma.fields.Integer()
+    detail = ma.fields.String()
+    granted = ma.fields.Boolean()
+    reason = ma.fields.String(metadata={"enum": list(ops.REASONS)})
+    event_id = ma.fields.UUID()
+    door_id = ma.fields.UUID()
+    direction = ma.fields.String(allow_none=True)
+
+
+class MyDoorOut(OutSchema):
+    door_id = ma.fields.UUID()
+    name = ma.fields.String()
+    site_id = ma.fields.UUID()
+    customer_id = ma.fields.UUID()
+    methods = ma.fields.List(ma.fields.String())
+    open_now = ma.fields.Boolean()
+
+
+class MyDoors(OutSchema):
+    items = ma.fields.List(ma.fields.Nested(MyDoorOut))
+
+
+class AccessEventOut(OutSchema):
+    id = ma.fields.UUID()
+    occurred_at = ma.fields.DateTime()
+    customer_id = ma.fields.UUID()
+    door_id = ma.fields.UUID(allow_none=True)
+    member_id = ma.fields.UUID(attribute="membership_id", allow_none=True)
+    method = ma.fields.String(allow_none=True)
+    direction = ma.fields.String(allow_none=True)
+    outcome = ma.fields.String()
+    reason = ma.fields.String(allow_none=True)
+    source = ma.fields.String()
+    controller_id = ma.fields.UUID(allow_none=True)
+
+
+class AccessEventFilter(PageArgs):
+    door_id = ma.fields.UUID(load_default=None)
+    member_id = ma.fields.UUID(load_default=None)
+    outcome = ma.fields.String(load_default=None,
+                               validate=ma.validate.OneOf(["granted", "denied"]))
+    from_ = _time(data_key="from", load_default=None)
+    to = _time(load_default=None)
+
+
+# ------------------------------------------------------------------------------ admin: doors
+
+@blp.route("/customers/<uuid:customer_id>/sites/<uuid:site_id>/doors")
+class SiteDoors(MethodView):
+    @blp.arguments(PageArgs, location="query")
+    @blp.response(200, page_schema(DoorOut, "DoorPage"))
+    def get(self, args, customer_id: uuid.UUID, site_id: uuid.UUID):  # type: ignore[no-untyped-def]
+        """The site's doors."""
+        require_customer(customer_id, ADMIN)
+        s = db_session()
+        site = ops.load_site(s, customer_id, site_id)
+        stmt = select(Door).where(Door.customer_id == customer_id, Door.site_id == site.id)
+        return keyset_page(s, stmt, [Door.created_at, Door.id], limit=args["limit"],
+                           cursor=args["cursor"], descending=False)
+
+    @blp.arguments(DoorIn)
+    @blp.response(201, DoorOut)
+    def post(self, data, customer_id: uuid.UUID, site_id: uuid.UUID):  # type: ignore[no-untyped-def]
+        """Add a door; its printed Entry and Exit codes are drawn here."""
+        require_customer(customer_id, ADMIN)
+        s = db_session()
+        site = ops.load_site(s, customer_id, site_id)
+        return ops.create_door(s, site=site, **data)
+
+
+@blp.route("/customers/<uuid:customer_id>/doors/<uuid:door_id>")
+class OneDoor(MethodView):
+    @blp.response(200, DoorOut)
+    def get(self, customer_id: uuid.UUID, door_id: uuid.UUID):  # type: ignore[no-untyped-def]
+        require_customer(customer_id, ADMIN)
+        return ops.load_door(db_session(), customer_id, door_id)
+
+    @blp.arguments(DoorPatch)
+    @blp.response(200, DoorOut)
+    def patch(self, data, customer_id: uuid.UUID, door_id: uuid.UUID):  # type: ignore[no-untyped-def]
+        require_customer(customer_id, ADMIN)
+        s = db_session()
+        return ops.update_door(s, ops.load_door(s, customer_id, door_id), data)
+
+    @blp.response(204)
+    def delete(self, customer_id: uuid.UUID, door_id: uuid.UUID):  # type: ignore[no-untyped-def]
+        """Remove a door; its access events stay (without the door)."""
+        require_customer(customer_id, ADMIN)
+        s = db_session()
+        s.delete(ops.load_door(s, customer_id, door_id))
+        s.flush()
+        return ""
+
+
+# ------------------------------------------------------------------------------ accesses
+
+@blp.route("/customers/<uuid:customer_id>/accesses")
+class Accesses(MethodView):
+    @blp.arguments(PageArgs, location="query")
+    @blp.response(200, page_schema(AccessOut, "AccessPage"))
+    def get(self, args, customer_id: uuid.UUID):  # type: ignore[no-untyped-def]
+        require_customer(customer_id, ADMIN)
+        stmt = select(Access).where(Access.customer_id == customer_id)
+        return keyset_page(db_session(), stmt, [Access.created_at, Access.id],
+                           limit=args["limit"], cursor=args["cursor"], descending=False)
+
+    @blp.arguments(AccessIn)
+    @blp.response(201, AccessOut)
+    def post(self, data, customer_id: uuid.UUID):  # type: ignore[no-untyped-def]
+        require_customer(customer_id, ADMIN)
+        return ops.create_access(db_session(), customer_id=customer_id, **data)
+
+
+@blp.route("/customers/<uuid:customer_id>/accesses/<uuid:access_id>")
+class OneAccess(MethodView):
+    @blp.response(200, AccessOut)
+    def get(self, customer_id: uuid.UUID, access_id: uuid.UUID):  # type: ignore[no-untyped-def]
+        require_customer(customer_id, ADMIN)
+        return ops.load_access(db_session(), customer_id, access_id)
+
+    @blp.arguments(AccessPatch)
+    @blp.response(200, AccessOut)
+    def patch(self, data, customer_id: uuid.UUID, access_id: uuid.UUID):  # type: ignore[no-untyped-def]
+        require_customer(customer_id, ADMIN)
+        s = db_session()
+        return ops.update_access(s, ops.load_access(s, customer_id, access_id), data)
+
+    @blp.response(204)
+    def delete(self, customer_id: uuid.UUID, access_id: uuid.UUID):  # type: ignore[no-untyped-def]
+        require_customer(customer_id, ADMIN)
+        s = db_session()
+        s.delete(ops.load_access(s, customer_id, access_id))
+        s.flush()
+        return ""
+
+
+# ------------------------------------------------------------------------------ guests
+
+@blp.route("/customers/<uuid:customer_id>/guests", methods=["POST"])
+@blp.arguments(GuestIn)
+@blp.response(201, GuestOut)
+def invite_guest(data, customer_id: uuid.UUID):  # type: ignore[no-untyped-def]
+    """Invite a short-term guest: a PIN and a QR code go to them by e-mail (no app needed)."""
+    me = require_customer(customer_id, ADMIN_OR_OPERATOR)
+    s = db_session()
+    inv = ops.invite_guest(s, customer_id=customer_id, email=data["email"],
+                           first_name=data.get("first_name"), valid_from=data["valid_from"],
+                           valid_to=data["valid_to"], door_ids=data["door_ids"],
+                           invited_by=me.account_id)
+    m = inv.membership
+    audit.record(s, action="guest.invite", customer_id=customer_id, actor_id=me.account_id,
+                 actor_role=me.role, object_type="membership", object_id=m.id,
+                 subject_id=m.account_id)
+    return {
+        "id": m.id, "email": data["email"].strip().lower(), "role": m.role,
+        "valid_from": m.valid_from, "valid_to": m.valid_to,
+        "door_ids": sorted({d.door_id for a in inv.accesses for d in a.doors}, key=str),
+        "access_ids": [a.id for a in inv.accesses], "methods": ["pin", "qr"],
+    }
+
+
+# ------------------------------------------------------------------------------ credentials
+
+@blp.route("/customers/<uuid:customer_id>/credentials")
+class Credentials(MethodView):
+    @blp.arguments(CredentialFilter, location="query")
+    @blp.response(200, page_schema(CredentialOut, "CredentialPage"))
+    def get(self, args, customer_id: uuid.UUID):  # type: ignore[no-untyped-def]
+        """Members' PINs and keycards (never their values)."""
+        require_customer(customer_id, ADMIN)
+        stmt = select(DoorCredential).where(DoorCredential.customer_id == customer_id,
+                                            DoorCredential.kind != "qr")
+        if args["member_id"]:
+            stmt = stmt.where(DoorCredential.membership_id == args["member_id"])
+        return keyset_page(db_session(), stmt, [DoorCredential.created_at, DoorCredential.id],
+                           limit=args["limit"], cursor=args["cursor"])
+
+    @blp.arguments(CredentialIn)
+    @blp.response(201, CredentialOut)
+    def post(self, data, customer_id: uuid.UUID):  # type: ignore[no-untyped-def]
+        """Enrol a keycard, or draw a PIN that is e-mailed to the member."""
+        me = require_customer(customer_id, ADMIN)
+        s = db_session()
+        member = ops.load_member(s, customer_id, data["member_id"])
+        ops.check_validity(data["valid_from"], data["valid_to"])
+        if data["kind"] == "keycard":
+            if not data["value"]:
+                raise ValidationFailed({"value": ["The card number is required."]})
+            cred = ops.add_keycard(s, member, data["value"], valid_from=data["valid_from"],
+                                   valid_to=data["valid_to"])
+        else:
+            if data["value"]:
+                raise ValidationFailed({"value": ["PINs are drawn, never chosen."]})
+            cred = ops.issue_member_pin(s, member)
+        audit.record(s, action=f"credential.{data['kind']}.issue", customer_id=customer_id,
+                     actor_id=me.account_id, actor_role=me.role, object_type="door_credential",
+                     object_id=cred.id, subject_id=member.account_id)
+        return cred
+
+
+@blp.route("/customers/<uuid:customer_id>/credentials/<uuid:credential_id>",
+           methods=["DELETE"])
+@blp.response(204)
+def revoke_credential(customer_id: uuid.UUID, credential_id: uuid.UUID):  # type: ignore[no-untyped-def]
+    require_customer(customer_id, ADMIN)
+    s = db_session()
+    cred = ops.load_credential(s, customer_id, credential_id)
+    s.delete(cred)
+    s.flush()
+    return ""
+
+
+# ------------------------------------------------------------------------------ events
+
+def _event_page(stmt, args):  # type: ignore[no-untyped-def]
+    if args.get("from_"):
+        stmt = stmt.where(AccessEvent.occurred_at >= args["from_"])
+    if args.get("to"):
+        stmt = stmt.where(AccessEvent.occurred_at < args["to"])
+    return keyset_page(db_session(), stmt, [AccessEvent.occurred_at, AccessEvent.id],
+                       limit=args["limit"], cursor=args["cursor"])
+
+
+@blp.route("/customers/<uuid:customer_id>/access-events", methods=["GET"])
+@blp.arguments(AccessEventFilter, location="query")
+@blp.response(200, page_schema(AccessEventOut, "AccessEventPage"))
+def customer_events(args, customer_id: uuid.UUID):  # type: ignore[no-untyped-def]
+    """Every attempt at the customer's doors, newest first."""
+    me = require_customer(customer_id, ADMIN_OR_OPERATOR)
+    stmt = select(AccessEvent).where(AccessEvent.customer_id == customer_id)
+    if args["door_id"]:
+        stmt = stmt.where(AccessEvent.door_id == args["door_id"])
+    if args["member_id"]:
+        stmt = stmt.where(AccessEvent.membership_id == args["member_id"])
+    if args["outcome"]:
+        stmt = stmt.where(AccessEvent.outcome == args["outcome"])
+    page = _event_page(stmt, args)
+    audit.record(db_session(), action="access_events.read", customer_id=customer_id,
+                 actor_id=me.account_id, actor_role=me.role, object_type="access_events",
+                 subject_id=None)
+    return page
+
+
+@blp.route("/me/access-events", methods=["GET"])
+@blp.arguments(AccessEventFilter, location="query")
+@blp.response(200, page_schema(AccessEventOut, "MyAccessEventPage"))
+def my_events(args):  # type: ignore[no-untyped-def]
+    """The signed-in person's own attempts, in every customer, newest first."""
+    account = current_account()
+    stmt = select(AccessEvent).where(AccessEvent.account_id == account.id)
+    for key, col in (("door_id", AccessEvent.door_id), ("outcome", AccessEvent.outcome),
+                     ("member_id", AccessEvent.membership_id)):
+        if args[key]:
+            stmt = stmt.where(col == args[key])
+    return _event_page(stmt, args)
+
+
+# ------------------------------------------------------------------------------ the app
+
+@blp.route("/me/doors", methods=["GET"])
+@blp.response(200, MyDoors)
+def my_doors():  # type: ignore[no-untyped-def]
+    """The doors the person may open, with the methods, and whether they may right now."""
+    account = current_account()
+    s = db_session()
+    memberships = ops.memberships_of(s, account.id)
+    scope_to(s, *{m.customer_id for m in memberships})
+    return {"items": [
+        {"door_id": d.door.id, "name": d.door.name, "site_id": d.door.site_id,
+         "customer_id": d.door.customer_id, "methods": [m for m in METHODS if m in d.methods],
+         "open_now": d.open_now}
+        for d in ops.doors_for(s, memberships)
+    ]}
+
+
+def _attempt(door: Door, memberships: list[Membership], data: dict[str, Any], channel: str,
+             direction: str | None) -> Any:
+    s = db_session()
+    membership = next(m for m in memberships if m.customer_id == door.customer_id)
+    position = ops.Position(data["latitude"], data["longitude"], data.get("accuracy_m"))
+    decision, event = ops.attempt(s, membership=membership, door=door, channel=channel,
+                                  direction=direction, pin=data.get("pin"), position=position)
+    if decision.granted:
+        return {"granted": True, "event_id": event.id, "door_id": door.id,
+                "method": decision.method, "direction": direction}
+    g.keep_refused_attempt = True
+    body = {
+        "type": PROBLEM_BASE + "door-refused", "title": "Door not opened", "status": 403,
+        "detail": f"DoorRefused: {decision.reason}.", "granted": False,
+        "reason": decision.reason, "event_id": str(event.id), "door_id": str(door.id),
+        "direction": direction,
+    }
+    return Response(json.dumps(body), status=403, mimetype=PROBLEM_MIMETYPE)
+
+
+def _scoped_memberships() -> list[Membership]:
+    """The person's memberships; the session sees exactly those customers' doors."""
+    account = current_account()
+    s = db_session()
+    memberships = ops.memberships_of(s, account.id)
+    scope_to(s, *{m.customer_id for m in memberships})
+    return memberships
+
+
+@blp.route("/doors/<uuid:door_id>/open", methods=["POST"])
+@blp.arguments(OpenIn)
+@blp.response(200, DoorGranted)
+@blp.alt_response(403, schema=DoorRefused, content_type=PROBLEM_MIMETYPE,
+                  description="DoorRefused; the attempt is recorded")
+def open_door(data, door_id: uuid.UUID):  # type: ignore[no-untyped-def]
+    """Open a door from the app. Every attempt is recorded, granted or refused."""
+    memberships = _scoped_memberships()
+    door = ops.door_for_opening(db_session(), door_id)
+    if door is None:
+        raise NotFound("No such door.")
+    return _attempt(door, memberships, data, "app", None)
+
+
+@blp.route("/doors/scan", methods=["POST"])
+@blp.arguments(ScanIn)
+@blp.response(200, DoorGranted)
+@blp.alt_response(403, schema=DoorRefused, content_type=PROBLEM_MIMETYPE,
+                  description="DoorRefused; the attempt is recorded")
+def scan_door(data):  # type: ignore[no-untyped-def]
+    """The app scanned a door's printed Entry ("in") or Exit ("out") code."""
+    memberships = _scoped_memberships()
+    found = ops.door_by_code(db_session(), data["code"])
+    if found is None:
+        raise NotFound("No such door.")
+    door, direction = found
+    return _attempt(door, memberships, data, "scan", direction)

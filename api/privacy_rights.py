@@ -1,0 +1,396 @@
+"""Data-subject rights over HTTP: register extract, requests, erasure preview, customers'
+decisions on their part, customer export and offboarding. The rules live in privacy/."""
+
+from __future__ import annotations
+
+import json
+import os
+import uuid
+from typing import Any
+
+import marshmallow as ma
+from flask import Response, current_app, stream_with_context
+from flask.views import MethodView
+from flask_limiter.util import get_remote_address
+from flask_login import current_user
+from sqlalchemy import select
+
+from api.access import ADMIN, require_customer, require_staff
+from api.base import (
+    Blueprint,
+    InSchema,
+    OutSchema,
+    PageArgs,
+    QuerySchema,
+    keyset_page,
+    page_schema,
+)
+from entryfy import clock
+from entryfy.auth import current_account
+from entryfy.errors import NotFound
+from entryfy.extensions import limiter
+from entryfy.web import database, db_session
+from models import Account, Customer, DataRequest, DataRequestPart
+from models.requests import REQUEST_TYPES
+from models.tenancy import NOBODY, TenantContext, system_scope
+from privacy import audit, erasure, export, offboarding
+from privacy import requests as dsr
+
+blp = Blueprint("privacy_rights", __name__, url_prefix="/api/v1",
+                description="Data-subject rights, customers' part in them, offboarding")
+
+TEXT = ma.validate.Length(max=4000)
+
+
+def _limit(name: str, default: str):  # type: ignore[no-untyped-def]
+    return lambda: current_app.config.get(name) or os.environ.get(name, default)
+
+
+def _account_key() -> str:
+    if current_user.is_authenticated:
+        return f"account:{current_user.get_id()}"
+    return f"ip:{get_remote_address()}"
+
+
+def _email_key() -> str:
+    from flask import request
+
+    from entryfy.security import sha256_hex
+
+    body = request.get_json(silent=True)
+    email = body.get("email") if isinstance(body, dict) else None
+    return sha256_hex(email.strip().lower()) if isinstance(email, str) else "no-email"
+
+
+# ------------------------------------------------------------------ schemas
+
+class ExportArgs(QuerySchema):
+    format = ma.fields.String(load_default="json", validate=ma.validate.OneOf(["json", "zip"]))
+
+
+class CustomerExportArgs(QuerySchema):
+    format = ma.fields.String(load_default="jsonl",
+                              validate=ma.validate.OneOf(["jsonl", "zip"]))
+
+
+class RequestIn(InSchema):
+    type = ma.fields.String(required=True, validate=ma.validate.OneOf(REQUEST_TYPES))
+    details = ma.fields.String(load_default=None, allow_none=True, validate=TEXT)
+    password = ma.fields.String(required=True, load_only=True,
+                                validate=ma.validate.Length(min=1, max=256))
+
+
+class OutsideRequestIn(InSchema):
+    email = ma.fields.Email(required=True, validate=ma.validate.Length(max=254))
+    type = ma.fields.String(required=True, validate=ma.validate.OneOf(REQUEST_TYPES))
+    details = ma.fields.String(load_default=None, allow_none=True, validate=TEXT)
+
+
+class VerificationOut(OutSchema):
+    verification_id = ma.fields.UUID()
+    expires_at = ma.fields.DateTime()
+    detail = ma.fields.String()
+
+
+class VerifyIn(InSchema):
+    verification_id = ma.fields.UUID(required=True)
+    code = ma.fields.String(required=True, validate=ma.validate.Regexp(r"^\s*\d{6}\s*$"))
+
+
+class PartOut(OutSchema):
+    id = ma.fields.UUID()
+    customer_id = ma.fields.UUID()
+    customer_name = ma.fields.String(allow_none=True)
+    status = ma.fields.String()
+    due_at = ma.fields.DateTime()
+    decided_at = ma.fields.DateTime(allow_none=True)
+    reason = ma.fields.String(allow_none=True)
+    outcome = ma.fields.String(allow_none=True)
+
+
+class EventOut(OutSchema):
+    at = ma.fields.DateTime()
+    action = ma.fields.String()
+    status = ma.fields.String(allow_none=True)
+    role = ma.fields.String(allow_none=True)
+    customer_id = ma.fields.UUID(allow_none=True)
+    note = ma.fields.String(allow_none=True)
+
+
+class RequestOut(OutSchema):
+    id = ma.fields.UUID()
+    type = ma.fields.String()
+    status = ma.fields.String()
+    due_at = ma.fields.DateTime()
+    received_at = ma.fields.DateTime()
+    details = ma.fields.String(allow_none=True)
+    extended_months = ma.fields.Integer()
+    extension_reason = ma.fields.String(allow_none=True)
+    closed_at = ma.fields.DateTime(allow_none=True)
+    outcome = ma.fields.String(allow_none=True)
+    parts = ma.fields.List(ma.fields.Nested(PartOut))
+    history = ma.fields.List(ma.fields.Nested(EventOut))
+
+
+class RequestList(OutSchema):
+    items = ma.fields.List(ma.fields.Nested(RequestOut))
+
+
+class SubjectOut(OutSchema):
+    account_id = ma.fields.UUID(allow_none=True)
+    first_name = ma.fields.String(allow_none=True)
+    last_name = ma.fields.String(allow_none=True)
+
+
+class CustomerRequestOut(OutSchema):
+    id = ma.fields.Function(lambda p: p.request_id)
+    part_id = ma.fields.Function(lambda p: p.id)
+    type = ma.fields.Function(lambda p: p._req.type)
+    request_status = ma.fields.Function(lambda p: p._req.status)
+    details = ma.fields.Function(lambda p: p._req.details)
+    received_at = ma.fields.Function(lambda p: p._req.received_at.isoformat())
+    status = ma.fields.String()
+    due_at = ma.fields.DateTime()
+    decided_at = ma.fields.DateTime(allow_none=True)
+    reason = ma.fields.String(allow_none=True)
+    outcome = ma.fields.String(allow_none=True)
+    subject = ma.fields.Function(lambda p: SubjectOut().dump(p._subject))
+
+
+class CustomerRequestArgs(PageArgs):
+    status = ma.fields.String(load_default=None,
+                              validate=ma.validate.OneOf(["pending", "approved", "denied",
+                                                          "completed"]))
+
+
+class DecisionIn(InSchema):
+    decision = ma.fields.String(required=True, validate=ma.validate.OneOf(["approve", "deny"]))
+    reason = ma.fields.String(load_default=None, allow_none=True, validate=TEXT)
+
+
+class ExtensionIn(InSchema):
+    months = ma.fields.Integer(required=True, validate=ma.validate.Range(1, 2))
+    reason = ma.fields.String(required=True, validate=ma.validate.Length(min=1, max=4000))
+
+
+class OffboardingIn(InSchema):
+    grace_days = ma.fields.Integer(load_default=offboarding.GRACE_DAYS_DEFAULT,
+                                   validate=ma.validate.Range(0, 365))
+
+
+class OffboardingOut(OutSchema):
+    customer_id = ma.fields.UUID()
+    status = ma.fields.String()
+    started_at = ma.fields.DateTime()
+    grace_until = ma.fields.DateTime()
+    last_export_at = ma.fields.DateTime(allow_none=True)
+    last_export_sha256 = ma.fields.String(allow_none=True)
+    purged_at = ma.fields.DateTime(allow_none=True)
+    certificate = ma.fields.Dict(allow_none=True)
+    certificate_sha256 = ma.fields.String(allow_none=True)
+
+
+# ------------------------------------------------------------------ the person
+
+@blp.route("/me/export", methods=["GET"])
+@limiter.limit(_limit("PRIVACY_EXPORT_LIMIT", "5 per hour"), key_func=_account_key,
+               scope="me-export")
+@blp.arguments(ExportArgs, location="query")
+@blp.response(200, description="The register extract (JSON), or a zip with JSON and CSVs")
+def my_export(args: dict[str, Any]):  # type: ignore[no-untyped-def]
+    account = current_account()
+    doc = export.person_export(db_session(), account)
+    stamp = clock.now().strftime("%Y%m%dT%H%M%SZ")
+    if args["format"] == "zip":
+        return Response(export.person_export_zip(doc), mimetype="application/zip", headers={
+            "Content-Disposition": f'attachment; filename="entryfy-export-{stamp}.zip"'})
+    return Response(json.dumps(doc, ensure_ascii=False), mimetype="application/json")
+
+
+@blp.route("/me/erasure-preview", methods=["GET"])
+@blp.response(200, description="What erasure would delete, anonymise and keep, and why")
+def my_erasure_preview():  # type: ignore[no-untyped-def]
+    account = current_account()
+    return erasure.preview(db_session(), account)
+
+
+@blp.route("/me/requests")
+class MyRequests(MethodView):
+    @blp.response(200, RequestList)
+    def get(self):  # type: ignore[no-untyped-def]
+        account = current_account()
+        return {"items": dsr.for_account(db_session(), account.id)}
+
+    @limiter.limit(_limit("PRIVACY_REQUEST_LIMIT", "10 per hour"), key_func=_account_key,
+                   scope="me-requests")
+    @blp.arguments(RequestIn)
+    @blp.response(201, RequestOut)
+    def post(self, data):  # type: ignore[no-untyped-def]
+        account = current_account()
+        s = db_session()
+        req = dsr.submit(s, account, data["type"], data.get("details"), data["password"])
+        request_id = req.id
+        s.flush()
+        req = s.get(DataRequest, request_id)
+        return dsr.describe(s, req)
+
+
+@blp.route("/privacy/requests", methods=["POST"])
+@limiter.limit(_limit("PRIVACY_OUTSIDE_LIMIT_IP", "10 per hour"), key_func=get_remote_address,
+               scope="outside-request-ip")
+@limiter.limit(_limit("PRIVACY_OUTSIDE_LIMIT_EMAIL", "3 per hour"), key_func=_email_key,
+               scope="outside-request-email")
+@blp.arguments(OutsideRequestIn)
+@blp.response(202, VerificationOut)
+def outside_request(data):  # type: ignore[no-untyped-def]
+    """A request without signing in: a one-time code goes to the account's address."""
+    ver = dsr.submit_from_outside(db_session(), data["email"], data["type"], data.get("details"))
+    return {"verification_id": ver.id, "expires_at": ver.expires_at,
+            "detail": "If an account uses this address, a confirmation code was sent to it."}
+
+
+@blp.route("/privacy/requests/verify", methods=["POST"])
+@limiter.limit(_limit("PRIVACY_VERIFY_LIMIT_IP", "30 per hour"), key_func=get_remote_address,
+               scope="outside-verify-ip")
+@blp.arguments(VerifyIn)
+@blp.response(200, RequestOut)
+def verify_outside_request(data):  # type: ignore[no-untyped-def]
+    # Its own unit of work, committed even when the code is wrong: every try counts.
+    with database().transaction(NOBODY) as s:
+        req, err = dsr.check_code(s, data["verification_id"], data["code"])
+        out = dsr.describe(s, req) if req is not None else None
+    if err is not None:
+        raise err
+    return out
+
+
+@blp.route("/privacy/requests/<uuid:request_id>/extension", methods=["POST"])
+@blp.arguments(ExtensionIn)
+@blp.response(200, RequestOut)
+def extend_request(data, request_id: uuid.UUID):  # type: ignore[no-untyped-def]
+    """The vendor extends a request once by up to two months; the person is told why."""
+    require_staff("platform_admin")
+    s = db_session()
+    req = s.get(DataRequest, request_id)
+    if req is None:
+        raise NotFound("No such request.")
+    dsr.extend(s, req, months=data["months"], reason=data["reason"])
+    return dsr.describe(s, req)
+
+
+class DenialIn(InSchema):
+    reason = ma.fields.String(required=True, validate=ma.validate.Length(min=1, max=4000))
+
+
+@blp.route("/privacy/requests/<uuid:request_id>/denial", methods=["POST"])
+@blp.arguments(DenialIn)
+@blp.response(200, RequestOut)
+def deny_request(data, request_id: uuid.UUID):  # type: ignore[no-untyped-def]
+    """The vendor refuses a request (e.g. manifestly unfounded, Art. 12(5)); the person is told
+    why and where to complain."""
+    require_staff("platform_admin")
+    s = db_session()
+    req = s.get(DataRequest, request_id)
+    if req is None:
+        raise NotFound("No such request.")
+    dsr.deny(s, req, reason=data["reason"])
+    return dsr.describe(s, req)
+
+
+# ------------------------------------------------------------------ a customer's part
+
+def _decorate(s, parts: list[DataRequestPart]) -> list[DataRequestPart]:  # type: ignore[no-untyped-def]
+    reqs = {r.id: r for r in s.scalars(select(DataRequest).where(
+        DataRequest.id.in_([p.request_id for p in parts])))}
+    people = {a.id: a for a in s.scalars(select(Account).where(
+        Account.id.in_([p.account_id for p in parts if p.account_id])))}
+    for p in parts:
+        p._req = reqs[p.request_id]  # type: ignore[attr-defined]
+        a = people.get(p.account_id) if p.account_id else None
+        p._subject = {"account_id": p.account_id,  # type: ignore[attr-defined]
+                      "first_name": a.first_name if a else None,
+                      "last_name": a.last_name if a else None}
+    return parts
+
+
+@blp.route("/customers/<uuid:customer_id>/requests", methods=["GET"])
+@blp.arguments(CustomerRequestArgs, location="query")
+@blp.response(200, page_schema(CustomerRequestOut, "CustomerRequestPage"))
+def customer_requests(args, customer_id: uuid.UUID):  # type: ignore[no-untyped-def]
+    require_customer(customer_id, ADMIN)
+    s = db_session()
+    stmt = select(DataRequestPart).where(DataRequestPart.customer_id == customer_id)
+    if args.get("status"):
+        stmt = stmt.where(DataRequestPart.status == args["status"])
+    page = keyset_page(s, stmt, [DataRequestPart.created_at, DataRequestPart.id],
+                       limit=args["limit"], cursor=args["cursor"])
+    page["items"] = _decorate(s, page["items"])
+    return page
+
+
+@blp.route("/customers/<uuid:customer_id>/requests/<uuid:request_id>/decision",
+           methods=["POST"])
+@blp.arguments(DecisionIn)
+@blp.response(200, CustomerRequestOut)
+def customer_decision(data, customer_id: uuid.UUID, request_id: uuid.UUID):  # type: ignore[no-untyped-def]
+    member = require_customer(customer_id, ADMIN)
+    s = db_session()
+    part = s.scalar(select(DataRequestPart).where(DataRequestPart.customer_id == customer_id,
+                                                  DataRequestPart.request_id == request_id))
+    if part is None:
+        raise NotFound("No such request.")
+    part_id = part.id
+    dsr.decide(s, part, decision=data["decision"], reason=data.get("reason"),
+               actor_id=member.account_id)
+    with system_scope(s, "the decided part, after erasure may have run"):
+        part = s.get(DataRequestPart, part_id)
+    return _decorate(s, [part])[0]
+
+
+# ------------------------------------------------------------------ a customer's data set
+
+@blp.route("/customers/<uuid:customer_id>/export", methods=["GET"])
+@limiter.limit(_limit("CUSTOMER_EXPORT_LIMIT", "10 per hour"), key_func=_account_key,
+               scope="customer-export")
+@blp.arguments(CustomerExportArgs, location="query")
+@blp.response(200, description="Every tenant table of the customer, streamed")
+def customer_export(args, customer_id: uuid.UUID):  # type: ignore[no-untyped-def]
+    member = require_customer(customer_id, ADMIN)
+    audit.record(db_session(), action="customer.export", customer_id=customer_id,
+                 actor_id=member.account_id, actor_role="admin", object_type="customer",
+                 object_id=customer_id)
+    fmt = args["format"]
+    db = database()
+
+    def body():  # type: ignore[no-untyped-def]
+        # Its own unit of work: the request's session has committed by the time this runs.
+        with db.transaction(TenantContext(customer_ids=frozenset({customer_id}))) as s:
+            def done(sha: str, _counts: dict[str, int]) -> None:
+                offboarding.record_export(s, customer_id, sha)
+
+            yield from export.customer_export(s, customer_id, fmt=fmt, on_done=done)
+
+    stamp = clock.now().strftime("%Y%m%dT%H%M%SZ")
+    ext = "zip" if fmt == "zip" else "jsonl"
+    return Response(stream_with_context(body()),
+                    mimetype="application/zip" if fmt == "zip" else "application/x-ndjson",
+                    headers={"Content-Disposition":
+                             f'attachment; filename="customer-{customer_id}-{stamp}.{ext}"'})
+
+
+@blp.route("/customers/<uuid:customer_id>/offboarding")
+class Offboarding(MethodView):
+    @blp.response(200, OffboardingOut)
+    def get(self, customer_id: uuid.UUID):  # type: ignore[no-untyped-def]
+        require_staff("platform_admin")
+        return offboarding.certificate(db_session(), customer_id)
+
+    @blp.arguments(OffboardingIn)
+    @blp.response(201, OffboardingOut)
+    def post(self, data, customer_id: uuid.UUID):  # type: ignore[no-untyped-def]
+        staff = require_staff("platform_admin")
+        s = db_session()
+        if s.get(Customer, customer_id) is None:
+            raise NotFound("No such customer.")
+        offboarding.start(s, customer_id, actor_id=staff.id, grace_days=data["grace_days"])
+        return offboarding.certificate(s, customer_id)

@@ -1,0 +1,504 @@
+"""Attendance: check-in and check-out (the app), passages (doors), corrections, the ledger.
+
+Plain functions over a session: they flush, never commit, and raise ``entryfy.errors``.
+``check_in`` finds the site itself, across the person's current customers only;
+``record_passage`` (the doors engine) gets a site its caller loaded. Both check the
+membership themselves: active, current and not a guest.
+
+One open entry per person and site, and one entry per (person, Idempotency-Key), are unique
+indexes; the code relies on them (INSERT ... ON CONFLICT DO NOTHING, then re-read) instead
+of asking first, which would race.
+
+Minimisation (DESIGN.md): an entry keeps the geofence verdict and the distance rounded to
+whole metres, a coarse (about 1 km) position only when the site asks for one, and the client
+address truncated; never the raw coordinates.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+from sqlalchemy import Select, and_, exists, func, or_, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm import Session, make_transient_to_detached
+
+from entryfy import clock, security
+from entryfy.errors import Conflict, NotFound, Unprocessable, ValidationFailed
+from entryfy.ops import geo, identity
+from models import Account, Entry, EntryCorrection, Membership, Site
+from models.tenancy import scope_to
+
+MAX_IDEMPOTENCY_KEY = 100  # the column's length
+MAX_REASON = 1000
+DIRECTIONS = ("in", "out")
+
+
+@dataclasses.dataclass(frozen=True)
+class CheckIn:
+    entry: Entry
+    created: bool  # False: the same Idempotency-Key was seen before; this is that entry
+
+
+def _is_current(m: Membership, now: dt.datetime) -> bool:
+    # The same rule as api.access.membership_is_current (ops may not import the HTTP layer).
+    return (
+        m.active
+        and m.role != "guest"
+        and (m.valid_from is None or m.valid_from <= now)
+        and (m.valid_to is None or now < m.valid_to)
+    )
+
+
+def current_membership(session: Session, account_id: uuid.UUID,
+                       customer_id: uuid.UUID) -> Membership | None:
+    """The person's active, current, non-guest membership in the customer, if any."""
+    m = session.scalar(
+        select(Membership).where(
+            Membership.customer_id == customer_id, Membership.account_id == account_id
+        )
+    )
+    return m if m is not None and _is_current(m, clock.now()) else None
+
+
+def _by_key(session: Session, account_id: uuid.UUID, key: str) -> Entry | None:
+    return session.scalar(
+        select(Entry).where(Entry.account_id == account_id, Entry.idempotency_key == key)
+    )
+
+
+def open_entry(session: Session, account_id: uuid.UUID, site_id: uuid.UUID) -> Entry | None:
+    return session.scalar(
+        select(Entry).where(
+            Entry.account_id == account_id,
+            Entry.site_id == site_id,
+            Entry.checked_out_at.is_(None),
+        )
+    )
+
+
+def _replay(entry: Entry, site_id: uuid.UUID) -> CheckIn:
+    if entry.site_id != site_id:
+        # Reusing a key for a different request is a client bug; answering with the first
+        # entry would hide it.
+        raise Conflict("This Idempotency-Key was used for another check-in.",
+                       slug="idempotency-key-reused")
+    return CheckIn(entry, created=False)
+
+
+def _already_in(entry_id: uuid.UUID) -> Conflict:
+    return Conflict("You are already checked in at this site; check out first.",
+                    slug="already-checked-in", entry_id=str(entry_id))
+
+
+def current_memberships(session: Session, account_id: uuid.UUID) -> list[Membership]:
+    """The person's current memberships (the rule of api.access.member_customer_ids)."""
+    now = clock.now()
+    rows = session.scalars(select(Membership).where(Membership.account_id == account_id))
+    return [m for m in rows if _is_current(m, now)]
+
+
+def check_in(session: Session, *, account: Account, site_id: uuid.UUID, latitude: float,
+             longitude: float, accuracy_m: float | None = None, idempotency_key: str,
+             ip: str | None = None) -> CheckIn:
+    """Open a shift for ``account`` at the site ``site_id`` from the app.
+
+    The site is looked up across the person's current customers only (the session is scoped
+    to them, as for GET /me/sites): any other customer's site is NotFound, like a missing one.
+    The same ``idempotency_key`` again returns the first entry (``created=False``), also when
+    two requests race: the unique index (account_id, idempotency_key) decides, and the loser
+    reads the winner's row.
+
+    Every round trip counts here (check-in is the hot path, see bench/checkin.py): one query
+    for the memberships, one for the site together with a replayed key, then the insert.
+    """
+    if not idempotency_key or len(idempotency_key) > MAX_IDEMPOTENCY_KEY:
+        raise ValidationFailed({"Idempotency-Key": ["Send 1 to 100 characters."]})
+    memberships = {m.customer_id: m for m in current_memberships(session, account.id)}
+    scope_to(session, *memberships)
+    replayed = (
+        select(Entry.id)
+        .where(Entry.account_id == account.id, Entry.idempotency_key == idempotency_key)
+        .scalar_subquery()
+    )
+    row = session.execute(select(Site, replayed).where(Site.id == site_id)).first()
+    if row is None:
+        raise NotFound("No such site.")
+    site, replayed_id = row
+    if replayed_id is not None:
+        return _replay(session.get_one(Entry, replayed_id), site.id)
+    # The scope already hides other customers' sites; a caller in a wider (system) scope
+    # still must not check in where the person is not a member.
+    membership = memberships.get(site.customer_id)
+    if membership is None:
+        raise NotFound("No such site.")
+    if site.ledger_id and account.identity_number_enc is None:
+        raise Unprocessable(
+            "This site keeps a personnel ledger: add your identity number first.",
+            slug="identity-number-required",
+        )
+    verdict = geo.check(site.latitude, site.longitude, site.radius_m, latitude, longitude,
+                        accuracy_m)
+    if site.geofence == "enforce" and not verdict.inside:
+        raise Unprocessable("You are outside the site's area.", slug="outside-geofence",
+                            distance_m=verdict.distance_m, radius_m=site.radius_m)
+
+    entry = Entry(
+        id=uuid.uuid4(),
+        customer_id=site.customer_id,
+        site_id=site.id,
+        account_id=account.id,
+        membership_id=membership.id,
+        employer_name=membership.employer_name,
+        employer_org_nr=membership.employer_org_nr,
+        checked_in_at=clock.now(),
+        inside_geofence=verdict.inside,
+        distance_m=verdict.distance_m,
+        idempotency_key=idempotency_key,
+        source="app",
+        ip_prefix=security.truncate_ip(ip),
+        restricted=False,
+    )
+    if site.store_coarse_position:
+        entry.coarse_latitude, entry.coarse_longitude = geo.coarse(latitude, longitude)
+    # No pre-check for an open entry: the partial unique index is the rule, and asking first
+    # would cost a query on every check-in and still race.
+    if _insert_unless_taken(session, entry):
+        return CheckIn(entry, created=True)
+    # A unique index refused it (the transaction lives on): see who was first.
+    won = _by_key(session, account.id, idempotency_key)
+    if won is not None:
+        return _replay(won, site.id)
+    other = open_entry(session, account.id, site.id)
+    if other is not None:
+        raise _already_in(other.id)
+    raise Conflict("The check-in conflicts with existing data.", slug="constraint-violation")
+
+
+_ENTRY_COLUMNS = list(Entry.__table__.columns)
+# Built once: the values travel as parameters, so each call only binds them.
+_INSERT_UNLESS_TAKEN = {
+    name: insert(Entry.__table__).on_conflict_do_nothing().returning(Entry.__table__.c.id)
+    for name, insert in (("postgresql", pg_insert), ("sqlite", sqlite_insert))
+}
+
+
+def _insert_unless_taken(session: Session, entry: Entry) -> bool:
+    """INSERT the entry unless a unique index (the idempotency key, the one open entry per
+    person and site) already holds a row like it; True when inserted.
+
+    ``INSERT ... ON CONFLICT DO NOTHING`` relies on the same unique indexes as catching an
+    IntegrityError in a SAVEPOINT would, but a conflict aborts nothing, so the happy path
+    costs one statement instead of three (SAVEPOINT, INSERT, RELEASE). A concurrent insert of
+    the same key waits for the first transaction and then does nothing; the caller re-reads.
+    Committed with the request, like any other change.
+    """
+    values = {
+        c.key: getattr(entry, c.key)
+        for c in _ENTRY_COLUMNS
+        if getattr(entry, c.key) is not None
+    }
+    if "created_at" not in values:
+        entry.created_at = values["created_at"] = clock.now()
+    stmt = _INSERT_UNLESS_TAKEN[session.get_bind().dialect.name]
+    if session.execute(stmt, values).first() is None:
+        return False
+    # The row exists now: attach the object as that row (no second INSERT), so later changes
+    # in this session (a check-out, a correction) are ordinary updates.
+    make_transient_to_detached(entry)
+    session.add(entry)
+    return True
+
+
+def _own_entry(session: Session, account_id: uuid.UUID, entry_id: uuid.UUID) -> Entry:
+    entry = session.scalar(
+        select(Entry).where(Entry.id == entry_id, Entry.account_id == account_id)
+    )
+    if entry is None:
+        raise NotFound("No such entry.")
+    return entry
+
+
+def check_out(session: Session, *, account: Account, entry_id: uuid.UUID,
+              latitude: float | None = None, longitude: float | None = None,
+              accuracy_m: float | None = None) -> Entry:
+    """Close the person's own shift. Someone else's entry: 404, like a missing one.
+
+    Already closed: the entry as it is (a retried tap changes nothing). Leaving is never
+    refused for the geofence; a position, when given, only records the verdict.
+    """
+    entry = _own_entry(session, account.id, entry_id)
+    if entry.checked_out_at is not None:
+        return entry
+    if latitude is not None and longitude is not None:
+        site = session.scalar(select(Site).where(Site.id == entry.site_id))
+        if site is not None:
+            entry.checkout_inside_geofence = geo.check(
+                site.latitude, site.longitude, site.radius_m, latitude, longitude, accuracy_m
+            ).inside
+    entry.checked_out_at = max(clock.now(), entry.checked_in_at)
+    session.flush()
+    return entry
+
+
+def record_passage(session: Session, *, account_id: uuid.UUID, site: Site, direction: str,
+                   at: dt.datetime, source: str = "door") -> Entry | None:
+    """A turnstile passage at ``site`` opens ("in") or closes ("out") the person's shift.
+
+    Only sites with a personnel ledger keep shifts, and only for current (non-guest) members
+    of the site's customer: otherwise None. Passing in twice keeps the first open shift;
+    passing out without an open shift does nothing (None). The door has already decided to
+    open, so nothing here refuses: the result is the ledger's view of it.
+    """
+    if direction not in DIRECTIONS:
+        raise ValueError(f"direction must be 'in' or 'out', not {direction!r}")
+    if at.tzinfo is None:
+        raise ValueError("naive datetime given for a passage")
+    if not site.ledger_id:
+        return None
+    current = open_entry(session, account_id, site.id)
+    if direction == "out":
+        if current is None:
+            return None
+        current.checked_out_at = max(at, current.checked_in_at)
+        session.flush()
+        return current
+    if current is not None:
+        return current
+    membership = current_membership(session, account_id, site.customer_id)
+    if membership is None:
+        return None
+    entry = Entry(
+        id=uuid.uuid4(), customer_id=site.customer_id, site_id=site.id, account_id=account_id,
+        membership_id=membership.id, employer_name=membership.employer_name,
+        employer_org_nr=membership.employer_org_nr, checked_in_at=at, source=source,
+        restricted=False,
+    )
+    if _insert_unless_taken(session, entry):
+        return entry
+    # Two readers at once: the other passage opened the shift.
+    won = open_entry(session, account_id, site.id)
+    if won is None:
+        raise Conflict("The passage conflicts with existing data.", slug="constraint-violation")
+    return won
+
+
+# ------------------------------------------------------------------------ corrections
+
+def load_for_correction(session: Session, customer_id: uuid.UUID,
+                        entry_id: uuid.UUID) -> Entry:
+    """The customer's entry, locked (PostgreSQL) so two corrections line up one after other."""
+    entry = session.scalar(
+        select(Entry).where(Entry.id == entry_id, Entry.customer_id == customer_id)
+        .with_for_update()
+    )
+    if entry is None:
+        raise NotFound("No such entry.")
+    return entry
+
+
+def correct(session: Session, *, entry: Entry, actor_id: uuid.UUID | None,
+            changes: dict[str, dt.datetime], reason: str) -> EntryCorrection:
+    """Change an entry's times, keeping before and after, who, when and why (append-only).
+
+    ``changes`` holds ``checked_in_at`` and/or ``checked_out_at``. Closing an open shift is
+    a correction that sets ``checked_out_at``; reopening one is not possible.
+    """
+    unknown = set(changes) - {"checked_in_at", "checked_out_at"}
+    if unknown:
+        raise ValidationFailed({k: ["Unknown field."] for k in unknown})
+    if not changes:
+        raise ValidationFailed({"checked_in_at": ["Give checked_in_at, checked_out_at or both."]})
+    reason = (reason or "").strip()
+    if not reason or len(reason) > MAX_REASON:
+        raise ValidationFailed({"reason": [f"Give a reason of 1 to {MAX_REASON} characters."]})
+    for key, value in changes.items():
+        if value is None or value.tzinfo is None:
+            raise ValidationFailed({key: ["Give a time with a time zone."]})
+    new_in = changes.get("checked_in_at", entry.checked_in_at).astimezone(dt.UTC)
+    new_out = changes.get("checked_out_at", entry.checked_out_at)
+    new_out = new_out.astimezone(dt.UTC) if new_out is not None else None
+    now = clock.now()
+    if new_in > now or (new_out is not None and new_out > now):
+        raise Unprocessable("A shift cannot be corrected into the future.",
+                            slug="time-in-future")
+    if new_out is not None and new_out < new_in:
+        raise Unprocessable("Check-out must not be before check-in.",
+                            slug="checkout-before-checkin")
+    if new_in == entry.checked_in_at and new_out == entry.checked_out_at:
+        raise Unprocessable("The correction changes nothing.", slug="no-change")
+    if entry.account_id is not None:
+        overlaps = [
+            Entry.customer_id == entry.customer_id,
+            Entry.account_id == entry.account_id,
+            Entry.site_id == entry.site_id,
+            Entry.id != entry.id,
+            or_(Entry.checked_out_at.is_(None), Entry.checked_out_at > new_in),
+        ]
+        if new_out is not None:
+            overlaps.append(Entry.checked_in_at < new_out)
+        overlap = session.scalar(select(Entry.id).where(*overlaps).limit(1))
+        if overlap is not None:
+            raise Unprocessable("The corrected shift overlaps another shift of this person "
+                                "at this site.", slug="overlapping-shift")
+    # The entry row is locked (load_for_correction), so max + 1 cannot race; the unique index
+    # (entry_id, seq) would refuse it if it did.
+    last = session.scalar(
+        select(func.max(EntryCorrection.seq)).where(EntryCorrection.entry_id == entry.id)
+    )
+    correction = EntryCorrection(
+        id=uuid.uuid4(),
+        seq=(last or 0) + 1,
+        customer_id=entry.customer_id,
+        entry_id=entry.id,
+        corrected_by_id=actor_id,
+        before_checked_in_at=entry.checked_in_at,
+        before_checked_out_at=entry.checked_out_at,
+        after_checked_in_at=new_in,
+        after_checked_out_at=new_out,
+        reason=reason,
+        created_at=now,
+    )
+    entry.checked_in_at = new_in
+    entry.checked_out_at = new_out
+    session.add(correction)
+    session.flush()
+    return correction
+
+
+def corrections_of(session: Session, entry: Entry) -> list[EntryCorrection]:
+    return list(session.scalars(
+        select(EntryCorrection)
+        .where(EntryCorrection.entry_id == entry.id,
+               EntryCorrection.customer_id == entry.customer_id)
+        .order_by(EntryCorrection.seq)
+    ))
+
+
+# ---------------------------------------------------------------------------- lists
+
+def customer_entries(customer_id: uuid.UUID, *, site_id: uuid.UUID | None = None,
+                     start: dt.datetime | None = None, end: dt.datetime | None = None,
+                     account_id: uuid.UUID | None = None, member_id: uuid.UUID | None = None,
+                     open_only: bool = False) -> Select[Any]:
+    """The admin's list: the customer's entries by check-in time, restricted rows left out
+    (restriction means "personnel ledger use only")."""
+    stmt = select(Entry).where(Entry.customer_id == customer_id, Entry.restricted.is_(False))
+    if site_id is not None:
+        stmt = stmt.where(Entry.site_id == site_id)
+    if start is not None:
+        stmt = stmt.where(Entry.checked_in_at >= start)
+    if end is not None:
+        stmt = stmt.where(Entry.checked_in_at < end)
+    if account_id is not None:
+        stmt = stmt.where(Entry.account_id == account_id)
+    if member_id is not None:
+        stmt = stmt.where(Entry.membership_id == member_id)
+    if open_only:
+        stmt = stmt.where(Entry.checked_out_at.is_(None))
+    return stmt
+
+
+def own_entries(account_id: uuid.UUID) -> Select[Any]:
+    return select(Entry).where(Entry.account_id == account_id)
+
+
+def corrected_ids(session: Session, entry_ids: list[uuid.UUID]) -> set[uuid.UUID]:
+    if not entry_ids:
+        return set()
+    return set(session.scalars(
+        select(EntryCorrection.entry_id).where(EntryCorrection.entry_id.in_(entry_ids))
+        .distinct()
+    ))
+
+
+# --------------------------------------------------------------------------- ledger
+
+@dataclasses.dataclass(frozen=True)
+class LedgerRow:
+    entry_id: uuid.UUID
+    account_id: uuid.UUID | None
+    first_name: str | None
+    last_name: str | None
+    identity_number: str | None
+    employer_name: str | None
+    employer_org_nr: str | None
+    checked_in_at: dt.datetime
+    checked_out_at: dt.datetime | None
+    ledger_id: str | None
+    corrected: bool
+    original_checked_in_at: dt.datetime | None
+    original_checked_out_at: dt.datetime | None
+
+
+def _ledger_filter(site: Site, start: dt.datetime, end: dt.datetime) -> list[Any]:
+    # One row per shift that began in [start, end): the index (customer_id, site_id,
+    # checked_in_at) serves it.
+    return [
+        Entry.customer_id == site.customer_id,
+        Entry.site_id == site.id,
+        Entry.checked_in_at >= start,
+        Entry.checked_in_at < end,
+    ]
+
+
+def ledger_subjects(session: Session, site: Site, start: dt.datetime,
+                    end: dt.datetime) -> list[uuid.UUID]:
+    """The people whose identity number the ledger for this period shows in clear."""
+    return list(session.scalars(
+        select(Account.id).where(
+            Account.identity_number_enc.is_not(None),
+            exists().where(Entry.account_id == Account.id, *_ledger_filter(site, start, end)),
+        ).order_by(Account.id)
+    ))
+
+
+def ledger_rows(session: Session, site: Site, start: dt.datetime, end: dt.datetime, *,
+                batch: int = 1000) -> Iterator[LedgerRow]:
+    """The ledger, oldest shift first, read in batches (a server-side cursor on PostgreSQL)
+    so a year of a large site streams in constant memory. Identity numbers come out in
+    clear: the caller audits the read (``ledger_subjects``) before iterating."""
+    first = (
+        select(EntryCorrection)
+        .where(EntryCorrection.entry_id == Entry.id, EntryCorrection.seq == 1)
+    )
+    orig_in = (
+        first.with_only_columns(EntryCorrection.before_checked_in_at)
+        .scalar_subquery().label("orig_in")
+    )
+    orig_out = (
+        first.with_only_columns(EntryCorrection.before_checked_out_at)
+        .scalar_subquery().label("orig_out")
+    )
+    stmt = (
+        select(
+            Entry.id, Entry.account_id, Account.first_name, Account.last_name,
+            Account.identity_number_enc, Entry.employer_name, Entry.employer_org_nr,
+            Entry.checked_in_at, Entry.checked_out_at, orig_in, orig_out,
+        )
+        .outerjoin(Account, Account.id == Entry.account_id)
+        .where(and_(*_ledger_filter(site, start, end)))
+        .order_by(Entry.checked_in_at, Entry.id)
+        .execution_options(yield_per=batch)
+    )
+    for r in session.execute(stmt):
+        corrected = r.orig_in is not None
+        yield LedgerRow(
+            entry_id=r.id,
+            account_id=r.account_id,
+            first_name=r.first_name,
+            last_name=r.last_name,
+            identity_number=identity.reveal(r.account_id, r.identity_number_enc),
+            employer_name=r.employer_name,
+            employer_org_nr=r.employer_org_nr,
+            checked_in_at=r.checked_in_at,
+            checked_out_at=r.checked_out_at,
+            ledger_id=site.ledger_id,
+            corrected=corrected,
+            original_checked_in_at=r.orig_in if corrected else None,
+            original_checked_out_at=r.orig_out if corrected else None,
+        )

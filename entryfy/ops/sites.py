@@ -1,0 +1,108 @@
+"""Sites: where people check in and where doors are. Plain functions that flush, never commit."""
+
+from __future__ import annotations
+
+import functools
+import uuid
+import zoneinfo
+from collections.abc import Mapping
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from entryfy.errors import NotFound, Unprocessable, ValidationFailed
+from models import Entry, Site
+from models.customers import GEOFENCE_MODES
+from models.tenancy import system_scope
+
+# The database's check constraint (models.customers.Site) says the same; checked here first so
+# a bad value is a 400 naming the field, not a refused commit.
+MIN_RADIUS_M = 10
+MAX_RADIUS_M = 5000
+SITE_FIELDS = ("name", "address", "latitude", "longitude", "radius_m", "geofence", "ledger_id",
+               "timezone", "store_coarse_position")
+DEFAULT_TIMEZONE = "Europe/Stockholm"
+
+
+@functools.cache
+def _zones() -> frozenset[str]:
+    return frozenset(zoneinfo.available_timezones())
+
+
+def valid_timezone(name: str) -> bool:
+    """An IANA zone name this system knows. Looked up in the list rather than opened, so no
+    string ever becomes a file path."""
+    return name in _zones()
+
+
+def _check(fields: Mapping[str, Any]) -> dict[str, Any]:
+    out = dict(fields)
+    errors: dict[str, list[str]] = {}
+    unknown = set(out) - set(SITE_FIELDS)
+    for k in sorted(unknown):
+        errors[k] = ["Unknown field."]
+    if "name" in out:
+        out["name"] = (out["name"] or "").strip()
+        if not out["name"]:
+            errors["name"] = ["Give the site a name."]
+    for key in ("address", "ledger_id"):
+        if isinstance(out.get(key), str):
+            out[key] = out[key].strip() or None
+    if "radius_m" in out and not MIN_RADIUS_M <= out["radius_m"] <= MAX_RADIUS_M:
+        errors["radius_m"] = [f"Between {MIN_RADIUS_M} and {MAX_RADIUS_M} metres."]
+    if "latitude" in out and not -90 <= out["latitude"] <= 90:
+        errors["latitude"] = ["Between -90 and 90."]
+    if "longitude" in out and not -180 <= out["longitude"] <= 180:
+        errors["longitude"] = ["Between -180 and 180."]
+    if "geofence" in out and out["geofence"] not in GEOFENCE_MODES:
+        errors["geofence"] = [f"One of: {', '.join(GEOFENCE_MODES)}."]
+    if "timezone" in out:
+        if out["timezone"] is None:
+            out["timezone"] = DEFAULT_TIMEZONE
+        elif not valid_timezone(out["timezone"]):
+            errors["timezone"] = ["Not an IANA time zone, e.g. Europe/Stockholm."]
+    if errors:
+        raise ValidationFailed(errors)
+    return out
+
+
+def create_site(session: Session, customer_id: uuid.UUID, fields: Mapping[str, Any]) -> Site:
+    data = _check(fields)
+    missing = [k for k in ("name", "latitude", "longitude", "radius_m") if k not in data]
+    if missing:
+        raise ValidationFailed({k: ["Missing data for required field."] for k in missing})
+    data.setdefault("geofence", "enforce")
+    data.setdefault("timezone", DEFAULT_TIMEZONE)
+    site = Site(customer_id=customer_id, **data)
+    session.add(site)
+    session.flush()
+    return site
+
+
+def get_site(session: Session, customer_id: uuid.UUID, site_id: uuid.UUID) -> Site:
+    site = session.scalar(select(Site).where(Site.id == site_id, Site.customer_id == customer_id))
+    if site is None:
+        raise NotFound("No such site.")
+    return site
+
+
+def update_site(session: Session, site: Site, changes: Mapping[str, Any]) -> Site:
+    for key, value in _check(changes).items():
+        setattr(site, key, value)
+    session.flush()
+    return site
+
+
+def delete_site(session: Session, site: Site) -> None:
+    """Remove a site, unless attendance was recorded there: deleting it would cascade into the
+    entries, and the personnel ledger must be kept for its own period (the retention job
+    removes them when it ends; then the site can go)."""
+    # System scope for the check alone: an entry must stop the deletion wherever it is filed.
+    with system_scope(session, "check a site has no entries before deleting it"):
+        has_entries = session.scalar(select(Entry.id).where(Entry.site_id == site.id).limit(1))
+    if has_entries is not None:
+        raise Unprocessable("Attendance was recorded at this site; its entries belong to the "
+                            "personnel ledger and must be kept.", slug="site-has-entries")
+    session.delete(site)
+    session.flush()

@@ -1,0 +1,278 @@
+"""Physical access control: doors, door controllers, accesses, door credentials, the
+append-only log of every opening attempt, and unlock commands waiting for a controller.
+
+Every table here is tenant data (the customer is controller, DESIGN.md). Nothing stores a
+PIN, a keycard number or a QR secret in clear (keyed hashes, entryfy.ops.doors), and no
+access event keeps a raw position: only the geofence verdict.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    CheckConstraint,
+    Float,
+    ForeignKey,
+    ForeignKeyConstraint,
+    Index,
+    Integer,
+    String,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from models.base import (
+    NOT_PERSONAL,
+    Base,
+    CreatedMixin,
+    IdMixin,
+    TenantMixin,
+    personal,
+    ref,
+    utcnow,
+)
+from models.customers import Site
+
+# app / app_pin: opened from the app (POST /doors/{id}/open), the PIN variant asks for the PIN.
+# qr / qr_pin: the app scans the door's printed Entry/Exit code; a controller also reads a
+#   guest's personal QR code as "qr". pin: a keypad; keycard: a card reader (controllers).
+METHODS = ("app", "app_pin", "qr", "qr_pin", "pin", "keycard")
+CREDENTIAL_KINDS = ("pin", "keycard", "qr")
+OUTCOMES = ("granted", "denied")
+DIRECTIONS = ("in", "out")
+
+
+class Controller(IdMixin, CreatedMixin, TenantMixin, Base):
+    """Door-controller hardware with its own key (only the SHA-256 of it is stored)."""
+
+    __tablename__ = "controllers"
+    __privacy__ = {"purpose": "access_control", "retention": "contract"}
+    __table_args__ = (
+        # Target of composite (customer_id, controller_id) keys: no cross-customer links.
+        Index("uq_controllers_customer_id_id", "customer_id", "id", unique=True),
+    )
+
+    name: Mapped[str] = mapped_column(String(200), info=NOT_PERSONAL)
+    key_hash: Mapped[str] = mapped_column(String(64), unique=True, info=NOT_PERSONAL)
+    last_seen_at: Mapped[dt.datetime | None] = mapped_column(info=NOT_PERSONAL)
+    # The credential list is versioned per controller: the version moves on whenever the
+    # content it would receive differs from the last one it was given (digest below).
+    list_version: Mapped[int] = mapped_column(BigInteger, default=0, info=NOT_PERSONAL)
+    list_digest: Mapped[str | None] = mapped_column(String(64), info=NOT_PERSONAL)
+
+
+class Door(IdMixin, CreatedMixin, TenantMixin, Base):
+    __tablename__ = "doors"
+    __privacy__ = {"purpose": "access_control", "retention": "contract"}
+    __table_args__ = (
+        CheckConstraint("radius_m IS NULL OR (radius_m >= 5 AND radius_m <= 5000)",
+                        name="radius"),
+        CheckConstraint("latitude IS NULL OR (latitude >= -90 AND latitude <= 90)",
+                        name="latitude"),
+        CheckConstraint("longitude IS NULL OR (longitude >= -180 AND longitude <= 180)",
+                        name="longitude"),
+        CheckConstraint("(latitude IS NULL) = (longitude IS NULL)", name="position"),
+        Index("ix_doors_customer_site", "customer_id", "site_id"),
+        Index("uq_doors_customer_id_id", "customer_id", "id", unique=True),
+        ForeignKeyConstraint(
+            ["customer_id", "site_id"], ["sites.customer_id", "sites.id"],
+            name="fk_doors_site", ondelete="CASCADE",
+        ),
+    )
+
+    site_id: Mapped[uuid.UUID] = mapped_column(index=True, info=NOT_PERSONAL)
+    name: Mapped[str] = mapped_column(String(200), info=NOT_PERSONAL)
+    # The door's own geofence; None: the site's position and radius.
+    latitude: Mapped[float | None] = mapped_column(Float, info=NOT_PERSONAL)
+    longitude: Mapped[float | None] = mapped_column(Float, info=NOT_PERSONAL)
+    radius_m: Mapped[int | None] = mapped_column(Integer, info=NOT_PERSONAL)
+    controller_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("controllers.id", ondelete="SET NULL"), index=True, info=NOT_PERSONAL
+    )
+    # Passing this door in/out is passing the site's gate: the ledger records it.
+    site_entrance: Mapped[bool] = mapped_column(default=False, info=NOT_PERSONAL)
+    # The printed Entry and Exit QR signs: public, random, unguessable.
+    entry_code: Mapped[str] = mapped_column(String(40), unique=True, info=NOT_PERSONAL)
+    exit_code: Mapped[str] = mapped_column(String(40), unique=True, info=NOT_PERSONAL)
+
+    site: Mapped[Site] = relationship()
+
+
+class Access(IdMixin, CreatedMixin, TenantMixin, Base):
+    """Who (memberships) may open which doors (of one site), when, and by which methods."""
+
+    __tablename__ = "accesses"
+    __privacy__ = {"purpose": "access_control", "retention": "contract"}
+    __table_args__ = (
+        CheckConstraint("valid_to IS NULL OR valid_from IS NULL OR valid_from < valid_to",
+                        name="validity"),
+        Index("uq_accesses_customer_id_id", "customer_id", "id", unique=True),
+        ForeignKeyConstraint(
+            ["customer_id", "site_id"], ["sites.customer_id", "sites.id"],
+            name="fk_accesses_site", ondelete="CASCADE",
+        ),
+    )
+
+    site_id: Mapped[uuid.UUID] = mapped_column(index=True, info=NOT_PERSONAL)
+    name: Mapped[str] = mapped_column(String(200), info=NOT_PERSONAL)
+    valid_from: Mapped[dt.datetime | None] = mapped_column(info=NOT_PERSONAL)
+    valid_to: Mapped[dt.datetime | None] = mapped_column(info=NOT_PERSONAL)
+    # None: at any time. Else [{"days": ["mon", ...], "start": "HH:MM", "end": "HH:MM"}] in
+    # the site's time zone; end <= start crosses midnight (entryfy.ops.doors.in_schedule).
+    schedule: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON, info=NOT_PERSONAL)
+    methods: Mapped[list[str]] = mapped_column(JSON, info=NOT_PERSONAL)
+    # A guest's access, made by POST /guests; listed with the guest, not as a setting.
+    guest: Mapped[bool] = mapped_column(default=False, info=NOT_PERSONAL)
+    updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, info=NOT_PERSONAL)
+
+    doors: Mapped[list[AccessDoor]] = relationship(
+        cascade="all, delete-orphan", passive_deletes=True
+    )
+    members: Mapped[list[AccessMember]] = relationship(
+        cascade="all, delete-orphan", passive_deletes=True
+    )
+
+
+class AccessDoor(TenantMixin, Base):
+    __tablename__ = "access_doors"
+    __privacy__ = {"purpose": "access_control", "retention": "contract"}
+    __table_args__ = (
+        # The decision's lookup path: door -> accesses.
+        Index("ix_access_doors_door", "door_id", "access_id"),
+        ForeignKeyConstraint(
+            ["customer_id", "access_id"], ["accesses.customer_id", "accesses.id"],
+            name="fk_access_doors_access", ondelete="CASCADE",
+        ),
+        ForeignKeyConstraint(
+            ["customer_id", "door_id"], ["doors.customer_id", "doors.id"],
+            name="fk_access_doors_door", ondelete="CASCADE",
+        ),
+    )
+
+    access_id: Mapped[uuid.UUID] = mapped_column(primary_key=True, info=NOT_PERSONAL)
+    door_id: Mapped[uuid.UUID] = mapped_column(primary_key=True, info=NOT_PERSONAL)
+
+
+class AccessMember(TenantMixin, Base):
+    __tablename__ = "access_members"
+    __privacy__ = {"purpose": "access_control", "retention": "membership"}
+    __table_args__ = (
+        # The decision's lookup path: membership -> accesses.
+        Index("ix_access_members_membership", "membership_id", "access_id"),
+        ForeignKeyConstraint(
+            ["customer_id", "access_id"], ["accesses.customer_id", "accesses.id"],
+            name="fk_access_members_access", ondelete="CASCADE",
+        ),
+        ForeignKeyConstraint(
+            ["customer_id", "membership_id"], ["memberships.customer_id", "memberships.id"],
+            name="fk_access_members_membership", ondelete="CASCADE",
+        ),
+    )
+
+    access_id: Mapped[uuid.UUID] = mapped_column(primary_key=True, info=NOT_PERSONAL)
+    membership_id: Mapped[uuid.UUID] = mapped_column(primary_key=True, info=ref("member"))
+
+
+class DoorCredential(IdMixin, CreatedMixin, TenantMixin, Base):
+    """A PIN, keycard or personal QR code of one membership, kept only as a keyed hash.
+
+    Unique per customer and kind, so a keypad PIN or a card identifies one person.
+    """
+
+    __tablename__ = "door_credentials"
+    __privacy__ = {"purpose": "access_control", "retention": "membership"}
+    __table_args__ = (
+        CheckConstraint("kind IN ('pin', 'keycard', 'qr')", name="kind"),
+        UniqueConstraint("customer_id", "kind", "value_hash",
+                         name="uq_door_credentials_value"),
+        Index("ix_door_credentials_membership", "membership_id", "kind"),
+        ForeignKeyConstraint(
+            ["customer_id", "membership_id"], ["memberships.customer_id", "memberships.id"],
+            name="fk_door_credentials_membership", ondelete="CASCADE",
+        ),
+    )
+
+    membership_id: Mapped[uuid.UUID] = mapped_column(info=ref("member"))
+    kind: Mapped[str] = mapped_column(String(8), info=NOT_PERSONAL)
+    value_hash: Mapped[str] = mapped_column(
+        String(64), info=personal("access.credential", subject="member", erasure="delete")
+    )
+    valid_from: Mapped[dt.datetime | None] = mapped_column(info=NOT_PERSONAL)
+    valid_to: Mapped[dt.datetime | None] = mapped_column(info=NOT_PERSONAL)
+
+
+class AccessEvent(IdMixin, TenantMixin, Base):
+    """One attempt to pass a door, granted or denied. Append-only; no raw position."""
+
+    __tablename__ = "access_events"
+    __subject_column__ = "account_id"
+    __privacy__ = {"purpose": "access_control", "retention": "contract"}
+    __table_args__ = (
+        CheckConstraint("outcome IN ('granted', 'denied')", name="outcome"),
+        CheckConstraint("direction IS NULL OR direction IN ('in', 'out')", name="direction"),
+        CheckConstraint("source IN ('app', 'controller')", name="source"),
+        # A controller's retried post records its passage once.
+        UniqueConstraint("controller_id", "controller_event_id",
+                         name="uq_access_events_controller_event"),
+        Index("ix_access_events_customer_time", "customer_id", "occurred_at", "id"),
+        Index("ix_access_events_account_time", "account_id", "occurred_at", "id"),
+        Index("ix_access_events_door_time", "door_id", "occurred_at"),
+        # Counting recent wrong PINs of one membership (throttling) stays an index range.
+        Index("ix_access_events_membership_time", "membership_id", "occurred_at"),
+    )
+
+    occurred_at: Mapped[dt.datetime] = mapped_column(
+        default=utcnow, info=personal("access.event", subject="member")
+    )
+    door_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("doors.id", ondelete="SET NULL"), info=NOT_PERSONAL
+    )
+    # None for a guest without an account, and once anonymised by retention or erasure.
+    account_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("accounts.id", ondelete="SET NULL"), info=ref()
+    )
+    membership_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("memberships.id", ondelete="SET NULL"), info=ref("member")
+    )
+    method: Mapped[str | None] = mapped_column(String(8), info=NOT_PERSONAL)
+    direction: Mapped[str | None] = mapped_column(String(3), info=NOT_PERSONAL)
+    outcome: Mapped[str] = mapped_column(String(8), info=personal("access.event",
+                                                                  subject="member"))
+    reason: Mapped[str | None] = mapped_column(String(40), info=NOT_PERSONAL)
+    source: Mapped[str] = mapped_column(String(10), default="app", info=NOT_PERSONAL)
+    controller_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("controllers.id", ondelete="SET NULL"), info=NOT_PERSONAL
+    )
+    controller_event_id: Mapped[uuid.UUID | None] = mapped_column(info=NOT_PERSONAL)
+    recorded_at: Mapped[dt.datetime] = mapped_column(default=utcnow, info=NOT_PERSONAL)
+
+
+class UnlockCommand(IdMixin, CreatedMixin, TenantMixin, Base):
+    """A granted app opening of a door on a controller, waiting for that controller."""
+
+    __tablename__ = "unlock_commands"
+    __privacy__ = {"purpose": "access_control", "retention": "contract"}
+    __table_args__ = (
+        Index("ix_unlock_commands_pending", "controller_id", "delivered_at", "expires_at"),
+        ForeignKeyConstraint(
+            ["customer_id", "controller_id"], ["controllers.customer_id", "controllers.id"],
+            name="fk_unlock_commands_controller", ondelete="CASCADE",
+        ),
+        ForeignKeyConstraint(
+            ["customer_id", "door_id"], ["doors.customer_id", "doors.id"],
+            name="fk_unlock_commands_door", ondelete="CASCADE",
+        ),
+    )
+
+    controller_id: Mapped[uuid.UUID] = mapped_column(info=NOT_PERSONAL)
+    door_id: Mapped[uuid.UUID] = mapped_column(info=NOT_PERSONAL)
+    event_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("access_events.id", ondelete="CASCADE"), info=NOT_PERSONAL
+    )
+    expires_at: Mapped[dt.datetime] = mapped_column(info=NOT_PERSONAL)
+    delivered_at: Mapped[dt.datetime | None] = mapped_column(info=NOT_PERSONAL)

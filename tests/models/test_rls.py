@@ -1,0 +1,136 @@
+"""PostgreSQL row-level security, the second wall: raw SQL through the app's database role
+sees nothing without a tenant, only that tenant's rows with one, and cannot write across.
+
+The table list comes from models.base.tenant_models(), so a tenant table added later is
+checked too; the data comes from the isolation cast (one object of every kind the API can
+make, for two customers).
+"""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import Connection, exc, text
+
+from models.base import tenant_models
+from tests import isolation
+
+SET = text("SELECT set_config('entryfy.customer_ids', :ids, true),"
+           " set_config('entryfy.account_id', :acct, true),"
+           " set_config('entryfy.scope', :scope, true)")
+
+
+@pytest.fixture
+def pg(backend):  # type: ignore[no-untyped-def]
+    if backend.name != "postgresql":
+        pytest.skip("row-level security is PostgreSQL's")
+    return backend
+
+
+@pytest.fixture
+def cast(pg, client, session, world):  # type: ignore[no-untyped-def]
+    return isolation.make_cast(client, session, world, isolation.openapi(client))
+
+
+def _conn(session) -> Connection:  # type: ignore[no-untyped-def]
+    """The app role's connection that holds the test's data (one outer transaction)."""
+    session.commit()
+    return session.connection()
+
+
+def _as(conn: Connection, *, ids: str = "", acct: str = "", scope: str = "") -> None:
+    conn.execute(SET, {"ids": ids, "acct": acct, "scope": scope})
+
+
+def _tables() -> list[tuple[str, str | None]]:
+    return sorted((m.__tablename__, m.__subject_column__) for m in tenant_models())  # type: ignore[attr-defined]
+
+
+def _count(conn: Connection, table: str, where: str = "", **params: str) -> int:
+    sql = f"SELECT count(*) FROM {table}" + (f" WHERE {where}" if where else "")
+    return conn.execute(text(sql), params).scalar_one()
+
+
+def test_app_role_owns_nothing_and_cannot_bypass(pg, session):
+    conn = _conn(session)
+    user = conn.execute(text("SELECT current_user")).scalar_one()
+    role = conn.execute(text("SELECT rolsuper, rolbypassrls FROM pg_roles WHERE rolname = "
+                             "current_user")).one()
+    assert tuple(role) == (False, False)
+    for table, _ in _tables():
+        owner, rls, forced = conn.execute(text(
+            "SELECT pg_get_userbyid(relowner), relrowsecurity, relforcerowsecurity "
+            "FROM pg_class WHERE oid = to_regclass(:t)"), {"t": table}).one()
+        assert owner != user, table
+        assert rls and forced, f"{table}: row-level security is off"
+
+
+def test_without_a_tenant_raw_sql_sees_nothing(cast, session):
+    conn = _conn(session)
+    _as(conn, scope="system")
+    populated = {t for t, _ in _tables() if _count(conn, t)}
+    # The cast put rows into the core tables at least, so "nothing" below means something.
+    assert {"sites", "memberships", "entries"} <= populated
+    _as(conn)
+    seen = {t: _count(conn, t) for t, _ in _tables()}
+    assert seen == dict.fromkeys(seen, 0)
+
+
+def test_with_tenant_a_only_as_rows(cast, session):
+    world, _, _ = cast
+    a, b = str(world.a.customer.id), str(world.b.customer.id)
+    conn = _conn(session)
+    _as(conn, scope="system")
+    expected = {t: _count(conn, t, "customer_id = CAST(:c AS uuid)", c=a) for t, _ in _tables()}
+    assert sum(1 for n in expected.values() if n) >= 3
+    _as(conn, ids=a)
+    for table, _ in _tables():
+        assert _count(conn, table) == expected[table], table
+        assert _count(conn, table, "customer_id = CAST(:c AS uuid)", c=b) == 0, table
+    # Both customers set: both visible (the /me/sites case).
+    _as(conn, ids=f"{a},{b}")
+    assert _count(conn, "sites") == 2
+
+
+def test_a_person_sees_own_rows_in_every_tenant(cast, session, make):
+    world, _, _ = cast
+    a, b = world.a, world.b
+    make.membership(b.customer, a.worker, "member")
+    conn = _conn(session)
+    _as(conn, acct=str(a.worker.id))
+    rows = conn.execute(text("SELECT customer_id, account_id FROM memberships")).all()
+    assert {str(c) for c, _ in rows} == {str(a.customer.id), str(b.customer.id)}
+    assert {str(x) for _, x in rows} == {str(a.worker.id)}
+    # Tables without a subject column stay closed to the person alone.
+    assert _count(conn, "sites") == 0
+
+
+def test_writes_across_the_wall_are_refused(cast, session):
+    world, _, _ = cast
+    a, b = world.a, world.b
+    conn = _conn(session)
+    _as(conn, ids=str(a.customer.id))
+    nested = conn.begin_nested()
+    with pytest.raises(exc.ProgrammingError, match="row-level security"):
+        conn.execute(text(
+            "INSERT INTO sites (id, customer_id, created_at, name, latitude, longitude, "
+            "radius_m, geofence, timezone, store_coarse_position) VALUES (gen_random_uuid(), "
+            "CAST(:b AS uuid), now(), 'Planted', 59.0, 18.0, 100, 'enforce', "
+            "'Europe/Stockholm', false)"), {"b": str(b.customer.id)})
+    nested.rollback()
+    moved = conn.execute(text("UPDATE sites SET name = 'Renamed' WHERE id = CAST(:s AS uuid)"),
+                         {"s": str(b.site.id)})
+    assert moved.rowcount == 0
+    gone = conn.execute(text("DELETE FROM memberships WHERE customer_id = CAST(:b AS uuid)"),
+                        {"b": str(b.customer.id)})
+    assert gone.rowcount == 0
+    # Moving one's own row into another customer is refused too (WITH CHECK).
+    nested = conn.begin_nested()
+    with pytest.raises(exc.ProgrammingError, match="row-level security"):
+        conn.execute(text("UPDATE sites SET customer_id = CAST(:b AS uuid) "
+                          "WHERE id = CAST(:s AS uuid)"),
+                     {"b": str(b.customer.id), "s": str(a.site.id)})
+    nested.rollback()
+    _as(conn, scope="system")
+    assert _count(conn, "sites", "name IN ('Planted', 'Renamed')") == 0
+    assert _count(conn, "memberships", "customer_id = CAST(:b AS uuid)",
+                  b=str(b.customer.id)) == 2
