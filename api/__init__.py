@@ -66,6 +66,11 @@ def init_api(app: Flask) -> Api:
     api.spec.components.security_scheme(
         "cookieAuth", {"type": "apiKey", "in": "cookie", "name": "entryfy_session"}
     )
+    api.spec.components.security_scheme(
+        "controllerKey",
+        {"type": "apiKey", "in": "header", "name": "Authorization",
+         "description": "Door controllers: `Authorization: Controller <key>` (docs/DOORS.md)"},
+    )
     api.spec.options["security"] = [{"bearerAuth": []}, {"cookieAuth": []}]
     for name in BLUEPRINT_MODULES:
         module = importlib.import_module(name)

@@ -37,6 +37,10 @@ _TIME = ma.validate.Range(min=dt.datetime(2000, 1, 1, tzinfo=dt.UTC),
                           max=dt.datetime(2100, 1, 1, tzinfo=dt.UTC))
 
 
+# Controllers authenticate with their own key, not a person's session or token.
+CONTROLLER_SECURITY = [{"controllerKey": []}]
+
+
 def require_controller() -> Controller:
     """The controller whose key the request carries; the session sees only its customer."""
     scheme, _, key = request.headers.get("Authorization", "").partition(" ")
@@ -203,6 +207,7 @@ class OneController(MethodView):
 # ------------------------------------------------------------------------------ hardware
 
 @blp.route("/controller/credentials", methods=["GET"])
+@blp.doc(security=CONTROLLER_SECURITY)
 @blp.arguments(NonceArgs, location="query")
 @blp.response(200, SignedList)
 def credentials(args):  # type: ignore[no-untyped-def]
@@ -211,6 +216,7 @@ def credentials(args):  # type: ignore[no-untyped-def]
 
 
 @blp.route("/controller/commands", methods=["GET"])
+@blp.doc(security=CONTROLLER_SECURITY)
 @blp.response(200, UnlockCommands)
 def commands():  # type: ignore[no-untyped-def]
     """Pending unlock commands for this controller's doors; each is delivered once."""
@@ -218,6 +224,7 @@ def commands():  # type: ignore[no-untyped-def]
 
 
 @blp.route("/controller/events", methods=["POST"])
+@blp.doc(security=CONTROLLER_SECURITY)
 @blp.arguments(PassagesIn)
 @blp.response(200, PassagesOut)
 def events(data):  # type: ignore[no-untyped-def]

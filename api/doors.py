@@ -2,8 +2,8 @@
 its own access events. Business rules live in entryfy.ops.doors.
 
 A refused opening answers 403 ``{granted: false, reason, event_id}`` (problem+json) and is
-still recorded: the refusal is the answer, not a failure, so ``_keep_refusals`` commits the
-attempt's event before the request's unit of work rolls back every other 4xx.
+still recorded: the refusal is the answer, not a failure, so the view asks the request's unit
+of work (entryfy.web.keep_refusal) to commit the attempt's event although the answer is 4xx.
 """
 
 from __future__ import annotations
@@ -14,10 +14,9 @@ import uuid
 from typing import Any
 
 import marshmallow as ma
-from flask import Response, g, json
+from flask import Response, json
 from flask.views import MethodView
 from sqlalchemy import select
-from sqlalchemy.exc import SQLAlchemyError
 
 from api.access import ADMIN, ADMIN_OR_OPERATOR, require_customer
 from api.base import Blueprint, InSchema, OutSchema, PageArgs, keyset_page, page_schema
@@ -25,7 +24,7 @@ from api.problems import PROBLEM_MIMETYPE
 from entryfy.auth import current_account
 from entryfy.errors import PROBLEM_BASE, NotFound, ValidationFailed
 from entryfy.ops import doors as ops
-from entryfy.web import db_session
+from entryfy.web import db_session, keep_refusal
 from models import Access, AccessEvent, Door, DoorCredential, Membership
 from models.doors import METHODS
 from models.tenancy import scope_to
@@ -44,19 +43,6 @@ NAME = ma.validate.Length(min=1, max=200)
 
 def _time(**kw: Any) -> ma.fields.AwareDateTime:
     return ma.fields.AwareDateTime(validate=TIME, **kw)
-
-
-@blp.after_request
-def _keep_refusals(response: Response) -> Response:
-    if g.pop("keep_refused_attempt", False) and response.status_code == 403:
-        # The attempt's event is the record of a refusal; keep it although the answer is 4xx.
-        s = db_session()
-        try:
-            s.commit()
-        except SQLAlchemyError:
-            s.rollback()
-            log.warning("a refused door attempt could not be recorded")
-    return response
 
 
 # ------------------------------------------------------------------------------ schemas
@@ -504,7 +490,7 @@ def _attempt(door: Door, memberships: list[Membership], data: dict[str, Any], ch
     if decision.granted:
         return {"granted": True, "event_id": event.id, "door_id": door.id,
                 "method": decision.method, "direction": direction}
-    g.keep_refused_attempt = True
+    keep_refusal()
     body = {
         "type": PROBLEM_BASE + "door-refused", "title": "Door not opened", "status": 403,
         "detail": f"DoorRefused: {decision.reason}.", "granted": False,

@@ -208,7 +208,7 @@ def seed_tenant(db_url: str, *, people: int, sites_per_person: int = 1,
             if identity_numbers:
                 identity.set_identity_number(s, acc, _personnummer(i))
             s.add(Membership(customer_id=customer.id, account_id=acc.id, role=role,
-                             employer_name="Bench Sub AB", employer_org_nr="559012-3452"))
+                             employer_name="Bench Sub AB", employer_org_nr="559012-3450"))
             device, _ = account_ops.register_device(s, acc, device_id=f"bench-device-{i}")
             issued = account_ops.issue_device_token(s, acc, device,
                                                     lifetime=dt.timedelta(days=1))

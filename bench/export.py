@@ -79,7 +79,7 @@ def seed_entries(admin_url: str, cid: uuid.UUID, start: int, stop: int) -> None:
                 "membership_id, employer_name, employer_org_nr, checked_in_at, checked_out_at, "
                 "inside_geofence, distance_m, source, ip_prefix, restricted) "
                 "SELECT gen_random_uuid(), t, :cid, :sid, md5('a' || (g % :m + 1))::uuid, "
-                "md5('m' || (g % :m + 1))::uuid, 'Sub ' || (g % 20), '559012-3452', t, "
+                "md5('m' || (g % :m + 1))::uuid, 'Sub ' || (g % 20), '559012-3450', t, "
                 "t + interval '8 hours', true, (g % 150), 'app', '198.51.100.0/24', false "
                 "FROM (SELECT g, now() - interval '365 days' + g * interval '1 second' AS t "
                 "      FROM generate_series(:lo + 1, :hi) g) s"),

@@ -54,7 +54,7 @@ def seed(engine, rows: int, customer_id: uuid.UUID, site_id: uuid.UUID) -> None:
                 "INSERT INTO entries (id, customer_id, site_id, account_id, employer_name,"
                 " employer_org_nr, checked_in_at, checked_out_at, source, restricted,"
                 " created_at) "
-                "SELECT gen_random_uuid(), :c, :s, a.id, 'Sub AB', '559012-3452',"
+                "SELECT gen_random_uuid(), :c, :s, a.id, 'Sub AB', '559012-3450',"
                 " t, t + interval '8 hours', 'app', false, t "
                 "FROM (SELECT g, timestamptz '2026-01-01 06:00+00' + g * interval '1 minute'"
                 "      AS t FROM generate_series(CAST(:lo AS bigint), CAST(:hi AS bigint)) g) x "

@@ -32,7 +32,7 @@ def seed(session: Session, echo: Callable[[str], object] = print) -> bool:
         session.add_all([
             Membership(customer_id=customer.id, account_id=admin.id, role="admin"),
             Membership(customer_id=customer.id, account_id=worker.id, role="member",
-                       employer_name="Underentreprenör AB", employer_org_nr="559012-3452"),
+                       employer_name="Underentreprenör AB", employer_org_nr="559012-3450"),
             Site(customer_id=customer.id, name="Kv. Hästen, Solna", address="Solna strandväg 1",
                  latitude=59.3600, longitude=18.0000, radius_m=150, geofence="enforce",
                  ledger_id="BYG-2026-0001"),

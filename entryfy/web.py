@@ -27,13 +27,23 @@ def db_session() -> Session:
     return s
 
 
+def keep_refusal() -> None:
+    """Commit this request's writes even though it answers with a 4xx.
+
+    For answers that *are* a refusal rather than a failure: a denied door opening is recorded
+    as an access event, and the record must outlive the 403. Server errors still roll back.
+    """
+    g._keep_refusal = True
+
+
 def init_app(app: Flask) -> None:
     @app.after_request
     def _commit_or_rollback(response):  # type: ignore[no-untyped-def]
         s: Session | None = g.get("_db_session")
         if s is None:
             return response
-        if response.status_code >= 400:
+        refusal_kept = g.pop("_keep_refusal", False) and 400 <= response.status_code < 500
+        if response.status_code >= 400 and not refusal_kept:
             s.rollback()
             return response
         try:

@@ -211,7 +211,7 @@ class AccessEvent(IdMixin, TenantMixin, Base):
 
     __tablename__ = "access_events"
     __subject_column__ = "account_id"
-    __privacy__ = {"purpose": "access_control", "retention": "contract"}
+    __privacy__ = {"purpose": "access_control", "retention": "access_log"}
     __table_args__ = (
         CheckConstraint("outcome IN ('granted', 'denied')", name="outcome"),
         CheckConstraint("direction IS NULL OR direction IN ('in', 'out')", name="direction"),

@@ -22,7 +22,16 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from models.base import NOT_PERSONAL, Base, CreatedMixin, IdMixin, TenantMixin, personal, ref
+from models.base import (
+    NOT_PERSONAL,
+    Base,
+    CreatedMixin,
+    IdMixin,
+    TenantMixin,
+    personal,
+    ref,
+    utcnow,
+)
 from models.customers import Customer
 
 TICKET_STATUSES = ("open", "answered", "closed")
@@ -53,7 +62,7 @@ class Ticket(IdMixin, CreatedMixin, TenantMixin, Base):
         String(200), info=personal("support.case", subject="admin")
     )
     status: Mapped[str] = mapped_column(String(10), default="open", info=NOT_PERSONAL)
-    updated_at: Mapped[dt.datetime] = mapped_column(info=NOT_PERSONAL)
+    updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, info=NOT_PERSONAL)
     closed_at: Mapped[dt.datetime | None] = mapped_column(info=NOT_PERSONAL)
     # When retention removed the subject, the messages and the grants.
     content_removed_at: Mapped[dt.datetime | None] = mapped_column(info=NOT_PERSONAL)

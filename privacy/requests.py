@@ -221,7 +221,12 @@ def route(session: Session, req: DataRequest) -> None:
     if req.type in ROUTED_TYPES and req.account_id is not None:
         with system_scope(session, "data-subject request: route to the customers concerned"):
             email = session.scalar(select(Account.email).where(Account.id == req.account_id))
-            for cid in sorted(subjects.customers_concerned(session, req.account_id, email)):
+            from models import Customer
+
+            concerned = subjects.customers_concerned(session, req.account_id, email)
+            ended = set(session.scalars(select(Customer.id).where(
+                Customer.id.in_(sorted(concerned)), Customer.status == "ended")))
+            for cid in sorted(concerned - ended):
                 part = DataRequestPart(id=uuid.uuid4(), request_id=req.id, customer_id=cid,
                                        account_id=req.account_id, status="pending",
                                        due_at=part_due_date(req, now))
@@ -231,6 +236,13 @@ def route(session: Session, req: DataRequest) -> None:
             for part in parts:
                 _event(session, req, "routed_to_customer", role="system", part=part)
                 _notify_admins(session, part, req)
+            # A customer whose contract ended keeps only what a legal hold requires and has
+            # nobody left to decide: the vendor, still its processor for those rows, acts.
+            for cid in sorted(ended):
+                note = (_carry_out(session, req, cid) if req.type != "rectification" else
+                        "the customer's contract has ended; its records kept under legal hold "
+                        "cannot be changed")
+                _event(session, req, "handled_for_ended_customer", role="vendor", note=note)
     if parts:
         req.status = "waiting_for_customer"
         _event(session, req, "waiting_for_customer", role="system")
@@ -294,16 +306,20 @@ def decide(session: Session, part: DataRequestPart, *, decision: str, reason: st
 
 
 def _carry_out_part(session: Session, req: DataRequest, part: DataRequestPart) -> str:
+    return _carry_out(session, req, part.customer_id)
+
+
+def _carry_out(session: Session, req: DataRequest, customer_id: uuid.UUID) -> str:
     if req.account_id is None:
         return "nothing left to do"
     if req.type == "erasure":
         _e, p = erasure.execute(session, req.account_id, request_id=req.id,
-                               customer_id=part.customer_id, platform=False)
+                                customer_id=customer_id, platform=False)
         c = _sum(p.counts())
         return (f"erased: {c['deleted']} deleted, {c['anonymised']} anonymised, "
                 f"{c['withheld']} withheld under legal hold")
     if req.type in ("restriction", "objection"):
-        n = restrict(session, req.account_id, part.customer_id)
+        n = restrict(session, req.account_id, customer_id)
         return f"{n} records restricted to storage and legal claims"
     return "the customer has rectified the data"
 

@@ -92,7 +92,7 @@ class Factory:
         worker = self.account()
         am = self.membership(c, admin, "admin")
         wm = self.membership(c, worker, "member", employer_name="Sub AB",
-                             employer_org_nr="559012-3452")
+                             employer_org_nr="559012-3450")
         return Tenant(c, admin, worker, self.site(c), am, wm)
 
     def world(self) -> World:

@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import dataclasses
 import hmac
+import logging
 import secrets
 
 import pyotp
+from cryptography.exceptions import InvalidTag
 from sqlalchemy import or_, update
 from sqlalchemy.orm import Session
 
@@ -23,6 +25,8 @@ from entryfy.ops import accounts as account_ops
 from models import Account, Device
 from models.accounts import STAFF_ROLES
 from privacy import audit
+
+log = logging.getLogger(__name__)
 
 ISSUER = "Entryfy"
 TOTP_INTERVAL = 30
@@ -177,8 +181,14 @@ def check_second_factor(session: Session, account: Account, otp: str | None) -> 
         )
     code = _normalise(otp)
     if account.totp_secret_enc and code.isdigit() and len(code) == TOTP_DIGITS:
-        secret = security.keys().decrypt(account.totp_secret_enc,
-                                         context=_secret_context(account))
+        try:
+            secret = security.keys().decrypt(account.totp_secret_enc,
+                                             context=_secret_context(account))
+        except (ValueError, InvalidTag):
+            # A secret this key cannot open (key changed, row copied): fail closed.
+            log.warning("TOTP secret of account %s cannot be decrypted", account.id)
+            raise Unauthorized("The second factor is wrong or was already used.",
+                               slug="otp-invalid") from None
         step = _matching_step(secret, code)
         if step is not None and _claim_step(session, account, step):
             return

@@ -31,9 +31,9 @@ def shifts(client, session, world, ah):
     number = give_identity_number(session, a.worker, personnummer("19850161", "234"))
     plain = entry(session, a.site, a.worker, checked_in_at=T0,
                   checked_out_at=T0 + dt.timedelta(hours=8), employer_name="Sub AB",
-                  employer_org_nr="559012-3452")
+                  employer_org_nr="559012-3450")
     fixed = entry(session, a.site, a.worker, checked_in_at=T0 + dt.timedelta(days=1),
-                  employer_name="Sub AB", employer_org_nr="559012-3452")
+                  employer_name="Sub AB", employer_org_nr="559012-3450")
     entry(session, a.site, a.worker, checked_in_at=T0 - dt.timedelta(days=10),
           checked_out_at=T0 - dt.timedelta(days=10, hours=-8))
     entry(session, world.b.site, world.b.worker, checked_in_at=T0)
@@ -62,7 +62,7 @@ def test_json_ledger(client, session, world, ah, shifts):
     first, second = rows
     assert first["identity_number"] == number  # in clear, here only
     assert first["name"] == f"{world.a.worker.first_name} {world.a.worker.last_name}"
-    assert (first["employer_name"], first["employer_org_nr"]) == ("Sub AB", "559012-3452")
+    assert (first["employer_name"], first["employer_org_nr"]) == ("Sub AB", "559012-3450")
     assert first["corrected"] is False and first["original_checked_in_at"] is None
     assert first["ledger_id"] == world.a.site.ledger_id
     assert second["corrected"] is True

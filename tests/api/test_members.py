@@ -37,7 +37,7 @@ def test_list_shows_what_an_admin_needs_and_no_more(client, world, make):
     worker = by_email[a.worker.email]
     assert (worker["first_name"], worker["role"], worker["pending"]) == (
         a.worker.first_name, "member", False)
-    assert (worker["employer_name"], worker["employer_org_nr"]) == ("Sub AB", "559012-3452")
+    assert (worker["employer_name"], worker["employer_org_nr"]) == ("Sub AB", "559012-3450")
     invite = by_email["later@example.test"]
     assert invite["pending"] is True and invite["first_name"] is None
     # B's people never appear; nor does anyone's phone number.

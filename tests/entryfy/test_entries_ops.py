@@ -43,7 +43,7 @@ def test_check_in_keeps_the_verdict_not_the_position(session, world, worker):
     assert e.inside_geofence is True and e.distance_m == 120
     assert e.coarse_latitude is None and e.coarse_longitude is None
     assert e.ip_prefix == "192.0.2.0/24"
-    assert (e.employer_name, e.employer_org_nr) == ("Sub AB", "559012-3452")
+    assert (e.employer_name, e.employer_org_nr) == ("Sub AB", "559012-3450")
     assert e.membership_id == world.a.worker_membership.id
     assert e.customer_id == site.customer_id and e.source == "app"
     row = session.get(Entry, e.id)

@@ -242,3 +242,15 @@ def test_cli_staff_create_enrols_totp(app, runner, session):
         r = c.post(LOGIN, json={**body, "otp": pyotp.TOTP(secret).at(clock.now())})
     assert r.status_code == 200, r.get_json()
     assert app.test_client().post(LOGIN, json={**body, "otp": codes[0]}).status_code == 200
+
+
+def test_secret_copied_from_another_account_does_not_open(app, make, session):
+    """The ciphertext is bound to its account: copied onto another, it fails closed (401)."""
+    one, two = make.staff(), make.staff()
+    acc_two = session.get(Account, two.account.id)
+    acc_two.totp_secret_enc = session.get(Account, one.account.id).totp_secret_enc
+    session.commit()
+    with clock.frozen_at(_step_start()):
+        r = _login(app.test_client(), two, totp_now(one.secret))
+    assert r.status_code == 401
+    assert r.get_json()["type"].endswith("otp-invalid")

@@ -98,7 +98,7 @@ def _b_consents(s: Session, make: Factory, p: Person) -> None:
 def _b_memberships(s: Session, make: Factory, p: Person) -> None:
     w = p.world
     m = make.membership(w.a.customer, p.account, "member", employer_name="Quxberg Bygg AB",
-                        employer_org_nr="559012-3452")
+                        employer_org_nr="559012-3450")
     p.extra["membership_a"] = m
     p.extra["membership_b"] = make.membership(w.b.customer, p.account, "admin")
     # A pending invitation to the person's address in a third customer.
@@ -115,7 +115,7 @@ def _b_entries(s: Session, make: Factory, p: Person) -> None:
     now = clock.now()
     recent = Entry(id=uuid.uuid4(), customer_id=w.a.customer.id, site_id=w.a.site.id,
                    account_id=p.account.id, membership_id=p.extra["membership_a"].id,
-                   employer_name="Quxberg Bygg AB", employer_org_nr="559012-3452",
+                   employer_name="Quxberg Bygg AB", employer_org_nr="559012-3450",
                    checked_in_at=now - dt.timedelta(hours=9),
                    checked_out_at=now - dt.timedelta(hours=1), inside_geofence=True,
                    distance_m=12, ip_prefix="198.51.100.0/24", source="app")

@@ -399,3 +399,32 @@ def test_two_customers_deciding_at_once_finish_the_request(app, committed, backe
     assert errors == []
     session.expire_all()
     assert session.get(DataRequest, req_id).status == "completed"
+
+
+def test_erasure_after_the_customer_ended_needs_no_decision(client, session, make, world):
+    """The customer's contract ended and only its legal-hold rows remain: nobody is left to
+    decide, so the vendor erases (withholding what the hold keeps) without a part."""
+    from privacy import offboarding
+
+    a = world.a
+    entry = Entry(id=uuid.uuid4(), customer_id=a.customer.id, site_id=a.site.id,
+                  account_id=a.worker.id, checked_in_at=clock.now() - dt.timedelta(hours=3))
+    session.add(entry)
+    session.commit()
+    entry_id, worker_id = entry.id, a.worker.id
+    h = bearer(client, a.worker)
+    offboarding.start(session, a.customer.id, actor_id=a.admin.id, grace_days=0)
+    offboarding.purge(session, a.customer.id)
+    session.commit()
+    r = client.post("/api/v1/me/requests", headers=h,
+                    json={"type": "erasure", "password": PASSWORD})
+    assert r.status_code == 201, r.get_json()
+    body = r.get_json()
+    assert body["status"] == "completed" and body["parts"] == []
+    assert "handled_for_ended_customer" in [e["action"] for e in body["history"]]
+    session.expire_all()
+    assert session.get(Entry, entry_id).restricted is True
+    from models import Account
+
+    acc = session.get(Account, worker_id)
+    assert acc.email.endswith("@erased.invalid") and acc.is_active is False

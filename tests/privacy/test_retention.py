@@ -40,7 +40,7 @@ def _entry(s, tenant, checked_in_at, *, created_at=None, account=None):
     e = Entry(id=uuid.uuid4(), customer_id=tenant.customer.id, site_id=tenant.site.id,
               account_id=(account or tenant.worker).id,
               membership_id=tenant.worker_membership.id, employer_name="Sub AB",
-              employer_org_nr="559012-3452", checked_in_at=checked_in_at,
+              employer_org_nr="559012-3450", checked_in_at=checked_in_at,
               checked_out_at=checked_in_at + dt.timedelta(hours=8), source="app",
               created_at=created_at or checked_in_at)
     s.add(e)
