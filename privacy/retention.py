@@ -95,7 +95,20 @@ def register(rule_key: str, executor: Executor) -> None:
     _EXECUTORS[rule_key] = executor
 
 
+# Modules outside privacy/ that register executors for their own tables. Loaded by every run,
+# so a job that never built the app still carries out every rule.
+EXECUTOR_MODULES = ("entryfy.ops.support",)
+
+
+def _load_executor_modules() -> None:
+    import importlib
+
+    for name in EXECUTOR_MODULES:
+        importlib.import_module(name)
+
+
 def executors() -> dict[str, Executor]:
+    _load_executor_modules()
     return dict(_EXECUTORS)
 
 
@@ -381,6 +394,7 @@ def run(db: Database, *, dry_run: bool = False, batch_size: int = DEFAULT_BATCH,
     """One retention run over every rule with an executor (or only ``only``)."""
     if batch_size < 1:
         raise ValueError("batch_size must be at least 1")
+    _load_executor_modules()
     host = (host or socket.gethostname())[:200]
     holder = f"{host}:{uuid.uuid4().hex[:8]}"
     lock = _Lock(db, holder)
