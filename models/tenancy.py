@@ -22,6 +22,7 @@ import uuid
 from collections.abc import Iterable, Iterator
 
 from sqlalchemy import Uuid, bindparam, event, or_, text
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import ORMExecuteState, Session, with_loader_criteria
 
 from models.base import TenantMixin
@@ -64,8 +65,16 @@ def system_scope(session: Session, reason: str) -> Iterator[Session]:
     session.info.setdefault("system_reasons", []).append(reason)
     try:
         yield session
-    finally:
-        set_context(session, previous)
+    except BaseException:
+        session.info["tenant"] = previous
+        # Put the database setting back too, in case the caller catches the error and goes on
+        # in this transaction. If the transaction itself has failed, that attempt fails as
+        # well; the settings die with the transaction, and the original error must surface.
+        if session.in_transaction():
+            with contextlib.suppress(DBAPIError):
+                _apply_pg_settings(session, previous)
+        raise
+    set_context(session, previous)
 
 
 NIL = uuid.UUID(int=0)

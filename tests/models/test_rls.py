@@ -134,3 +134,20 @@ def test_writes_across_the_wall_are_refused(cast, session):
     assert _count(conn, "sites", "name IN ('Planted', 'Renamed')") == 0
     assert _count(conn, "memberships", "customer_id = CAST(:b AS uuid)",
                   b=str(b.customer.id)) == 2
+
+
+@pytest.mark.postgres_only
+def test_system_scope_surfaces_the_real_error_and_restores_scope(backend, session):
+    """A failing statement inside system_scope raises its own error, not 'transaction aborted'."""
+    from sqlalchemy.exc import DBAPIError
+
+    from models.tenancy import NOBODY, get_context, set_context, system_scope
+
+    if backend.name != "postgresql":
+        pytest.skip("PostgreSQL only")
+    set_context(session, NOBODY)
+    with pytest.raises(DBAPIError) as info, system_scope(session, "test"):
+        session.execute(text("SELECT 1/0"))
+    assert "division by zero" in str(info.value)
+    assert get_context(session) == NOBODY
+    session.rollback()
