@@ -100,7 +100,7 @@ class CustomerCreatedOut(CustomerOut):
     admin = ma.fields.Nested(MemberOut)
 
 
-def _member_payload(m: Membership) -> dict[str, Any]:
+def member_payload(m: Membership) -> dict[str, Any]:
     account = m.account
     return {
         "id": m.id,
@@ -131,7 +131,7 @@ def create_customer(data: dict[str, Any]):  # type: ignore[no-untyped-def]
     staff = require_staff("platform_admin")
     customer, admin = ops.create_customer(db_session(), actor_id=staff.id, **data)
     fields = ("id", "name", "org_nr", "address", "status", "created_at")
-    return {**{k: getattr(customer, k) for k in fields}, "admin": _member_payload(admin)}
+    return {**{k: getattr(customer, k) for k in fields}, "admin": member_payload(admin)}
 
 
 @blp.route("/customers/<uuid:customer_id>", methods=["GET"])
@@ -159,7 +159,7 @@ class Members(MethodView):
         if page["items"]:
             audit.record(s, action="members.read", customer_id=customer_id,
                          actor_id=me.account_id, actor_role="admin", object_type="members")
-        return {"items": [_member_payload(m) for m in page["items"]],
+        return {"items": [member_payload(m) for m in page["items"]],
                 "next_cursor": page["next_cursor"]}
 
     @blp.arguments(MemberIn)
@@ -169,7 +169,7 @@ class Members(MethodView):
         that binds when the person registers. Already a member or invited: 409."""
         me = require_customer(customer_id, ADMIN)
         m = ops.add_member(db_session(), customer_id, actor_id=me.account_id, **data)
-        return _member_payload(m)
+        return member_payload(m)
 
 
 @blp.route("/customers/<uuid:customer_id>/members/<uuid:member_id>")
@@ -184,7 +184,7 @@ class Member(MethodView):
         s = db_session()
         m = ops.get_member(s, customer_id, member_id)
         ops.update_member(s, m, data, actor_id=me.account_id)
-        return _member_payload(m)
+        return member_payload(m)
 
     @blp.response(204)
     def delete(self, customer_id: uuid.UUID, member_id: uuid.UUID):  # type: ignore[no-untyped-def]

@@ -18,6 +18,8 @@ from sqlalchemy.orm import selectinload
 
 from api.access import ADMIN, require_customer, require_staff
 from api.base import Blueprint, InSchema, OutSchema, PageArgs, keyset_page, page_schema
+from api.customers import MemberOut, member_payload
+from api.sites import SiteOut
 from entryfy.auth import current_account
 from entryfy.ops import identity
 from entryfy.ops import support as ops
@@ -112,34 +114,12 @@ class SupportTicketDetailOut(SupportTicketOut):
     grants = ma.fields.List(ma.fields.Nested(AccessGrantOut))
 
 
-class SupportMemberOut(OutSchema):
-    id = ma.fields.UUID()
+class SupportMemberOut(MemberOut):
+    """What the customer's admins see of a member, plus the account id and the identity
+    number, which support sees masked (YYYYMMDD-****) in every case."""
+
     account_id = ma.fields.UUID(allow_none=True)
-    email = ma.fields.String(allow_none=True)
-    first_name = ma.fields.String(allow_none=True)
-    last_name = ma.fields.String(allow_none=True)
-    # Always masked (YYYYMMDD-****) for support.
     identity_number = ma.fields.String(allow_none=True)
-    role = ma.fields.String()
-    active = ma.fields.Boolean()
-    employer_name = ma.fields.String(allow_none=True)
-    employer_org_nr = ma.fields.String(allow_none=True)
-    valid_from = ma.fields.DateTime(allow_none=True)
-    valid_to = ma.fields.DateTime(allow_none=True)
-    created_at = ma.fields.DateTime()
-
-
-class SupportSiteOut(OutSchema):
-    id = ma.fields.UUID()
-    name = ma.fields.String()
-    address = ma.fields.String(allow_none=True)
-    latitude = ma.fields.Float()
-    longitude = ma.fields.Float()
-    radius_m = ma.fields.Integer()
-    geofence = ma.fields.String()
-    ledger_id = ma.fields.String(allow_none=True)
-    timezone = ma.fields.String()
-    created_at = ma.fields.DateTime()
 
 
 class SupportEntryOut(OutSchema):
@@ -301,17 +281,8 @@ def support_message(data: dict[str, Any], ticket_id: uuid.UUID):  # type: ignore
 
 
 def _member(m: Membership) -> dict[str, Any]:
-    acc = m.account
-    return {
-        "id": m.id, "account_id": m.account_id,
-        "email": acc.email if acc else m.invited_email,
-        "first_name": acc.first_name if acc else None,
-        "last_name": acc.last_name if acc else None,
-        "identity_number": identity.masked(acc) if acc else None,
-        "role": m.role, "active": m.active, "employer_name": m.employer_name,
-        "employer_org_nr": m.employer_org_nr, "valid_from": m.valid_from,
-        "valid_to": m.valid_to, "created_at": m.created_at,
-    }
+    return {**member_payload(m), "account_id": m.account_id,
+            "identity_number": identity.masked(m.account) if m.account else None}
 
 
 @blp.route("/support/tickets/<uuid:ticket_id>/members", methods=["GET"])
@@ -332,7 +303,7 @@ def support_members(args: dict[str, Any], ticket_id: uuid.UUID):  # type: ignore
 
 @blp.route("/support/tickets/<uuid:ticket_id>/sites", methods=["GET"])
 @blp.arguments(PageArgs, location="query")
-@blp.response(200, page_schema(SupportSiteOut, "SupportSitePage"))
+@blp.response(200, page_schema(SiteOut, "SupportSitePage"))
 def support_sites(args: dict[str, Any], ticket_id: uuid.UUID):  # type: ignore[no-untyped-def]
     """The customer's sites, while a live grant for this ticket covers `sites`. Audited."""
     staff = require_staff(*SUPPORT_ROLES)
