@@ -109,8 +109,17 @@ def handle_entryfy_error(err: EntryfyError) -> Response:
 def handle_unexpected(err: Exception) -> Response:
     if isinstance(err, HTTPException):
         return handle_http_exception(err)
-    from sqlalchemy.exc import DataError
+    from sqlalchemy.exc import DataError, DBAPIError
 
+    if isinstance(err, DBAPIError) and err.connection_invalidated:
+        # The database went away under a pooled connection (a restart; there is no
+        # pre-ping, see entryfy.db): the pool is invalidated and the next request
+        # reconnects, so this one may simply be retried.
+        log.warning("database connection lost; pool invalidated")
+        return problem_response(EntryfyError(
+            "The database is busy; try again.", slug="temporarily-unavailable",
+            title="Temporarily unavailable",
+        ), status=503)
     if isinstance(err, DataError):
         # A value the database cannot store (out of range, bad encoding) that validation let
         # through: the client's input, so a 400, but logged as a validation gap to close.

@@ -40,9 +40,11 @@ rows = Table(
 def engine() -> Engine:
     # Made on first use in each worker, after the fork: connections are never shared.
     url = os.environ["BASELINE_DATABASE_URL"].replace("postgresql://", "postgresql+psycopg://", 1)
+    # The pool as entryfy.db.make_engine configures it (no pre-ping, recycled after 30 min):
+    # a difference here would be counted as the cost of Entryfy's layers.
     return create_engine(
         url, pool_size=int(os.environ.get("DATABASE_POOL_SIZE", "5")),
-        max_overflow=int(os.environ.get("DATABASE_MAX_OVERFLOW", "5")), pool_pre_ping=True,
+        max_overflow=int(os.environ.get("DATABASE_MAX_OVERFLOW", "5")), pool_recycle=1800,
     )
 
 def create_table(url: str) -> None:

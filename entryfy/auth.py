@@ -55,13 +55,12 @@ def _load_from_cookie(user_id: str) -> Account | None:
     secret = session.get("sid")
     if not secret:
         return None
-    s = db_session()
-    token = account_ops.resolve_token(s, secret, "session")
-    if token is None or str(token.account_id) != user_id:
+    found = account_ops.resolve_token_and_account(db_session(), secret, "session")
+    if found is None or str(found[0].account_id) != user_id:
         session.clear()
         return None
-    account = s.get(Account, token.account_id)
-    if account is None or not account.is_active:
+    token, account = found
+    if not account.is_active:
         return None
     return _authenticated(account, token, "session")
 
@@ -72,12 +71,11 @@ def _load_from_bearer(req) -> Account | None:  # type: ignore[no-untyped-def]
     scheme, _, secret = header.partition(" ")
     if scheme.lower() != "bearer" or not secret.strip():
         return None
-    s = db_session()
-    token = account_ops.resolve_token(s, secret.strip(), "device")
-    if token is None:
+    found = account_ops.resolve_token_and_account(db_session(), secret.strip(), "device")
+    if found is None:
         return None
-    account = s.get(Account, token.account_id)
-    if account is None or not account.is_active:
+    token, account = found
+    if not account.is_active:
         return None
     return _authenticated(account, token, "token")
 

@@ -30,9 +30,15 @@ def make_engine(url: str, *, pool_size: int = 5, max_overflow: int = 5,
         kwargs["connect_args"] = {"timeout": 15, "check_same_thread": False}
     else:
         # Keep pools small: N workers x (pool + overflow) must stay below max_connections.
-        kwargs.update(pool_size=pool_size, max_overflow=max_overflow, pool_pre_ping=True,
-                      pool_recycle=1800)
+        # No pool_pre_ping: it is a round trip at every checkout, i.e. one more on every
+        # request (a check-in makes seven). Connections go stale in two ways: idle ones cut by the
+        # server or a firewall, which pool_recycle retires first; and a database restart,
+        # which SQLAlchemy notices at the first failed statement: it invalidates that
+        # connection and every older one in the pool, so only requests in flight fail, with
+        # a 503 "try again" (api.problems), and the next ones reconnect.
+        kwargs.update(pool_size=pool_size, max_overflow=max_overflow, pool_recycle=1800)
     engine = create_engine(url, **kwargs)
+    tenancy.install_engine(engine)
     if engine.dialect.name == "sqlite":
         @event.listens_for(engine, "connect")
         def _sqlite_pragmas(dbapi_conn, _record):  # type: ignore[no-untyped-def]

@@ -11,17 +11,21 @@ A session carries a ``TenantContext`` in ``session.info["tenant"]``:
 Without a context nothing of any tenant is visible: forgetting to scope fails closed.
 On PostgreSQL the same context is written with ``set_config(..., is_local => true)`` at the
 start of every transaction, so row-level security enforces it too and a pooled connection
-never carries it into the next request.
+never carries it into the next request. Two starts need no statement: a SAVEPOINT (the
+settings are already the session's), and a new transaction on a clean pooled connection with
+no context yet (unset settings read as "nothing visible"; the request's first statement,
+the token lookup, runs so).
 """
 
 from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import uuid
 from collections.abc import Iterable, Iterator
 
-from sqlalchemy import Uuid, bindparam, event, or_, text
+from sqlalchemy import Engine, Uuid, bindparam, event, or_, text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import ORMExecuteState, Session, with_loader_criteria
 
@@ -93,6 +97,13 @@ def _criteria_lambda(ctx: TenantContext):  # type: ignore[no-untyped-def]
     )
 
 
+@functools.lru_cache(maxsize=1024)
+def _criteria_option(ctx: TenantContext):  # type: ignore[no-untyped-def]
+    # Built once per context, not per statement: the option is immutable (its values are
+    # bound parameters fixed at creation), and building it analyses the lambda each time.
+    return with_loader_criteria(TenantMixin, _criteria_lambda(ctx), include_aliases=True)
+
+
 def _pg_values(ctx: TenantContext) -> dict[str, str]:
     return {
         "ids": ",".join(str(i) for i in sorted(ctx.customer_ids)),
@@ -127,11 +138,57 @@ def install(session_factory: type[Session] | object) -> None:
         ctx = get_context(state.session)
         if ctx.system:
             return
-        state.statement = state.statement.options(
-            with_loader_criteria(TenantMixin, _criteria_lambda(ctx), include_aliases=True)
-        )
+        state.statement = state.statement.options(_criteria_option(ctx))
 
     @event.listens_for(session_factory, "after_begin")
     def _set_pg(session: Session, transaction, connection) -> None:  # type: ignore[no-untyped-def]
-        if connection.dialect.name == "postgresql":
-            connection.execute(_PG_SET, _pg_values(get_context(session)))
+        if connection.dialect.name != "postgresql":
+            return
+        if transaction.nested:
+            # A SAVEPOINT inside the session's own transaction: the settings are already the
+            # session's (set at its begin, and by set_context since).
+            return
+        ctx = get_context(session)
+        if ctx == NOBODY and _fresh_transaction(session, connection):
+            # Nothing to say: a new transaction on a clean connection reads every setting as
+            # unset, which the policies treat as "nothing visible", exactly like NOBODY. The
+            # request path begins this way (the token lookup) and set_context follows.
+            return
+        connection.execute(_PG_SET, _pg_values(ctx))
+
+
+CLEAN_SETTINGS = "entryfy.clean_settings"
+_PG_READ = text(
+    "SELECT coalesce(current_setting('entryfy.customer_ids', true), '')"
+    " || coalesce(current_setting('entryfy.account_id', true), '')"
+    " || coalesce(current_setting('entryfy.scope', true), '')"
+)
+
+
+def _fresh_transaction(session: Session, connection) -> bool:  # type: ignore[no-untyped-def]
+    """True when the transaction just begun is a new one on a pooled connection whose
+    settings were found empty when it was opened (``install_engine``).
+
+    Only ``set_config(..., is_local => true)`` ever writes the settings, so they end with
+    every transaction; a fresh one starts unset. Not fresh: a session bound to a Connection
+    (tests, anything joining an outer transaction that may carry another context), or a
+    connection whose role or database defines defaults for the settings."""
+    return isinstance(session.bind, Engine) and bool(connection.info.get(CLEAN_SETTINGS))
+
+
+def install_engine(engine) -> None:  # type: ignore[no-untyped-def]
+    """Check each new PostgreSQL connection once: are the tenancy settings empty by default?
+    (``ALTER ROLE ... SET entryfy.scope = 'system'`` would make an unset transaction not
+    NOBODY; then every transaction writes its settings, as before.)"""
+    if engine.dialect.name != "postgresql":
+        return
+
+    @event.listens_for(engine, "connect")
+    def _check_defaults(dbapi_conn, record) -> None:  # type: ignore[no-untyped-def]
+        cur = dbapi_conn.cursor()
+        try:
+            cur.execute(str(_PG_READ))
+            record.info[CLEAN_SETTINGS] = cur.fetchone()[0] == ""
+        finally:
+            cur.close()
+            dbapi_conn.rollback()

@@ -6,7 +6,7 @@ import dataclasses
 import datetime as dt
 import uuid
 
-from sqlalchemy import func, select, update
+from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.orm import Session
 
 from entryfy import clock, security
@@ -149,18 +149,50 @@ def issue_device_token(session: Session, account: Account, device: Device, *,
     return _issue(session, account, "device", lifetime, device=device, ip=ip)
 
 
+def _live(row: AccessToken, kind: str, now: dt.datetime) -> bool:
+    return row.kind == kind and row.revoked_at is None and row.expires_at > now
+
+
+def _touch(row: AccessToken, now: dt.datetime) -> None:
+    # Touch at most once a minute: a write on every request would serialise a busy phone.
+    if row.last_used_at is None or now - row.last_used_at > dt.timedelta(minutes=1):
+        row.last_used_at = now
+
+
 def resolve_token(session: Session, secret: str, kind: str) -> AccessToken | None:
     """The live token for ``secret``: known, of that kind, not revoked, not expired."""
     row = session.scalar(
         select(AccessToken).where(AccessToken.token_hash == security.sha256_hex(secret))
     )
     now = clock.now()
-    if row is None or row.kind != kind or row.revoked_at is not None or row.expires_at <= now:
+    if row is None or not _live(row, kind, now):
         return None
-    # Touch at most once a minute: a write on every request would serialise a busy phone.
-    if row.last_used_at is None or now - row.last_used_at > dt.timedelta(minutes=1):
-        row.last_used_at = now
+    _touch(row, now)
     return row
+
+
+# The hot path of every authenticated request: one statement for the token and its account.
+_TOKEN_AND_ACCOUNT = (
+    select(AccessToken, Account)
+    .join(Account, Account.id == AccessToken.account_id)
+    .where(AccessToken.token_hash == bindparam("token_hash"))
+)
+
+
+def resolve_token_and_account(session: Session, secret: str,
+                              kind: str) -> tuple[AccessToken, Account] | None:
+    """``resolve_token`` and the token's account in one round trip (one query, not two: this
+    runs on every request). The account is returned whatever its state; the caller decides
+    whether an inactive account may sign in."""
+    row = session.execute(
+        _TOKEN_AND_ACCOUNT, {"token_hash": security.sha256_hex(secret)}
+    ).first()
+    now = clock.now()
+    if row is None or not _live(row[0], kind, now):
+        return None
+    token, account = row
+    _touch(token, now)
+    return token, account
 
 
 def revoke_token(session: Session, account: Account, token_id: uuid.UUID) -> AccessToken | None:

@@ -22,7 +22,7 @@ import uuid
 from collections.abc import Iterator
 from typing import Any
 
-from sqlalchemy import Select, and_, exists, func, or_, select
+from sqlalchemy import Select, and_, bindparam, exists, func, or_, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session, make_transient_to_detached
@@ -95,10 +95,22 @@ def _already_in(entry_id: uuid.UUID) -> Conflict:
                     slug="already-checked-in", entry_id=str(entry_id))
 
 
+# The check-in's statements, built once: each call only binds values (building a WHERE
+# clause costs more CPU than SQLAlchemy's cached compile of it).
+_MEMBERSHIPS_OF = select(Membership).where(Membership.account_id == bindparam("account_id"))
+_SITE_AND_REPLAYED = select(
+    Site,
+    select(Entry.id)
+    .where(Entry.account_id == bindparam("account_id"),
+           Entry.idempotency_key == bindparam("key"))
+    .scalar_subquery(),
+).where(Site.id == bindparam("site_id"))
+
+
 def current_memberships(session: Session, account_id: uuid.UUID) -> list[Membership]:
     """The person's current memberships (the rule of api.access.member_customer_ids)."""
     now = clock.now()
-    rows = session.scalars(select(Membership).where(Membership.account_id == account_id))
+    rows = session.scalars(_MEMBERSHIPS_OF, {"account_id": account_id})
     return [m for m in rows if _is_current(m, now)]
 
 
@@ -120,12 +132,10 @@ def check_in(session: Session, *, account: Account, site_id: uuid.UUID, latitude
         raise ValidationFailed({"Idempotency-Key": ["Send 1 to 100 characters."]})
     memberships = {m.customer_id: m for m in current_memberships(session, account.id)}
     scope_to(session, *memberships)
-    replayed = (
-        select(Entry.id)
-        .where(Entry.account_id == account.id, Entry.idempotency_key == idempotency_key)
-        .scalar_subquery()
-    )
-    row = session.execute(select(Site, replayed).where(Site.id == site_id)).first()
+    row = session.execute(
+        _SITE_AND_REPLAYED,
+        {"account_id": account.id, "key": idempotency_key, "site_id": site_id},
+    ).first()
     if row is None:
         raise NotFound("No such site.")
     site, replayed_id = row
@@ -180,6 +190,9 @@ def check_in(session: Session, *, account: Account, site_id: uuid.UUID, latitude
 
 
 _ENTRY_COLUMNS = list(Entry.__table__.columns)
+# Columns the INSERT leaves NULL when the object does not set them (no default of any kind).
+_NULL_UNLESS_SET = [c.key for c in _ENTRY_COLUMNS
+                    if c.default is None and c.server_default is None and c.nullable]
 # Built once: the values travel as parameters, so each call only binds them.
 _INSERT_UNLESS_TAKEN = {
     name: insert(Entry.__table__).on_conflict_do_nothing().returning(Entry.__table__.c.id)
@@ -207,6 +220,11 @@ def _insert_unless_taken(session: Session, entry: Entry) -> bool:
     stmt = _INSERT_UNLESS_TAKEN[session.get_bind().dialect.name]
     if session.execute(stmt, values).first() is None:
         return False
+    # What the row holds in the columns not given is known (NULL): mark them loaded, or the
+    # first read of one (the response) would SELECT the whole row back.
+    for key in _NULL_UNLESS_SET:
+        if key not in values:
+            setattr(entry, key, None)
     # The row exists now: attach the object as that row (no second INSERT), so later changes
     # in this session (a check-out, a correction) are ordinary updates.
     make_transient_to_detached(entry)
