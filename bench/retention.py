@@ -27,6 +27,8 @@ import uuid
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
+from bench.common import DEFAULT_SERVER_URL
+
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from entryfy import clock, migrate
@@ -93,9 +95,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--rows", type=int, default=1_000_000)
     ap.add_argument("--batch-size", type=int, default=retention.DEFAULT_BATCH)
-    ap.add_argument("--url", default=os.environ.get(
-        "ENTRYFY_BENCH_PG_URL", os.environ.get("ENTRYFY_TEST_PG_URL",
-                                               "postgresql://root@127.0.0.1:5432/test")))
+    ap.add_argument("--url", default=DEFAULT_SERVER_URL)
     args = ap.parse_args()
 
     base = make_url(normalise_url(args.url))

@@ -36,7 +36,8 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
 
     from entryfy import mail
 
-    mail.configure(mail.Mailer(app.config["SMTP_URL"], app.config["OUTBOX_DIR"]))
+    app.extensions["entryfy.mail"] = mail.Mailer(app.config["SMTP_URL"], app.config["OUTBOX_DIR"])
+    mail.configure(app.extensions["entryfy.mail"])
 
     db = app.config.get("DATABASE") or Database(
         make_engine(

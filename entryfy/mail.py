@@ -74,6 +74,14 @@ def configure(mailer: Mailer) -> None:
 
 
 def mailer() -> Mailer:
+    """The running app's mailer; outside an app (a plain job), the last one configured.
+
+    Per app, not per process: two apps in one process (tests, a CLI building its own) must
+    not send into each other's outbox."""
+    from flask import current_app, has_app_context
+
+    if has_app_context() and "entryfy.mail" in current_app.extensions:
+        return current_app.extensions["entryfy.mail"]
     if _mailer is None:
         raise RuntimeError("entryfy.mail is not configured (create_app does it)")
     return _mailer

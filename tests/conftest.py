@@ -155,6 +155,16 @@ def _isolated(request: pytest.FixtureRequest) -> Iterator[None]:
         connection.close()
 
 
+@pytest.fixture(autouse=True)
+def _suite_mailer(request: pytest.FixtureRequest) -> None:
+    """Outside a request, ``mail.mailer()`` is the last app configured; other tests build
+    apps of their own, so point it back at this suite's app before each test."""
+    if "app" in request.fixturenames:
+        from entryfy import mail
+
+        mail.configure(request.getfixturevalue("app").extensions["entryfy.mail"])
+
+
 @pytest.fixture
 def committed(database: Database, backend: Backend) -> Iterator[Database]:
     """For tests that need real commits (concurrency): tables are emptied afterwards."""

@@ -10,7 +10,8 @@ from tests.conftest import TEST_CONFIG
 
 def _fresh_app(tmp_path):  # type: ignore[no-untyped-def]
     url = f"sqlite:///{tmp_path / 'cli.sqlite3'}"
-    return create_app({**TEST_CONFIG, "DATABASE_URL": url, "DATABASE_ADMIN_URL": url}), url
+    return create_app({**TEST_CONFIG, "DATABASE_URL": url, "DATABASE_ADMIN_URL": url,
+                       "OUTBOX_DIR": str(tmp_path / "outbox")}), url
 
 
 def test_db_upgrade_then_demo_prints_logins(tmp_path):
