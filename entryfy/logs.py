@@ -13,7 +13,8 @@ import os
 import re
 
 _EMAIL = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}")
-_IPV4 = re.compile(r"\b(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.\d{1,3}\b")
+# Loopback (127.x) is nobody's address, and the server's own "Running on" line must stay true.
+_IPV4 = re.compile(r"\b(?!127\.)(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.\d{1,3}\b")
 _H = "[0-9a-fA-F]{1,4}"
 _IPV6 = re.compile(rf"\b({_H}):({_H}):({_H})(?::[0-9a-fA-F]{{0,4}}){{1,5}}\b")
 _PNR = re.compile(r"\b(?:19|20)?\d{6}[-+]?\d{4}\b")

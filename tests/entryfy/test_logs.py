@@ -17,6 +17,10 @@ def test_redact_masks_addresses_emails_and_identity_numbers():
     assert "5678" not in out
 
 
+def test_loopback_is_left_alone():
+    assert redact("Running on http://127.0.0.1:8000") == "Running on http://127.0.0.1:8000"
+
+
 def test_filter_rewrites_formatted_record():
     record = logging.LogRecord("werkzeug", logging.INFO, __file__, 1,
                                "%s - - %s", ("10.1.2.3", "user@example.test"), None)
