@@ -23,7 +23,9 @@ from api.base import Blueprint, InSchema, OutSchema, PageArgs, keyset_page, page
 from api.problems import PROBLEM_MIMETYPE
 from entryfy.auth import current_account
 from entryfy.errors import PROBLEM_BASE, NotFound, ValidationFailed
+from entryfy.ops import customers as customer_ops
 from entryfy.ops import doors as ops
+from entryfy.ops import sites as site_ops
 from entryfy.web import db_session, keep_refusal
 from models import Access, AccessEvent, Door, DoorCredential, Membership
 from models.doors import METHODS
@@ -260,7 +262,7 @@ class SiteDoors(MethodView):
         """The site's doors."""
         require_customer(customer_id, ADMIN)
         s = db_session()
-        site = ops.load_site(s, customer_id, site_id)
+        site = site_ops.get_site(s, customer_id, site_id)
         stmt = select(Door).where(Door.customer_id == customer_id, Door.site_id == site.id)
         return keyset_page(s, stmt, [Door.created_at, Door.id], limit=args["limit"],
                            cursor=args["cursor"], descending=False)
@@ -271,7 +273,7 @@ class SiteDoors(MethodView):
         """Add a door; its printed Entry and Exit codes are drawn here."""
         require_customer(customer_id, ADMIN)
         s = db_session()
-        site = ops.load_site(s, customer_id, site_id)
+        site = site_ops.get_site(s, customer_id, site_id)
         return ops.create_door(s, site=site, **data)
 
 
@@ -388,7 +390,7 @@ class Credentials(MethodView):
         """Enrol a keycard, or draw a PIN that is e-mailed to the member."""
         me = require_customer(customer_id, ADMIN)
         s = db_session()
-        member = ops.load_member(s, customer_id, data["member_id"])
+        member = customer_ops.get_member(s, customer_id, data["member_id"])
         ops.check_validity(data["valid_from"], data["valid_to"])
         if data["kind"] == "keycard":
             if not data["value"]:

@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 from entryfy import clock
 from entryfy.errors import Conflict, NotFound, Unprocessable, ValidationFailed
 from entryfy.ops import accounts as account_ops
+from entryfy.ops.tenant import load_owned
 from models import Customer, Membership
 from models.tenancy import system_scope
 from privacy import audit
@@ -190,11 +191,7 @@ def add_member(session: Session, customer_id: uuid.UUID, *, email: str, role: st
 
 
 def get_member(session: Session, customer_id: uuid.UUID, member_id: uuid.UUID) -> Membership:
-    m = session.scalar(select(Membership).where(Membership.id == member_id,
-                                                Membership.customer_id == customer_id))
-    if m is None:
-        raise NotFound("No such member.")
-    return m
+    return load_owned(session, Membership, customer_id, member_id, "member")
 
 
 def _other_acting_admins(session: Session, m: Membership, now: dt.datetime) -> int:

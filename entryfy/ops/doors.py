@@ -51,6 +51,7 @@ from sqlalchemy.orm import Session, joinedload
 from entryfy import clock, mail, security
 from entryfy.errors import Conflict, NotFound, Unprocessable, ValidationFailed
 from entryfy.ops import geo
+from entryfy.ops.tenant import load_owned
 from models import (
     Access,
     AccessDoor,
@@ -120,18 +121,6 @@ CONTROLLER_CLOCK_SKEW = dt.timedelta(minutes=5)
 
 
 # ------------------------------------------------------------------------------ helpers
-
-def _load(session: Session, model: type[Any], obj_id: uuid.UUID, customer_id: uuid.UUID,
-          what: str) -> Any:
-    """Load by id through the scoped session, and by customer explicitly: another customer's
-    object is "not found", exactly like a missing one."""
-    obj = session.scalar(
-        select(model).where(model.id == obj_id, model.customer_id == customer_id)
-    )
-    if obj is None:
-        raise NotFound(f"No such {what}.")
-    return obj
-
 
 def _valid_at(valid_from: dt.datetime | None, valid_to: dt.datetime | None,
               at: dt.datetime) -> bool:
@@ -495,7 +484,7 @@ def create_door(session: Session, *, site: Site, name: str, latitude: float | No
     if (latitude is None) != (longitude is None):
         raise ValidationFailed({"latitude": ["Give both latitude and longitude, or neither."]})
     if controller_id is not None:
-        _load(session, Controller, controller_id, site.customer_id, "controller")
+        load_owned(session, Controller, site.customer_id, controller_id, "controller")
     door = Door(id=uuid.uuid4(), customer_id=site.customer_id, site_id=site.id, name=name,
                 latitude=latitude, longitude=longitude, radius_m=radius_m,
                 controller_id=controller_id, site_entrance=site_entrance,
@@ -507,7 +496,7 @@ def create_door(session: Session, *, site: Site, name: str, latitude: float | No
 
 def update_door(session: Session, door: Door, changes: dict[str, Any]) -> Door:
     if "controller_id" in changes and changes["controller_id"] is not None:
-        _load(session, Controller, changes["controller_id"], door.customer_id, "controller")
+        load_owned(session, Controller, door.customer_id, changes["controller_id"], "controller")
     lat = changes.get("latitude", door.latitude)
     lon = changes.get("longitude", door.longitude)
     if (lat is None) != (lon is None):
@@ -523,11 +512,7 @@ def update_door(session: Session, door: Door, changes: dict[str, Any]) -> Door:
 
 
 def load_door(session: Session, customer_id: uuid.UUID, door_id: uuid.UUID) -> Door:
-    return _load(session, Door, door_id, customer_id, "door")
-
-
-def load_site(session: Session, customer_id: uuid.UUID, site_id: uuid.UUID) -> Site:
-    return _load(session, Site, site_id, customer_id, "site")
+    return load_owned(session, Door, customer_id, door_id, "door")
 
 
 # ------------------------------------------------------------------------------ accesses
@@ -618,21 +603,17 @@ def update_access(session: Session, access: Access, changes: dict[str, Any]) -> 
 
 
 def load_access(session: Session, customer_id: uuid.UUID, access_id: uuid.UUID) -> Access:
-    return _load(session, Access, access_id, customer_id, "access")
+    return load_owned(session, Access, customer_id, access_id, "access")
 
 
 def load_controller(session: Session, customer_id: uuid.UUID,
                     controller_id: uuid.UUID) -> Controller:
-    return _load(session, Controller, controller_id, customer_id, "controller")
+    return load_owned(session, Controller, customer_id, controller_id, "controller")
 
 
 def load_credential(session: Session, customer_id: uuid.UUID,
                     credential_id: uuid.UUID) -> DoorCredential:
-    return _load(session, DoorCredential, credential_id, customer_id, "credential")
-
-
-def load_member(session: Session, customer_id: uuid.UUID, member_id: uuid.UUID) -> Membership:
-    return _load(session, Membership, member_id, customer_id, "member")
+    return load_owned(session, DoorCredential, customer_id, credential_id, "credential")
 
 
 # ------------------------------------------------------------------------------ credentials

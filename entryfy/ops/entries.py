@@ -30,6 +30,7 @@ from sqlalchemy.orm import Session, make_transient_to_detached
 from entryfy import clock, security
 from entryfy.errors import Conflict, NotFound, Unprocessable, ValidationFailed
 from entryfy.ops import geo, identity
+from entryfy.ops.tenant import load_owned
 from models import Account, Entry, EntryCorrection, Membership, Site
 from models.tenancy import scope_to
 
@@ -310,13 +311,7 @@ def record_passage(session: Session, *, account_id: uuid.UUID, site: Site, direc
 def load_for_correction(session: Session, customer_id: uuid.UUID,
                         entry_id: uuid.UUID) -> Entry:
     """The customer's entry, locked (PostgreSQL) so two corrections line up one after other."""
-    entry = session.scalar(
-        select(Entry).where(Entry.id == entry_id, Entry.customer_id == customer_id)
-        .with_for_update()
-    )
-    if entry is None:
-        raise NotFound("No such entry.")
-    return entry
+    return load_owned(session, Entry, customer_id, entry_id, "entry", for_update=True)
 
 
 def correct(session: Session, *, entry: Entry, actor_id: uuid.UUID | None,

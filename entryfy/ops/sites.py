@@ -11,7 +11,8 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from entryfy.errors import NotFound, Unprocessable, ValidationFailed
+from entryfy.errors import Unprocessable, ValidationFailed
+from entryfy.ops.tenant import load_owned
 from models import Entry, Site
 from models.customers import GEOFENCE_MODES
 from models.tenancy import system_scope
@@ -81,10 +82,7 @@ def create_site(session: Session, customer_id: uuid.UUID, fields: Mapping[str, A
 
 
 def get_site(session: Session, customer_id: uuid.UUID, site_id: uuid.UUID) -> Site:
-    site = session.scalar(select(Site).where(Site.id == site_id, Site.customer_id == customer_id))
-    if site is None:
-        raise NotFound("No such site.")
-    return site
+    return load_owned(session, Site, customer_id, site_id, "site")
 
 
 def update_site(session: Session, site: Site, changes: Mapping[str, Any]) -> Site:

@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 
 from entryfy import clock
 from entryfy.errors import Forbidden, NotFound, Unprocessable, ValidationFailed
+from entryfy.ops.tenant import load_owned
 from models import Account, Customer
 from models.support import GRANT_SCOPES, AccessGrant, Ticket, TicketMessage
 from models.tenancy import scope_to, system_scope
@@ -52,12 +53,7 @@ def open_ticket(session: Session, *, customer_id: uuid.UUID, author: Account, su
 
 def get_ticket(session: Session, customer_id: uuid.UUID, ticket_id: uuid.UUID) -> Ticket:
     """A ticket of ``customer_id`` through the (scoped) session; anything else is 404."""
-    ticket = session.scalar(
-        select(Ticket).where(Ticket.id == ticket_id, Ticket.customer_id == customer_id)
-    )
-    if ticket is None:
-        raise NotFound("No such ticket.")
-    return ticket
+    return load_owned(session, Ticket, customer_id, ticket_id, "ticket")
 
 
 def customer_message(session: Session, ticket: Ticket, *, author: Account,
