@@ -14,15 +14,14 @@ import uuid
 from typing import Any
 
 import marshmallow as ma
-from flask import Response, json
 from flask.views import MethodView
 from sqlalchemy import select
 
 from api.access import ADMIN, ADMIN_OR_OPERATOR, require_customer
 from api.base import Blueprint, InSchema, OutSchema, PageArgs, keyset_page, page_schema
-from api.problems import PROBLEM_MIMETYPE
+from api.problems import PROBLEM_MIMETYPE, problem_response
 from entryfy.auth import current_account
-from entryfy.errors import PROBLEM_BASE, NotFound, ValidationFailed
+from entryfy.errors import Forbidden, NotFound, ValidationFailed
 from entryfy.ops import customers as customer_ops
 from entryfy.ops import doors as ops
 from entryfy.ops import sites as site_ops
@@ -493,13 +492,11 @@ def _attempt(door: Door, memberships: list[Membership], data: dict[str, Any], ch
         return {"granted": True, "event_id": event.id, "door_id": door.id,
                 "method": decision.method, "direction": direction}
     keep_refusal()
-    body = {
-        "type": PROBLEM_BASE + "door-refused", "title": "Door not opened", "status": 403,
-        "detail": f"DoorRefused: {decision.reason}.", "granted": False,
-        "reason": decision.reason, "event_id": str(event.id), "door_id": str(door.id),
-        "direction": direction,
-    }
-    return Response(json.dumps(body), status=403, mimetype=PROBLEM_MIMETYPE)
+    return problem_response(Forbidden(
+        f"DoorRefused: {decision.reason}.", slug="door-refused", title="Door not opened",
+        granted=False, reason=decision.reason, event_id=str(event.id), door_id=str(door.id),
+        direction=direction,
+    ))
 
 
 def _scoped_memberships() -> list[Membership]:
