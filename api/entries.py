@@ -12,7 +12,7 @@ from sqlalchemy import select
 
 from api.access import ADMIN, member_customer_ids, require_customer
 from api.base import Blueprint, InSchema, OutSchema, PageArgs, keyset_page, page_schema
-from entryfy.auth import current_account
+from entryfy.auth import current_account, current_account_id
 from entryfy.errors import NotFound
 from entryfy.ops import entries as ops
 from entryfy.web import db_session
@@ -170,7 +170,7 @@ def check_in(headers: dict[str, Any], data: dict[str, Any]):  # type: ignore[no-
     A site with a personnel ledger needs the person's identity number (422
     `identity-number-required`). Not a current member of the site's customer: 404."""
     result = ops.check_in(
-        db_session(), account=current_account(), site_id=data["site_id"],
+        db_session(), account_id=current_account_id(), site_id=data["site_id"],
         latitude=data["latitude"],
         longitude=data["longitude"], accuracy_m=data["accuracy_m"],
         idempotency_key=headers["idempotency_key"], ip=request.remote_addr,

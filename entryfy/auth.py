@@ -22,7 +22,7 @@ from entryfy.errors import Forbidden, Unauthorized
 from entryfy.extensions import login_manager
 from entryfy.ops import accounts as account_ops
 from entryfy.web import db_session
-from models import AccessToken, Account
+from models import Account
 from models.tenancy import TenantContext, set_context
 
 SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
@@ -43,41 +43,50 @@ class TokenAwareSessionInterface(SecureCookieSessionInterface):
         return super().save_session(app, sess, response)
 
 
-def _authenticated(account: Account, token: AccessToken, method: str) -> Account:
+class Principal:
+    """The signed-in person as Flask-Login's ``current_user``: ids only. Loading the Account
+    row is left to the views that need it (``current_account()``), so a request such as a
+    check-in pays for one sign-in statement and no ORM objects."""
+
+    __slots__ = ("account_id", "method", "token_id")
+    is_authenticated = True
+    is_active = True  # only live sign-ins of active accounts become a Principal
+    is_anonymous = False
+
+    def __init__(self, account_id: uuid.UUID, token_id: uuid.UUID, method: str) -> None:
+        self.account_id, self.token_id, self.method = account_id, token_id, method
+
+    def get_id(self) -> str:
+        return str(self.account_id)
+
+
+def _signed_in(secret: str, kind: str, method: str) -> Principal | None:
+    found = account_ops.sign_in_with_token(db_session(), secret, kind)
+    if found is None:
+        return None
     g.auth_method = method
-    g.auth_token = token
-    set_context(db_session(), TenantContext(account_id=account.id))
-    return account
+    return Principal(found.account_id, found.token_id, method)
 
 
 @login_manager.user_loader
-def _load_from_cookie(user_id: str) -> Account | None:
+def _load_from_cookie(user_id: str) -> Principal | None:
     secret = session.get("sid")
     if not secret:
         return None
-    found = account_ops.resolve_token_and_account(db_session(), secret, "session")
-    if found is None or str(found[0].account_id) != user_id:
+    principal = _signed_in(secret, "session", "session")
+    if principal is None or str(principal.account_id) != user_id:
         session.clear()
         return None
-    token, account = found
-    if not account.is_active:
-        return None
-    return _authenticated(account, token, "session")
+    return principal
 
 
 @login_manager.request_loader
-def _load_from_bearer(req) -> Account | None:  # type: ignore[no-untyped-def]
+def _load_from_bearer(req) -> Principal | None:  # type: ignore[no-untyped-def]
     header = req.headers.get("Authorization", "")
     scheme, _, secret = header.partition(" ")
     if scheme.lower() != "bearer" or not secret.strip():
         return None
-    found = account_ops.resolve_token_and_account(db_session(), secret.strip(), "device")
-    if found is None:
-        return None
-    token, account = found
-    if not account.is_active:
-        return None
-    return _authenticated(account, token, "token")
+    return _signed_in(secret.strip(), "device", "token")
 
 
 @login_manager.unauthorized_handler
@@ -113,30 +122,47 @@ def sign_in_browser(account: Account) -> str:
     issued = account_ops.start_session(s, account, lifetime=lifetime, ip=request.remote_addr)
     session.clear()
     session["sid"] = issued.secret
-    login_user(account)
-    _authenticated(account, issued.token, "session")
+    principal = Principal(account.id, issued.token.id, "session")
+    login_user(principal)
+    g.auth_method = "session"
+    g.current_account = account
+    set_context(s, TenantContext(account_id=account.id))
     return csrf_token_for(issued.secret)
 
 
 def sign_out() -> None:
-    token: AccessToken | None = g.get("auth_token")
-    if token is not None and token.revoked_at is None:
-        from entryfy import clock
-
-        token.revoked_at = clock.now()
+    token_id = current_token_id()
+    if token_id is not None:
+        account_ops.end_sign_in(db_session(), token_id)
     logout_user()
     session.clear()
 
 
-def current_account() -> Account:
+def current_principal() -> Principal:
     if not current_user.is_authenticated:
         raise Unauthorized("Sign in first.")
-    return current_user._get_current_object()  # type: ignore[attr-defined]
+    return current_user._get_current_object()  # type: ignore[attr-defined,no-any-return]
+
+
+def current_account_id() -> uuid.UUID:
+    return current_principal().account_id
+
+
+def current_account() -> Account:
+    """The signed-in person's Account row, loaded on first use in the request."""
+    account: Account | None = g.get("current_account")
+    if account is None:
+        account = db_session().get(Account, current_principal().account_id)
+        if account is None:  # erased between the sign-in statement and now
+            raise Unauthorized("Sign in first.")
+        g.current_account = account
+    return account
 
 
 def current_token_id() -> uuid.UUID | None:
-    token: AccessToken | None = g.get("auth_token")
-    return token.id if token is not None else None
+    if not current_user.is_authenticated:
+        return None
+    return current_principal().token_id
 
 
 def init_app(app: Flask) -> None:

@@ -24,10 +24,28 @@ import dataclasses
 import functools
 import uuid
 from collections.abc import Iterable, Iterator
+from typing import Any
 
-from sqlalchemy import Engine, Uuid, bindparam, event, or_, text
+from sqlalchemy import (
+    ColumnElement,
+    Engine,
+    String,
+    Uuid,
+    bindparam,
+    case,
+    cast,
+    event,
+    func,
+    literal,
+    or_,
+    select,
+    text,
+    true,
+)
+from sqlalchemy.engine import Row
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import ORMExecuteState, Session, with_loader_criteria
+from sqlalchemy.sql import Select
 
 from models.base import TenantMixin
 
@@ -124,6 +142,76 @@ def _apply_pg_settings(session: Session, ctx: TenantContext) -> None:
     if bind.dialect.name != "postgresql":
         return
     session.connection().execute(_PG_SET, _pg_values(ctx))
+
+
+def context_columns(dialect: str, *, account_id: ColumnElement[Any],
+                    when: ColumnElement[bool]) -> list[ColumnElement[Any]]:
+    """Columns that, on PostgreSQL, switch the transaction to the person's own context
+    (``TenantContext(account_id=...)``, or NOBODY unless ``when``) as a side effect of the
+    statement that selects them: the sign-in needs no separate ``set_config`` round trip.
+    The caller then records the context with ``adopt_context``. Evaluated once per row
+    returned, so the statement must return at most one row; none returned changes nothing."""
+    if dialect != "postgresql":
+        return []
+    acct = case((when, cast(account_id, String)), else_=literal(""))
+    return [
+        func.set_config("entryfy.customer_ids", "", True).label("_ctx_ids"),
+        func.set_config("entryfy.account_id", acct, True).label("_ctx_acct"),
+        func.set_config("entryfy.scope", "", True).label("_ctx_scope"),
+    ]
+
+
+def adopt_context(session: Session, ctx: TenantContext) -> None:
+    """Record ``ctx`` as the session's context when the running transaction's database
+    settings already say so (a statement with ``context_columns`` or ``scope_members``)."""
+    session.info["tenant"] = ctx
+
+
+class ScopedQuery:
+    """Scope a session to the customers one query returns and run a second query in that
+    scope, in one round trip on PostgreSQL: the row-level-security setting is written by
+    the statement itself, ahead of the rows it guards.
+
+    ``ids``: a Core SELECT of one column, customer ids; ``query``: the Core SELECT to run in
+    their scope (at most one row). Both take their values from the same bound parameters.
+    Built once (module level); ``run`` only binds values. The rest of the session's context
+    (the person, a system scope) stays as it is.
+
+    How the one statement keeps its order: the ids are aggregated in a subquery whose single
+    row calls ``set_config``; ``query`` is a LATERAL subquery that refers to that row, so it
+    can only run after it, and a LIMIT keeps the planner from flattening it into a join.
+    Should the order ever differ, the guarded rows would be hidden, not shown (a setting not
+    yet written reads as "nothing visible"), and every check-in test would fail.
+    """
+
+    def __init__(self, ids: Select[Any], query: Select[Any]) -> None:
+        self._ids, self._query = ids, query
+        sub = ids.subquery("scope_ids")
+        joined = func.coalesce(func.string_agg(cast(sub.c[0], String), literal(",")), "")
+        scope = (
+            select(func.set_config("entryfy.customer_ids", joined, True).label("scoped_ids"))
+            .select_from(sub)
+            .subquery("scope")
+        )
+        target = query.where(scope.c.scoped_ids.is_not(None)).limit(1).lateral("target")
+        self._pg = select(scope.c.scoped_ids, *target.c).select_from(
+            scope.outerjoin(target, true())
+        )
+
+    def run(self, session: Session, params: dict[str, Any]) -> Row[Any] | None:
+        """``query``'s row (None when it finds nothing), with the session scoped."""
+        conn = session.connection()
+        row: Row[Any] | None
+        if conn.dialect.name == "postgresql":
+            row = conn.execute(self._pg, params).one()
+            ids = frozenset(uuid.UUID(i) for i in row.scoped_ids.split(",") if i)
+            if row[1] is None:  # the outer join found no row of ``query``
+                row = None
+        else:
+            ids = frozenset(conn.execute(self._ids, params).scalars())
+            row = conn.execute(self._query, params).first()
+        adopt_context(session, get_context(session).with_customers(ids))
+        return row
 
 
 def install(session_factory: type[Session] | object) -> None:

@@ -6,12 +6,12 @@ import dataclasses
 import datetime as dt
 import uuid
 
-from sqlalchemy import bindparam, func, select, update
+from sqlalchemy import ColumnElement, and_, bindparam, func, select, update
 from sqlalchemy.orm import Session
 
 from entryfy import clock, security
 from entryfy.errors import Conflict, Unauthorized, ValidationFailed
-from models import AccessToken, Account, Device, Membership
+from models import AccessToken, Account, Device, Membership, tenancy
 from models.tenancy import system_scope
 
 MIN_PASSWORD_LENGTH = 10
@@ -149,50 +149,73 @@ def issue_device_token(session: Session, account: Account, device: Device, *,
     return _issue(session, account, "device", lifetime, device=device, ip=ip)
 
 
-def _live(row: AccessToken, kind: str, now: dt.datetime) -> bool:
-    return row.kind == kind and row.revoked_at is None and row.expires_at > now
+@dataclasses.dataclass(frozen=True)
+class SignedIn:
+    """Who a live session or device token belongs to: what every request needs, without the
+    Account and AccessToken objects (views that want the account load it by id)."""
+
+    account_id: uuid.UUID
+    token_id: uuid.UUID
 
 
-def _touch(row: AccessToken, now: dt.datetime) -> None:
-    # Touch at most once a minute: a write on every request would serialise a busy phone.
-    if row.last_used_at is None or now - row.last_used_at > dt.timedelta(minutes=1):
-        row.last_used_at = now
+_TOKENS = AccessToken.__table__.c
+_ACCOUNTS = Account.__table__.c
 
 
-def resolve_token(session: Session, secret: str, kind: str) -> AccessToken | None:
-    """The live token for ``secret``: known, of that kind, not revoked, not expired."""
-    row = session.scalar(
-        select(AccessToken).where(AccessToken.token_hash == security.sha256_hex(secret))
+def _live_clause() -> ColumnElement[bool]:
+    # Known kind, not revoked, not expired, account active: the person's context is set only
+    # for a live sign-in.
+    return and_(_TOKENS.kind == bindparam("kind"), _TOKENS.revoked_at.is_(None),
+                _TOKENS.expires_at > bindparam("now"), _ACCOUNTS.is_active)
+
+
+# The hot path of every authenticated request: one Core statement (no ORM objects) finds the
+# token and its account and, on PostgreSQL, switches the transaction to that person's
+# row-level-security context in the same round trip (models.tenancy.context_columns).
+_SIGN_IN = {
+    dialect: select(
+        _TOKENS.id, _TOKENS.account_id, _TOKENS.last_used_at, _live_clause().label("live"),
+        *tenancy.context_columns(dialect, account_id=_TOKENS.account_id, when=_live_clause()),
     )
-    now = clock.now()
-    if row is None or not _live(row, kind, now):
-        return None
-    _touch(row, now)
-    return row
-
-
-# The hot path of every authenticated request: one statement for the token and its account.
-_TOKEN_AND_ACCOUNT = (
-    select(AccessToken, Account)
-    .join(Account, Account.id == AccessToken.account_id)
-    .where(AccessToken.token_hash == bindparam("token_hash"))
+    .select_from(AccessToken.__table__.join(Account.__table__,
+                                            _ACCOUNTS.id == _TOKENS.account_id))
+    .where(_TOKENS.token_hash == bindparam("token_hash"))
+    for dialect in ("postgresql", "sqlite")
+}
+_TOUCH = (
+    update(AccessToken.__table__)
+    .where(_TOKENS.id == bindparam("token_id"))
+    .values(last_used_at=bindparam("now"))
 )
 
 
-def resolve_token_and_account(session: Session, secret: str,
-                              kind: str) -> tuple[AccessToken, Account] | None:
-    """``resolve_token`` and the token's account in one round trip (one query, not two: this
-    runs on every request). The account is returned whatever its state; the caller decides
-    whether an inactive account may sign in."""
-    row = session.execute(
-        _TOKEN_AND_ACCOUNT, {"token_hash": security.sha256_hex(secret)}
-    ).first()
+def sign_in_with_token(session: Session, secret: str, kind: str) -> SignedIn | None:
+    """The live sign-in (``kind`` 'session' or 'device', not revoked, not expired, account
+    active) for ``secret``, with the session switched to that person's tenant context; None
+    for anything else, and the context stays NOBODY."""
+    conn = session.connection()
     now = clock.now()
-    if row is None or not _live(row[0], kind, now):
+    row = conn.execute(
+        _SIGN_IN[conn.dialect.name],
+        {"token_hash": security.sha256_hex(secret), "kind": kind, "now": now},
+    ).first()
+    if row is None or not row.live:
         return None
-    token, account = row
-    _touch(token, now)
-    return token, account
+    # The database already holds the context (the statement set it); record it for the ORM.
+    tenancy.adopt_context(session, tenancy.TenantContext(account_id=row.account_id))
+    # Touch at most once a minute: a write on every request would serialise a busy phone.
+    if row.last_used_at is None or now - row.last_used_at > dt.timedelta(minutes=1):
+        conn.execute(_TOUCH, {"token_id": row.id, "now": now})
+    return SignedIn(row.account_id, row.id)
+
+
+def end_sign_in(session: Session, token_id: uuid.UUID) -> None:
+    """Revoke the session or token ``token_id`` (logout); a second logout changes nothing."""
+    session.execute(
+        update(AccessToken)
+        .where(AccessToken.id == token_id, AccessToken.revoked_at.is_(None))
+        .values(revoked_at=clock.now())
+    )
 
 
 def revoke_token(session: Session, account: Account, token_id: uuid.UUID) -> AccessToken | None:

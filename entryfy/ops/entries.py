@@ -22,7 +22,7 @@ import uuid
 from collections.abc import Iterator
 from typing import Any
 
-from sqlalchemy import Select, and_, bindparam, exists, func, or_, select
+from sqlalchemy import ColumnElement, Select, and_, bindparam, exists, func, or_, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session, make_transient_to_detached
@@ -32,7 +32,7 @@ from entryfy.errors import Conflict, NotFound, Unprocessable, ValidationFailed
 from entryfy.ops import geo, identity
 from entryfy.ops.tenant import load_owned
 from models import Account, Entry, EntryCorrection, Membership, Site
-from models.tenancy import scope_to
+from models.tenancy import ScopedQuery
 
 MAX_IDEMPOTENCY_KEY = 100  # the column's length
 MAX_REASON = 1000
@@ -96,77 +96,102 @@ def _already_in(entry_id: uuid.UUID) -> Conflict:
                     slug="already-checked-in", entry_id=str(entry_id))
 
 
-# The check-in's statements, built once: each call only binds values (building a WHERE
-# clause costs more CPU than SQLAlchemy's cached compile of it).
-_MEMBERSHIPS_OF = select(Membership).where(Membership.account_id == bindparam("account_id"))
-_SITE_AND_REPLAYED = select(
-    Site,
-    select(Entry.id)
-    .where(Entry.account_id == bindparam("account_id"),
-           Entry.idempotency_key == bindparam("key"))
-    .scalar_subquery(),
-).where(Site.id == bindparam("site_id"))
+_M = Membership.__table__.c
+_S = Site.__table__.c
+_E = Entry.__table__.c
+
+
+def _current_clause(now: Any) -> ColumnElement[bool]:
+    # _is_current() in SQL, for the statements of the hot path.
+    return and_(_M.active, _M.role != "guest",
+                or_(_M.valid_from.is_(None), _M.valid_from <= now),
+                or_(_M.valid_to.is_(None), now < _M.valid_to))
+
+
+# The check-in's lookup, built once (each call only binds values) and run as Core: the hot
+# path makes no ORM query. It scopes the transaction to the person's current customers and
+# finds the site together with the person's membership there (an inner join: no current
+# membership, no site), a replayed Idempotency-Key, and whether the person has an identity
+# number on file; one round trip on PostgreSQL (models.tenancy.ScopedQuery).
+_CHECK_IN_TARGET = ScopedQuery(
+    select(_M.customer_id).where(_M.account_id == bindparam("account_id"),
+                                 _current_clause(bindparam("now"))),
+    select(
+        _S.id, _S.customer_id, _S.latitude, _S.longitude, _S.radius_m, _S.geofence,
+        _S.ledger_id, _S.store_coarse_position,
+        _M.id.label("membership_id"), _M.employer_name, _M.employer_org_nr,
+        select(_E.id)
+        .where(_E.account_id == bindparam("account_id"),
+               _E.idempotency_key == bindparam("key"))
+        .scalar_subquery().label("replayed_id"),
+        select(Account.__table__.c.identity_number_enc.is_not(None))
+        .where(Account.__table__.c.id == bindparam("account_id"))
+        .scalar_subquery().label("has_identity"),
+    )
+    .select_from(Site.__table__.join(
+        Membership.__table__,
+        and_(_M.customer_id == _S.customer_id, _M.account_id == bindparam("account_id"),
+             _current_clause(bindparam("now"))),
+    ))
+    .where(_S.id == bindparam("site_id")),
+)
 
 
 def current_memberships(session: Session, account_id: uuid.UUID) -> list[Membership]:
     """The person's current memberships (the rule of api.access.member_customer_ids)."""
     now = clock.now()
-    rows = session.scalars(_MEMBERSHIPS_OF, {"account_id": account_id})
+    rows = session.scalars(select(Membership).where(Membership.account_id == account_id))
     return [m for m in rows if _is_current(m, now)]
 
 
-def check_in(session: Session, *, account: Account, site_id: uuid.UUID, latitude: float,
-             longitude: float, accuracy_m: float | None = None, idempotency_key: str,
-             ip: str | None = None) -> CheckIn:
-    """Open a shift for ``account`` at the site ``site_id`` from the app.
+def check_in(session: Session, *, account_id: uuid.UUID, site_id: uuid.UUID,
+             latitude: float, longitude: float, accuracy_m: float | None = None,
+             idempotency_key: str, ip: str | None = None) -> CheckIn:
+    """Open a shift for the person ``account_id`` at the site ``site_id`` from the app.
 
     The site is looked up across the person's current customers only (the session is scoped
-    to them, as for GET /me/sites): any other customer's site is NotFound, like a missing one.
+    to them, as for GET /me/sites): any other customer's site is NotFound, like a missing one,
+    and so is a site of a customer where the person is not a current (non-guest) member.
     The same ``idempotency_key`` again returns the first entry (``created=False``), also when
     two requests race: the unique index (account_id, idempotency_key) decides, and the loser
     reads the winner's row.
 
-    Every round trip counts here (check-in is the hot path, see bench/checkin.py): one query
-    for the memberships, one for the site together with a replayed key, then the insert.
+    Every round trip counts here (check-in is the hot path, see bench/checkin.py): one
+    statement scopes the session and finds the site with everything the rules need, one
+    inserts.
     """
     if not idempotency_key or len(idempotency_key) > MAX_IDEMPOTENCY_KEY:
         raise ValidationFailed({"Idempotency-Key": ["Send 1 to 100 characters."]})
-    memberships = {m.customer_id: m for m in current_memberships(session, account.id)}
-    scope_to(session, *memberships)
-    row = session.execute(
-        _SITE_AND_REPLAYED,
-        {"account_id": account.id, "key": idempotency_key, "site_id": site_id},
-    ).first()
-    if row is None:
+    session.flush()  # Core statements follow: the session's pending changes first
+    now = clock.now()
+    target = _CHECK_IN_TARGET.run(
+        session,
+        {"account_id": account_id, "key": idempotency_key, "site_id": site_id, "now": now},
+    )
+    if target is None:
         raise NotFound("No such site.")
-    site, replayed_id = row
-    if replayed_id is not None:
-        return _replay(session.get_one(Entry, replayed_id), site.id)
-    # The scope already hides other customers' sites; a caller in a wider (system) scope
-    # still must not check in where the person is not a member.
-    membership = memberships.get(site.customer_id)
-    if membership is None:
-        raise NotFound("No such site.")
-    if site.ledger_id and account.identity_number_enc is None:
+    if target.replayed_id is not None:
+        return _replay(session.get_one(Entry, target.replayed_id), target.id)
+    if target.ledger_id and not target.has_identity:
         raise Unprocessable(
             "This site keeps a personnel ledger: add your identity number first.",
             slug="identity-number-required",
         )
-    verdict = geo.check(site.latitude, site.longitude, site.radius_m, latitude, longitude,
-                        accuracy_m)
-    if site.geofence == "enforce" and not verdict.inside:
+    verdict = geo.check(target.latitude, target.longitude, target.radius_m, latitude,
+                        longitude, accuracy_m)
+    if target.geofence == "enforce" and not verdict.inside:
         raise Unprocessable("You are outside the site's area.", slug="outside-geofence",
-                            distance_m=verdict.distance_m, radius_m=site.radius_m)
+                            distance_m=verdict.distance_m, radius_m=target.radius_m)
 
     entry = Entry(
         id=uuid.uuid4(),
-        customer_id=site.customer_id,
-        site_id=site.id,
-        account_id=account.id,
-        membership_id=membership.id,
-        employer_name=membership.employer_name,
-        employer_org_nr=membership.employer_org_nr,
-        checked_in_at=clock.now(),
+        customer_id=target.customer_id,
+        site_id=target.id,
+        account_id=account_id,
+        membership_id=target.membership_id,
+        employer_name=target.employer_name,
+        employer_org_nr=target.employer_org_nr,
+        checked_in_at=now,
         inside_geofence=verdict.inside,
         distance_m=verdict.distance_m,
         idempotency_key=idempotency_key,
@@ -174,17 +199,17 @@ def check_in(session: Session, *, account: Account, site_id: uuid.UUID, latitude
         ip_prefix=security.truncate_ip(ip),
         restricted=False,
     )
-    if site.store_coarse_position:
+    if target.store_coarse_position:
         entry.coarse_latitude, entry.coarse_longitude = geo.coarse(latitude, longitude)
     # No pre-check for an open entry: the partial unique index is the rule, and asking first
     # would cost a query on every check-in and still race.
     if _insert_unless_taken(session, entry):
         return CheckIn(entry, created=True)
     # A unique index refused it (the transaction lives on): see who was first.
-    won = _by_key(session, account.id, idempotency_key)
+    won = _by_key(session, account_id, idempotency_key)
     if won is not None:
-        return _replay(won, site.id)
-    other = open_entry(session, account.id, site.id)
+        return _replay(won, target.id)
+    other = open_entry(session, account_id, target.id)
     if other is not None:
         raise _already_in(other.id)
     raise Conflict("The check-in conflicts with existing data.", slug="constraint-violation")
@@ -218,8 +243,8 @@ def _insert_unless_taken(session: Session, entry: Entry) -> bool:
     }
     if "created_at" not in values:
         entry.created_at = values["created_at"] = clock.now()
-    stmt = _INSERT_UNLESS_TAKEN[session.get_bind().dialect.name]
-    if session.execute(stmt, values).first() is None:
+    conn = session.connection()
+    if conn.execute(_INSERT_UNLESS_TAKEN[conn.dialect.name], values).first() is None:
         return False
     # What the row holds in the columns not given is known (NULL): mark them loaded, or the
     # first read of one (the response) would SELECT the whole row back.

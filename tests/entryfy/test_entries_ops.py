@@ -29,8 +29,8 @@ def worker(session, world):
 
 def check_in(session, account, site, key="k-1", where=None, **kw):
     lat, lon = where or (site.latitude, site.longitude)
-    return ops.check_in(session, account=account, site_id=site.id, latitude=lat, longitude=lon,
-                        idempotency_key=key, **kw)
+    return ops.check_in(session, account_id=account.id, site_id=site.id, latitude=lat,
+                        longitude=lon, idempotency_key=key, **kw)
 
 
 def test_check_in_keeps_the_verdict_not_the_position(session, world, worker):
