@@ -31,6 +31,14 @@ class Parser(FlaskParser):
 class Blueprint(flask_smorest.Blueprint):
     ARGUMENTS_PARSER = Parser()
 
+    def arguments(self, schema, *args, **kwargs):  # type: ignore[no-untyped-def]
+        # One schema instance per route: given a class, webargs makes a new instance on every
+        # request, and marshmallow deep-copies every declared field to build one. Loading
+        # keeps no state on the instance, so threads can share it.
+        if isinstance(schema, type):
+            schema = schema()
+        return super().arguments(schema, *args, **kwargs)
+
 
 def _nul_fields(data: Any, path: str = "") -> list[str]:
     if isinstance(data, str):

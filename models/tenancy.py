@@ -42,12 +42,12 @@ from sqlalchemy import (
     text,
     true,
 )
-from sqlalchemy.engine import Row
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import ORMExecuteState, Session, with_loader_criteria
 from sqlalchemy.sql import Select
 
 from models.base import TenantMixin
+from models.hot import HotStatement
 
 
 @dataclasses.dataclass(frozen=True)
@@ -154,11 +154,12 @@ def context_columns(dialect: str, *, account_id: ColumnElement[Any],
     if dialect != "postgresql":
         return []
     acct = case((when, cast(account_id, String)), else_=literal(""))
-    return [
-        func.set_config("entryfy.customer_ids", "", True).label("_ctx_ids"),
-        func.set_config("entryfy.account_id", acct, True).label("_ctx_acct"),
-        func.set_config("entryfy.scope", "", True).label("_ctx_scope"),
-    ]
+    # One column for the three settings: every column of a result costs the driver work.
+    return [func.concat(
+        func.set_config("entryfy.customer_ids", "", True),
+        func.set_config("entryfy.account_id", acct, True),
+        func.set_config("entryfy.scope", "", True),
+    ).label("context_set")]
 
 
 def adopt_context(session: Session, ctx: TenantContext) -> None:
@@ -194,16 +195,16 @@ class ScopedQuery:
             .subquery("scope")
         )
         target = query.where(scope.c.scoped_ids.is_not(None)).limit(1).lateral("target")
-        self._pg = select(scope.c.scoped_ids, *target.c).select_from(
+        self._pg = HotStatement(select(scope.c.scoped_ids, *target.c).select_from(
             scope.outerjoin(target, true())
-        )
+        ))
 
-    def run(self, session: Session, params: dict[str, Any]) -> Row[Any] | None:
+    def run(self, session: Session, params: dict[str, Any]) -> Any | None:
         """``query``'s row (None when it finds nothing), with the session scoped."""
         conn = session.connection()
-        row: Row[Any] | None
+        row: Any | None
         if conn.dialect.name == "postgresql":
-            row = conn.execute(self._pg, params).one()
+            row = self._pg.rows(conn, params)[0]
             ids = frozenset(uuid.UUID(i) for i in row.scoped_ids.split(",") if i)
             if row[1] is None:  # the outer join found no row of ``query``
                 row = None

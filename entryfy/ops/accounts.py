@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 from entryfy import clock, security
 from entryfy.errors import Conflict, Unauthorized, ValidationFailed
 from models import AccessToken, Account, Device, Membership, tenancy
+from models.hot import HotStatement
 from models.tenancy import system_scope
 
 MIN_PASSWORD_LENGTH = 10
@@ -173,13 +174,13 @@ def _live_clause() -> ColumnElement[bool]:
 # token and its account and, on PostgreSQL, switches the transaction to that person's
 # row-level-security context in the same round trip (models.tenancy.context_columns).
 _SIGN_IN = {
-    dialect: select(
+    dialect: HotStatement(select(
         _TOKENS.id, _TOKENS.account_id, _TOKENS.last_used_at, _live_clause().label("live"),
         *tenancy.context_columns(dialect, account_id=_TOKENS.account_id, when=_live_clause()),
     )
     .select_from(AccessToken.__table__.join(Account.__table__,
                                             _ACCOUNTS.id == _TOKENS.account_id))
-    .where(_TOKENS.token_hash == bindparam("token_hash"))
+    .where(_TOKENS.token_hash == bindparam("token_hash")))
     for dialect in ("postgresql", "sqlite")
 }
 _TOUCH = (
@@ -195,10 +196,9 @@ def sign_in_with_token(session: Session, secret: str, kind: str) -> SignedIn | N
     for anything else, and the context stays NOBODY."""
     conn = session.connection()
     now = clock.now()
-    row = conn.execute(
-        _SIGN_IN[conn.dialect.name],
-        {"token_hash": security.sha256_hex(secret), "kind": kind, "now": now},
-    ).first()
+    row = _SIGN_IN[conn.dialect.name].first(
+        conn, {"token_hash": security.sha256_hex(secret), "kind": kind, "now": now}
+    )
     if row is None or not row.live:
         return None
     # The database already holds the context (the statement set it); record it for the ORM.

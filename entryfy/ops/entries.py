@@ -16,6 +16,7 @@ address truncated; never the raw coordinates.
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 import datetime as dt
 import uuid
@@ -32,6 +33,7 @@ from entryfy.errors import Conflict, NotFound, Unprocessable, ValidationFailed
 from entryfy.ops import geo, identity
 from entryfy.ops.tenant import load_owned
 from models import Account, Entry, EntryCorrection, Membership, Site
+from models.hot import HotStatement
 from models.tenancy import ScopedQuery
 
 MAX_IDEMPOTENCY_KEY = 100  # the column's length
@@ -39,9 +41,18 @@ MAX_REASON = 1000
 DIRECTIONS = ("in", "out")
 
 
+_ENTRY_COLUMNS = list(Entry.__table__.columns)
+# A new entry as the check-in inserted it: every column of the row, read-only, not attached
+# to the session (building and attaching an ORM object costs the hot path more than the rest
+# of its Python; a later change in the same request loads the row like any other).
+EntryRow = collections.namedtuple(  # type: ignore[misc]
+    "EntryRow", [c.key for c in _ENTRY_COLUMNS]
+)
+
+
 @dataclasses.dataclass(frozen=True)
 class CheckIn:
-    entry: Entry
+    entry: Entry | EntryRow
     created: bool  # False: the same Idempotency-Key was seen before; this is that entry
 
 
@@ -183,8 +194,10 @@ def check_in(session: Session, *, account_id: uuid.UUID, site_id: uuid.UUID,
         raise Unprocessable("You are outside the site's area.", slug="outside-geofence",
                             distance_m=verdict.distance_m, radius_m=target.radius_m)
 
-    entry = Entry(
+    coarse = geo.coarse(latitude, longitude) if target.store_coarse_position else (None, None)
+    entry = EntryRow(
         id=uuid.uuid4(),
+        created_at=now,
         customer_id=target.customer_id,
         site_id=target.id,
         account_id=account_id,
@@ -192,18 +205,20 @@ def check_in(session: Session, *, account_id: uuid.UUID, site_id: uuid.UUID,
         employer_name=target.employer_name,
         employer_org_nr=target.employer_org_nr,
         checked_in_at=now,
+        checked_out_at=None,
         inside_geofence=verdict.inside,
         distance_m=verdict.distance_m,
+        coarse_latitude=coarse[0],
+        coarse_longitude=coarse[1],
+        checkout_inside_geofence=None,
         idempotency_key=idempotency_key,
         source="app",
         ip_prefix=security.truncate_ip(ip),
         restricted=False,
     )
-    if target.store_coarse_position:
-        entry.coarse_latitude, entry.coarse_longitude = geo.coarse(latitude, longitude)
     # No pre-check for an open entry: the partial unique index is the rule, and asking first
     # would cost a query on every check-in and still race.
-    if _insert_unless_taken(session, entry):
+    if _insert_unless_taken(session, entry._asdict()):
         return CheckIn(entry, created=True)
     # A unique index refused it (the transaction lives on): see who was first.
     won = _by_key(session, account_id, idempotency_key)
@@ -215,20 +230,23 @@ def check_in(session: Session, *, account_id: uuid.UUID, site_id: uuid.UUID,
     raise Conflict("The check-in conflicts with existing data.", slug="constraint-violation")
 
 
-_ENTRY_COLUMNS = list(Entry.__table__.columns)
-# Columns the INSERT leaves NULL when the object does not set them (no default of any kind).
-_NULL_UNLESS_SET = [c.key for c in _ENTRY_COLUMNS
-                    if c.default is None and c.server_default is None and c.nullable]
-# Built once: the values travel as parameters, so each call only binds them.
+# Built once, every column a parameter (one compiled form whatever the entry sets): each
+# call only binds values.
 _INSERT_UNLESS_TAKEN = {
-    name: insert(Entry.__table__).on_conflict_do_nothing().returning(Entry.__table__.c.id)
+    name: HotStatement(
+        insert(Entry.__table__)
+        .values({c.key: bindparam(c.key, type_=c.type) for c in _ENTRY_COLUMNS})
+        .on_conflict_do_nothing()
+        .returning(Entry.__table__.c.id)
+    )
     for name, insert in (("postgresql", pg_insert), ("sqlite", sqlite_insert))
 }
 
 
-def _insert_unless_taken(session: Session, entry: Entry) -> bool:
-    """INSERT the entry unless a unique index (the idempotency key, the one open entry per
-    person and site) already holds a row like it; True when inserted.
+def _insert_unless_taken(session: Session, values: dict[str, Any]) -> bool:
+    """INSERT the entry ``values`` (every column) unless a unique index (the idempotency
+    key, the one open entry per person and site) already holds a row like it; True when
+    inserted.
 
     ``INSERT ... ON CONFLICT DO NOTHING`` relies on the same unique indexes as catching an
     IntegrityError in a SAVEPOINT would, but a conflict aborts nothing, so the happy path
@@ -236,20 +254,24 @@ def _insert_unless_taken(session: Session, entry: Entry) -> bool:
     the same key waits for the first transaction and then does nothing; the caller re-reads.
     Committed with the request, like any other change.
     """
-    values = {
-        c.key: getattr(entry, c.key)
-        for c in _ENTRY_COLUMNS
-        if getattr(entry, c.key) is not None
-    }
-    if "created_at" not in values:
-        entry.created_at = values["created_at"] = clock.now()
     conn = session.connection()
-    if conn.execute(_INSERT_UNLESS_TAKEN[conn.dialect.name], values).first() is None:
+    return _INSERT_UNLESS_TAKEN[conn.dialect.name].first(conn, values) is not None
+
+
+def _insert_and_attach(session: Session, entry: Entry) -> bool:
+    """``_insert_unless_taken`` for an ORM object, which then stands for the new row."""
+    if entry.created_at is None:
+        entry.created_at = clock.now()
+    # Every column is given, so the Python-side defaults (id, source, restricted) must have
+    # been set by the caller: the statement would otherwise store NULL, which the NOT NULL
+    # constraints refuse.
+    values = {c.key: entry.__dict__.get(c.key) for c in _ENTRY_COLUMNS}
+    if not _insert_unless_taken(session, values):
         return False
-    # What the row holds in the columns not given is known (NULL): mark them loaded, or the
-    # first read of one (the response) would SELECT the whole row back.
-    for key in _NULL_UNLESS_SET:
-        if key not in values:
+    # The columns not set are NULL in the row: mark them loaded as such, or the first read
+    # of one would SELECT the whole row back.
+    for key, value in values.items():
+        if value is None and key not in entry.__dict__:
             setattr(entry, key, None)
     # The row exists now: attach the object as that row (no second INSERT), so later changes
     # in this session (a check-out, a correction) are ordinary updates.
@@ -322,7 +344,7 @@ def record_passage(session: Session, *, account_id: uuid.UUID, site: Site, direc
         employer_org_nr=membership.employer_org_nr, checked_in_at=at, source=source,
         restricted=False,
     )
-    if _insert_unless_taken(session, entry):
+    if _insert_and_attach(session, entry):
         return entry
     # Two readers at once: the other passage opened the shift.
     won = open_entry(session, account_id, site.id)

@@ -65,3 +65,11 @@ def test_distance_is_whole_metres_and_coarse_is_about_a_kilometre():
     lat, lon = point_at(123.4, 10)
     assert geo.check(*CENTER, 200, lat, lon).distance_m == 123
     assert geo.coarse(59.329312, 18.068634) == (59.33, 18.07)
+
+
+@given(lat1=st.floats(-89, 89), lon1=st.floats(-180, 180), lat2=st.floats(-89, 89),
+       lon2=st.floats(-180, 180))
+def test_shared_calculator_measures_as_a_new_geodesic(lat1, lon1, lat2, lon2):
+    """The one shared calculator gives what geopy's geodesic() gives, in metres."""
+    expected = geodesic((lat1, lon1), (lat2, lon2)).meters
+    assert abs(geo.distance_m(lat1, lon1, lat2, lon2) - expected) <= 1e-6 * max(1, expected)

@@ -1,0 +1,67 @@
+"""Statements on the request hot path, run straight on the DBAPI cursor on PostgreSQL.
+
+SQLAlchemy builds and compiles them (once per dialect); each execution then skips what it
+adds per statement: the cache-key lookup, the execution context and the result wrapper,
+which cost more CPU than psycopg's own round trip (about 0.3 ms against 0.13 ms here). They
+run on the connection of the caller's session, inside its transaction, and fail like any
+other statement: a database error comes out as SQLAlchemy's exception class for it
+(IntegrityError, OperationalError, ...), and a lost connection is invalidated so the pool
+does not hand it out again.
+
+Only for fixed statements that return rows (a SELECT, or RETURNING) of a few plain columns
+(no type conversions beyond what psycopg does itself). On SQLite (the embedded default) they
+run through SQLAlchemy as usual.
+"""
+
+from __future__ import annotations
+
+import collections
+from collections.abc import Mapping
+from typing import Any, NamedTuple
+
+from sqlalchemy import Connection, exc
+from sqlalchemy.sql import Executable
+
+
+class HotStatement:
+    def __init__(self, stmt: Executable) -> None:
+        self.stmt = stmt
+        self._pg: tuple[str, dict[str, Any], type[NamedTuple]] | None = None
+
+    def _compiled_pg(self, conn: Connection) -> tuple[str, dict[str, Any], type[NamedTuple]]:
+        if self._pg is None:
+            compiled = self.stmt.compile(dialect=conn.dialect)  # type: ignore[attr-defined]
+            # Values of the literals inside the statement (anonymous bound parameters); the
+            # named ones come with each execution.
+            static = {k: v for k, v in compiled.params.items() if v is not None}
+            names = list(self.stmt.exported_columns.keys()) or ["_"]  # type: ignore[attr-defined]
+            row_type = collections.namedtuple("HotRow", names, rename=True)  # type: ignore[misc]
+            self._pg = (compiled.string, static, row_type)
+        return self._pg
+
+    def rows(self, conn: Connection, params: Mapping[str, Any]) -> list[Any]:
+        """The statement's rows (named tuples; attribute access by column label)."""
+        if conn.dialect.name != "postgresql":
+            return list(conn.execute(self.stmt, dict(params)).all())  # type: ignore[call-overload]
+        sql, static, row_type = self._compiled_pg(conn)
+        values = {**static, **params}
+        dbapi_conn = conn.connection.dbapi_connection
+        cursor = dbapi_conn.cursor()  # type: ignore[union-attr]
+        try:
+            cursor.execute(sql, values)
+            found = cursor.fetchall()
+        except conn.dialect.loaded_dbapi.Error as err:
+            lost = conn.dialect.is_disconnect(err, dbapi_conn, cursor)  # type: ignore[arg-type]
+            if lost:
+                conn.invalidate(err)
+            raise exc.DBAPIError.instance(
+                sql, values, err, conn.dialect.loaded_dbapi.Error,
+                connection_invalidated=lost, dialect=conn.dialect,
+            ) from err
+        finally:
+            cursor.close()
+        return [row_type._make(r) for r in found]
+
+    def first(self, conn: Connection, params: Mapping[str, Any]) -> Any | None:
+        found = self.rows(conn, params)
+        return found[0] if found else None

@@ -1,0 +1,76 @@
+"""models.hot: statements run on the DBAPI cursor behave like SQLAlchemy's own executions:
+rows by label, inside the session's transaction, SQLAlchemy's exception classes, and a lost
+connection invalidated rather than returned to the pool."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+from sqlalchemy import bindparam, exc, insert, select, text
+
+from models import Customer
+from models.hot import HotStatement
+
+BY_ID = HotStatement(
+    select(Customer.id, Customer.name.label("called"))
+    .where(Customer.id == bindparam("customer_id"))
+)
+ADD = HotStatement(
+    insert(Customer.__table__)
+    .values(id=bindparam("id"), name=bindparam("name"), org_nr=bindparam("org_nr"),
+            status="active", created_at=bindparam("at"))
+    .returning(Customer.__table__.c.id)
+)
+
+
+def _add(session, *, id=None, org_nr="5560000001"):  # type: ignore[no-untyped-def]
+    from entryfy import clock
+
+    return ADD.first(session.connection(), {
+        "id": id or uuid.uuid4(), "name": "Hot AB", "org_nr": org_nr, "at": clock.now(),
+    })
+
+
+def test_rows_by_label_in_the_sessions_transaction(session, make):
+    t = make.tenant()
+    session.flush()
+    row = BY_ID.first(session.connection(), {"customer_id": t.customer.id})
+    assert (row.id, row.called) == (t.customer.id, t.customer.name)
+    assert BY_ID.first(session.connection(), {"customer_id": uuid.uuid4()}) is None
+    # A row written through the cursor is the session's: visible to it, gone on rollback.
+    new_id = _add(session).id
+    assert session.get(Customer, new_id).name == "Hot AB"
+    session.rollback()
+    assert session.get(Customer, new_id) is None
+
+
+def test_a_constraint_violation_is_sqlalchemys_integrity_error(session):
+    first = _add(session).id
+    with pytest.raises(exc.IntegrityError):
+        _add(session, id=first, org_nr="5560000002")
+    session.rollback()
+
+
+def test_a_lost_connection_is_invalidated(backend, committed):
+    if backend.name != "postgresql":
+        pytest.skip("SQLite runs these through SQLAlchemy itself")
+    s = committed.session()
+    try:
+        conn = s.connection()
+        pid = conn.execute(text("SELECT pg_backend_pid()")).scalar_one()
+        with backend.admin_engine.begin() as admin:
+            admin.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+        with pytest.raises(exc.OperationalError) as raised:
+            BY_ID.first(conn, {"customer_id": uuid.uuid4()})
+        assert raised.value.connection_invalidated
+        assert conn.invalidated
+        s.rollback()
+    finally:
+        s.close()
+    # The pool hands out a working connection next.
+    s = committed.session()
+    try:
+        assert BY_ID.first(s.connection(), {"customer_id": uuid.uuid4()}) is None
+    finally:
+        s.close()
