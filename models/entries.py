@@ -17,6 +17,7 @@ from models.base import NOT_PERSONAL, Base, CreatedMixin, IdMixin, TenantMixin, 
 class Entry(IdMixin, CreatedMixin, TenantMixin, Base):
     __tablename__ = "entries"
     __subject_column__ = "account_id"
+    __customer_id_index__ = False  # ix_entries_customer_in and _customer_site_in lead with it
     __privacy__ = {"purpose": "personnel_ledger", "retention": "personnel_ledger"}
     __table_args__ = (
         CheckConstraint("source IN ('app', 'door', 'admin')", name="source"),
@@ -42,7 +43,8 @@ class Entry(IdMixin, CreatedMixin, TenantMixin, Base):
     )
     # None once anonymised by retention or erasure.
     account_id: Mapped[uuid.UUID | None] = mapped_column(
-        ForeignKey("accounts.id", ondelete="SET NULL"), index=True, info=ref()
+        # No index of its own: ix_entries_account_in and uq_entries_idempotency lead with it.
+        ForeignKey("accounts.id", ondelete="SET NULL"), info=ref()
     )
     membership_id: Mapped[uuid.UUID | None] = mapped_column(
         ForeignKey("memberships.id", ondelete="SET NULL"), info=NOT_PERSONAL

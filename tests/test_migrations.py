@@ -15,3 +15,29 @@ def test_migrations_match_models(backend):
         diff = compare_metadata(ctx, Base.metadata)
     # SQLite cannot reflect expression indexes; they are compared on PostgreSQL.
     assert diff == [], diff
+
+
+def test_0008_goes_down_and_up_again(tmp_path):
+    """Its downgrade restores the two indexes it drops; upgrading drops them again."""
+    from alembic import command
+    from sqlalchemy import inspect
+
+    from entryfy import migrate
+    from entryfy.db import make_engine
+
+    url = f"sqlite:///{tmp_path / 'down-up.sqlite3'}"
+    migrate.upgrade(url)
+    engine = make_engine(url)
+    try:
+        def entry_indexes() -> set[str]:
+            return {i["name"] for i in inspect(engine).get_indexes("entries")}
+
+        at_head = entry_indexes()
+        command.downgrade(migrate.alembic_config(url), "0007")
+        engine.dispose()
+        assert entry_indexes() - at_head == {"ix_entries_account_id", "ix_entries_customer_id"}
+        migrate.upgrade(url)
+        engine.dispose()
+        assert entry_indexes() == at_head
+    finally:
+        engine.dispose()
