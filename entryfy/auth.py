@@ -30,7 +30,14 @@ CSRF_HEADER = "X-CSRF-Token"
 
 
 class TokenAwareSessionInterface(SecureCookieSessionInterface):
-    """Never set a session cookie on a response to a bearer-token request."""
+    """A request that carries a bearer token is judged by that token alone: its cookie
+    session is not read (a failed token does not fall back on an ambient cookie), and no
+    session cookie is ever set on the response."""
+
+    def open_session(self, app: Flask, request):  # type: ignore[no-untyped-def]
+        if _bearer_secret(request) is not None:
+            return self.session_class()
+        return super().open_session(app, request)
 
     def should_set_cookie(self, app: Flask, sess) -> bool:  # type: ignore[no-untyped-def]
         if g.get("auth_method") == "token":
@@ -80,13 +87,17 @@ def _load_from_cookie(user_id: str) -> Principal | None:
     return principal
 
 
-@login_manager.request_loader
-def _load_from_bearer(req) -> Principal | None:  # type: ignore[no-untyped-def]
-    header = req.headers.get("Authorization", "")
-    scheme, _, secret = header.partition(" ")
+def _bearer_secret(req) -> str | None:  # type: ignore[no-untyped-def]
+    scheme, _, secret = req.headers.get("Authorization", "").partition(" ")
     if scheme.lower() != "bearer" or not secret.strip():
         return None
-    return _signed_in(secret.strip(), "device", "token")
+    return secret.strip()  # type: ignore[no-any-return]
+
+
+@login_manager.request_loader
+def _load_from_bearer(req) -> Principal | None:  # type: ignore[no-untyped-def]
+    secret = _bearer_secret(req)
+    return None if secret is None else _signed_in(secret, "device", "token")
 
 
 @login_manager.unauthorized_handler
@@ -170,5 +181,10 @@ def init_app(app: Flask) -> None:
     login_manager.init_app(app)
     # Our own session rows do what Flask-Login's session protection approximates.
     login_manager.session_protection = None
+    # Without session protection the identifier Flask-Login computes on every request (a
+    # SHA-512 of the client's address and user agent) is never compared, yet login_user()
+    # writes it into the session cookie: a fingerprint of the person for nothing. Keep it
+    # constant.
+    login_manager._session_identifier_generator = lambda: ""
 
     app.before_request(_check_csrf)

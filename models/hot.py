@@ -8,9 +8,9 @@ other statement: a database error comes out as SQLAlchemy's exception class for 
 (IntegrityError, OperationalError, ...), and a lost connection is invalidated so the pool
 does not hand it out again.
 
-Only for fixed statements that return rows (a SELECT, or RETURNING) of a few plain columns
-(no type conversions beyond what psycopg does itself). On SQLite (the embedded default) they
-run through SQLAlchemy as usual.
+Only for fixed statements whose rows (a SELECT, or RETURNING) are a few plain columns (no
+type conversions beyond what psycopg does itself), or that return none (``rowcount``). On
+SQLite (the embedded default) they run through SQLAlchemy as usual.
 """
 
 from __future__ import annotations
@@ -55,13 +55,27 @@ class HotStatement:
         """The statement's rows (named tuples; attribute access by column label)."""
         if conn.dialect.name != "postgresql":
             return list(conn.execute(self.stmt, dict(params)).all())  # type: ignore[call-overload]
-        sql, static, row_type = self._compiled_pg(conn)
+        row_type = self._compiled_pg(conn)[2]
+        return [row_type._make(r) for r in self._run_pg(conn, params, fetch=True)]
+
+    def first(self, conn: Connection, params: Mapping[str, Any]) -> Any | None:
+        found = self.rows(conn, params)
+        return found[0] if found else None
+
+    def rowcount(self, conn: Connection, params: Mapping[str, Any]) -> int:
+        """For a statement that returns no rows: how many rows it wrote."""
+        if conn.dialect.name != "postgresql":
+            return int(conn.execute(self.stmt, dict(params)).rowcount)  # type: ignore[call-overload, attr-defined]
+        return self._run_pg(conn, params, fetch=False)
+
+    def _run_pg(self, conn: Connection, params: Mapping[str, Any], *, fetch: bool) -> Any:
+        sql, static, _ = self._compiled_pg(conn)
         values = {**static, **params}
         dbapi_conn = conn.connection.dbapi_connection
         cursor = _cursor(conn.connection.info, dbapi_conn)
         try:
             cursor.execute(sql, values)
-            found = cursor.fetchall()
+            return cursor.fetchall() if fetch else cursor.rowcount
         except conn.dialect.loaded_dbapi.Error as err:
             lost = conn.dialect.is_disconnect(err, dbapi_conn, cursor)  # type: ignore[arg-type]
             if lost:
@@ -70,8 +84,3 @@ class HotStatement:
                 sql, values, err, conn.dialect.loaded_dbapi.Error,
                 connection_invalidated=lost, dialect=conn.dialect,
             ) from err
-        return [row_type._make(r) for r in found]
-
-    def first(self, conn: Connection, params: Mapping[str, Any]) -> Any | None:
-        found = self.rows(conn, params)
-        return found[0] if found else None

@@ -237,7 +237,6 @@ _INSERT_UNLESS_TAKEN = {
         insert(Entry.__table__)
         .values({c.key: bindparam(c.key, type_=c.type) for c in _ENTRY_COLUMNS})
         .on_conflict_do_nothing()
-        .returning(Entry.__table__.c.id)
     )
     for name, insert in (("postgresql", pg_insert), ("sqlite", sqlite_insert))
 }
@@ -255,7 +254,7 @@ def _insert_unless_taken(session: Session, values: dict[str, Any]) -> bool:
     Committed with the request, like any other change.
     """
     conn = session.connection()
-    return _INSERT_UNLESS_TAKEN[conn.dialect.name].first(conn, values) is not None
+    return _INSERT_UNLESS_TAKEN[conn.dialect.name].rowcount(conn, values) == 1
 
 
 def _insert_and_attach(session: Session, entry: Entry) -> bool:

@@ -175,6 +175,26 @@ def test_expired_token_is_refused(client, make):
     assert r.mimetype == "application/problem+json"
 
 
+def test_a_bearer_request_is_judged_by_its_token_alone(client, make):
+    """A failed token does not fall back on the browser's session cookie."""
+    acc = make.account()
+    login(client, acc)
+    assert client.get("/api/v1/me").status_code == 200
+    r = client.get("/api/v1/me", headers={"Authorization": "Bearer not-a-token"})
+    assert r.status_code == 401
+    assert "Set-Cookie" not in r.headers
+    assert client.get("/api/v1/me").status_code == 200  # the cookie session lives on
+
+
+def test_the_session_cookie_carries_no_fingerprint(client, make):
+    """Flask-Login would store a hash of the client's address and user agent in the cookie;
+    without session protection nothing reads it, so it holds nothing."""
+    login(client, make.account())
+    with client.session_transaction() as sess:
+        assert sess.get("_id", "") == ""
+        assert set(sess) <= {"sid", "_user_id", "_fresh", "_id"}
+
+
 def test_garbage_bearer_is_401(client):
     r = client.get("/api/v1/me", headers={"Authorization": "Bearer not-a-token"})
     assert r.status_code == 401

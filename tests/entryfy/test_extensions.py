@@ -34,7 +34,7 @@ def test_an_app_whose_hot_endpoint_has_a_limit_does_not_start():
 
     app.register_blueprint(bp)
     app.add_url_rule("/open", "doors.open_door", open_door)
-    with pytest.raises(RuntimeError, match="entries.check_in has a rate limit"):
+    with pytest.raises(RuntimeError, match=r"entries\.check_in has a rate limit"):
         check_hot_endpoints(app)
 
 

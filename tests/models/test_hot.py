@@ -45,6 +45,25 @@ def test_rows_by_label_in_the_sessions_transaction(session, make):
     assert session.get(Customer, new_id) is None
 
 
+def test_rowcount_of_a_statement_without_rows(session):
+    from sqlalchemy.dialects import postgresql, sqlite
+
+    dialect = session.connection().dialect.name
+    upsert = (postgresql if dialect == "postgresql" else sqlite).insert
+    add_unless_taken = HotStatement(
+        upsert(Customer.__table__)
+        .values(id=bindparam("id"), name="Hot AB", org_nr="5560000003", status="active",
+                created_at=bindparam("at"))
+        .on_conflict_do_nothing()
+    )
+    from entryfy import clock
+
+    values = {"id": uuid.uuid4(), "at": clock.now()}
+    assert add_unless_taken.rowcount(session.connection(), values) == 1
+    assert add_unless_taken.rowcount(session.connection(), values) == 0  # taken: nothing
+    session.rollback()
+
+
 def test_a_constraint_violation_is_sqlalchemys_integrity_error(session):
     first = _add(session).id
     with pytest.raises(exc.IntegrityError):
