@@ -28,6 +28,7 @@ from typing import Any
 
 from sqlalchemy import (
     ColumnElement,
+    Connection,
     Engine,
     String,
     Uuid,
@@ -199,9 +200,11 @@ class ScopedQuery:
             scope.outerjoin(target, true())
         ))
 
-    def run(self, session: Session, params: dict[str, Any]) -> Any | None:
-        """``query``'s row (None when it finds nothing), with the session scoped."""
-        conn = session.connection()
+    def run(self, session: Session, params: dict[str, Any],
+            conn: Connection | None = None) -> Any | None:
+        """``query``'s row (None when it finds nothing), with the session scoped.
+        ``conn``: the session's connection, when the caller holds it already."""
+        conn = conn if conn is not None else session.connection()
         row: Any | None
         if conn.dialect.name == "postgresql":
             row = self._pg.rows(conn, params)[0]

@@ -23,7 +23,7 @@ import uuid
 from collections.abc import Iterator
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, and_, bindparam, exists, func, or_, select
+from sqlalchemy import ColumnElement, Connection, Select, and_, bindparam, exists, func, or_, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session, make_transient_to_detached
@@ -174,10 +174,12 @@ def check_in(session: Session, *, account_id: uuid.UUID, site_id: uuid.UUID,
     if not idempotency_key or len(idempotency_key) > MAX_IDEMPOTENCY_KEY:
         raise ValidationFailed({"Idempotency-Key": ["Send 1 to 100 characters."]})
     session.flush()  # Core statements follow: the session's pending changes first
+    conn = session.connection()
     now = clock.now()
     target = _CHECK_IN_TARGET.run(
         session,
         {"account_id": account_id, "key": idempotency_key, "site_id": site_id, "now": now},
+        conn,
     )
     if target is None:
         raise NotFound("No such site.")
@@ -218,7 +220,7 @@ def check_in(session: Session, *, account_id: uuid.UUID, site_id: uuid.UUID,
     )
     # No pre-check for an open entry: the partial unique index is the rule, and asking first
     # would cost a query on every check-in and still race.
-    if _insert_unless_taken(session, entry._asdict()):
+    if _insert_unless_taken(conn, entry._asdict()):
         return CheckIn(entry, created=True)
     # A unique index refused it (the transaction lives on): see who was first.
     won = _by_key(session, account_id, idempotency_key)
@@ -242,7 +244,7 @@ _INSERT_UNLESS_TAKEN = {
 }
 
 
-def _insert_unless_taken(session: Session, values: dict[str, Any]) -> bool:
+def _insert_unless_taken(conn: Connection, values: dict[str, Any]) -> bool:
     """INSERT the entry ``values`` (every column) unless a unique index (the idempotency
     key, the one open entry per person and site) already holds a row like it; True when
     inserted.
@@ -251,9 +253,8 @@ def _insert_unless_taken(session: Session, values: dict[str, Any]) -> bool:
     IntegrityError in a SAVEPOINT would, but a conflict aborts nothing, so the happy path
     costs one statement instead of three (SAVEPOINT, INSERT, RELEASE). A concurrent insert of
     the same key waits for the first transaction and then does nothing; the caller re-reads.
-    Committed with the request, like any other change.
+    Committed with the request, like any other change (``conn`` is the session's).
     """
-    conn = session.connection()
     return _INSERT_UNLESS_TAKEN[conn.dialect.name].rowcount(conn, values) == 1
 
 
@@ -265,7 +266,7 @@ def _insert_and_attach(session: Session, entry: Entry) -> bool:
     # been set by the caller: the statement would otherwise store NULL, which the NOT NULL
     # constraints refuse.
     values = {c.key: entry.__dict__.get(c.key) for c in _ENTRY_COLUMNS}
-    if not _insert_unless_taken(session, values):
+    if not _insert_unless_taken(session.connection(), values):
         return False
     # The columns not set are NULL in the row: mark them loaded as such, or the first read
     # of one would SELECT the whole row back.
