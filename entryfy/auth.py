@@ -23,7 +23,7 @@ from entryfy.extensions import login_manager
 from entryfy.ops import accounts as account_ops
 from entryfy.web import db_session
 from models import Account
-from models.tenancy import TenantContext, set_context
+from models.tenancy import NOBODY, TenantContext, set_context
 
 SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
 CSRF_HEADER = "X-CSRF-Token"
@@ -81,8 +81,14 @@ def _load_from_cookie(user_id: str) -> Principal | None:
     if not secret:
         return None
     principal = _signed_in(secret, "session", "session")
-    if principal is None or str(principal.account_id) != user_id:
+    if principal is None:
         session.clear()
+        return None
+    if str(principal.account_id) != user_id:
+        # The sign-in statement has already switched to the token's person: switch back.
+        session.clear()
+        g.pop("auth_method", None)
+        set_context(db_session(), NOBODY)
         return None
     return principal
 

@@ -305,3 +305,28 @@ def test_register_shows_the_invitations_it_bound(client, make):
         "first_name": "In", "last_name": "Vited"})
     assert r.status_code == 201
     assert [m["customer_id"] for m in r.get_json()["memberships"]] == [str(customer.id)]
+
+
+def test_a_session_naming_another_person_signs_in_nobody(app, make):
+    """A cookie whose session row belongs to someone else than its user id (only a forged
+    cookie could say so) signs in nobody, and the transaction's tenant context is NOBODY
+    again although the sign-in statement had switched it to the row's person."""
+    import datetime as dt
+
+    import flask
+
+    from entryfy import auth
+    from entryfy.ops import accounts as account_ops
+    from entryfy.web import db_session
+    from models.tenancy import NOBODY, get_context
+
+    a, b = make.account(), make.account()
+    issued = account_ops.start_session(make.s, a, lifetime=dt.timedelta(hours=1))
+    make.s.flush()
+    with app.test_request_context("/api/v1/me"):
+        flask.session["sid"] = issued.secret
+        assert auth._load_from_cookie(str(b.id)) is None
+        assert get_context(db_session()) == NOBODY
+        assert "sid" not in flask.session  # the cookie is emptied too
+        flask.session["sid"] = issued.secret
+        assert auth._load_from_cookie(str(a.id)).account_id == a.id
