@@ -7,7 +7,7 @@ import uuid
 from sqlalchemy import select
 
 from entryfy import clock
-from entryfy.auth import current_account
+from entryfy.auth import current_account, current_account_id
 from entryfy.errors import Forbidden, NotFound
 from entryfy.web import db_session
 from models import Account, Customer, Membership
@@ -33,11 +33,11 @@ def require_customer(customer_id: uuid.UUID, roles: tuple[str, ...] = ADMIN) -> 
     Not a member (or an ended customer): 404, exactly like a customer that does not exist.
     A member without the role: 403. On success the session is scoped to that customer.
     """
-    account: Account = current_account()
     s = db_session()
     m = s.scalar(
         select(Membership).where(
-            Membership.customer_id == customer_id, Membership.account_id == account.id
+            Membership.customer_id == customer_id,
+            Membership.account_id == current_account_id(),
         )
     )
     if m is None or not membership_is_current(m):
@@ -58,8 +58,8 @@ def require_staff(*roles: str) -> Account:
     return account
 
 
-def member_customer_ids(account: Account) -> list[uuid.UUID]:
+def member_customer_ids(account_id: uuid.UUID) -> list[uuid.UUID]:
     """The customers where the person currently holds an active membership."""
     s = db_session()
-    rows = s.scalars(select(Membership).where(Membership.account_id == account.id))
+    rows = s.scalars(select(Membership).where(Membership.account_id == account_id))
     return [m.customer_id for m in rows if membership_is_current(m) and m.role != "guest"]

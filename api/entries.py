@@ -149,7 +149,7 @@ def admin_entry(entry: Entry, corrected: bool) -> dict[str, Any]:
 def _scope_to_own_customers() -> None:
     # The person's sites across their customers: a cross-customer lookup limited to the
     # customers they currently belong to. Any other customer's site stays invisible (404).
-    scope_to(db_session(), *member_customer_ids(current_account()))
+    scope_to(db_session(), *member_customer_ids(current_account_id()))
 
 
 # ------------------------------------------------------------------ the mobile app
@@ -193,8 +193,7 @@ def check_out(data: dict[str, Any], entry_id: uuid.UUID):  # type: ignore[no-unt
 @blp.response(200, page_schema(PersonEntryOut, "EntryPage"))
 def my_entries(args: dict[str, Any]):  # type: ignore[no-untyped-def]
     """The person's own entries, newest first, at every customer."""
-    account = current_account()
-    return keyset_page(db_session(), ops.own_entries(account.id),
+    return keyset_page(db_session(), ops.own_entries(current_account_id()),
                        [Entry.checked_in_at, Entry.id], limit=args["limit"],
                        cursor=args["cursor"])
 

@@ -12,7 +12,7 @@ from sqlalchemy import select
 
 from api.access import require_customer
 from api.base import Blueprint, InSchema, OutSchema, PageArgs, keyset_page, page_schema
-from entryfy.auth import current_account
+from entryfy.auth import current_account, current_account_id
 from entryfy.errors import ValidationFailed
 from entryfy.web import db_session
 from models import AuditEvent
@@ -161,7 +161,7 @@ class MyConsents(MethodView):
     @blp.response(200, ConsentsOut)
     def get(self):  # type: ignore[no-untyped-def]
         """The person's choice for every purpose that rests on consent."""
-        return _consents_payload(current_account().id)
+        return _consents_payload(current_account_id())
 
     @blp.arguments(ConsentsIn)
     @blp.response(200, ConsentsOut)

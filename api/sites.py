@@ -12,7 +12,7 @@ from sqlalchemy import select
 
 from api.access import ADMIN, ANY_MEMBER, member_customer_ids, require_customer
 from api.base import Blueprint, InSchema, OutSchema, PageArgs, keyset_page, page_schema
-from entryfy.auth import current_account
+from entryfy.auth import current_account_id
 from entryfy.ops import sites as ops
 from entryfy.web import db_session
 from models import Site
@@ -125,7 +125,7 @@ class OneSite(MethodView):
 def my_sites(args: dict[str, Any]):  # type: ignore[no-untyped-def]
     """The sites of every customer the person is currently an active member of."""
     s = db_session()
-    ids = member_customer_ids(current_account())
+    ids = member_customer_ids(current_account_id())
     scope_to(s, *ids)
     # Named as well as scoped: the explicit filter documents the rule, the scope enforces it.
     return _page(select(Site).where(Site.customer_id.in_(ids)), args)

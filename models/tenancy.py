@@ -165,7 +165,7 @@ def context_columns(dialect: str, *, account_id: ColumnElement[Any],
 
 def adopt_context(session: Session, ctx: TenantContext) -> None:
     """Record ``ctx`` as the session's context when the running transaction's database
-    settings already say so (a statement with ``context_columns`` or ``scope_members``)."""
+    settings already say so (a statement with ``context_columns``, or ``ScopedQuery``)."""
     session.info["tenant"] = ctx
 
 

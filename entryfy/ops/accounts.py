@@ -6,7 +6,7 @@ import dataclasses
 import datetime as dt
 import uuid
 
-from sqlalchemy import ColumnElement, and_, bindparam, func, select, update
+from sqlalchemy import and_, bindparam, func, select, update
 from sqlalchemy.orm import Session
 
 from entryfy import clock, security
@@ -163,11 +163,10 @@ _TOKENS = AccessToken.__table__.c
 _ACCOUNTS = Account.__table__.c
 
 
-def _live_clause() -> ColumnElement[bool]:
-    # Known kind, not revoked, not expired, account active: the person's context is set only
-    # for a live sign-in.
-    return and_(_TOKENS.kind == bindparam("kind"), _TOKENS.revoked_at.is_(None),
-                _TOKENS.expires_at > bindparam("now"), _ACCOUNTS.is_active)
+# Known kind, not revoked, not expired, account active: the person's context is set only for
+# a live sign-in.
+_LIVE = and_(_TOKENS.kind == bindparam("kind"), _TOKENS.revoked_at.is_(None),
+             _TOKENS.expires_at > bindparam("now"), _ACCOUNTS.is_active)
 
 
 # The hot path of every authenticated request: one Core statement (no ORM objects) finds the
@@ -175,8 +174,8 @@ def _live_clause() -> ColumnElement[bool]:
 # row-level-security context in the same round trip (models.tenancy.context_columns).
 _SIGN_IN = {
     dialect: HotStatement(select(
-        _TOKENS.id, _TOKENS.account_id, _TOKENS.last_used_at, _live_clause().label("live"),
-        *tenancy.context_columns(dialect, account_id=_TOKENS.account_id, when=_live_clause()),
+        _TOKENS.id, _TOKENS.account_id, _TOKENS.last_used_at, _LIVE.label("live"),
+        *tenancy.context_columns(dialect, account_id=_TOKENS.account_id, when=_LIVE),
     )
     .select_from(AccessToken.__table__.join(Account.__table__,
                                             _ACCOUNTS.id == _TOKENS.account_id))

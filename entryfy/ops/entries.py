@@ -56,25 +56,27 @@ class CheckIn:
     created: bool  # False: the same Idempotency-Key was seen before; this is that entry
 
 
-def _is_current(m: Membership, now: dt.datetime) -> bool:
-    # The same rule as api.access.membership_is_current (ops may not import the HTTP layer).
-    return (
-        m.active
-        and m.role != "guest"
-        and (m.valid_from is None or m.valid_from <= now)
-        and (m.valid_to is None or now < m.valid_to)
-    )
+_M = Membership.__table__.c
+_S = Site.__table__.c
+_E = Entry.__table__.c
+
+
+def _current_clause(now: Any) -> ColumnElement[bool]:
+    """A membership that counts for attendance: active, within its dates, not a guest."""
+    return and_(_M.active, _M.role != "guest",
+                or_(_M.valid_from.is_(None), _M.valid_from <= now),
+                or_(_M.valid_to.is_(None), now < _M.valid_to))
 
 
 def current_membership(session: Session, account_id: uuid.UUID,
                        customer_id: uuid.UUID) -> Membership | None:
     """The person's active, current, non-guest membership in the customer, if any."""
-    m = session.scalar(
+    return session.scalar(
         select(Membership).where(
-            Membership.customer_id == customer_id, Membership.account_id == account_id
+            Membership.customer_id == customer_id, Membership.account_id == account_id,
+            _current_clause(clock.now()),
         )
     )
-    return m if m is not None and _is_current(m, clock.now()) else None
 
 
 def _by_key(session: Session, account_id: uuid.UUID, key: str) -> Entry | None:
@@ -107,18 +109,6 @@ def _already_in(entry_id: uuid.UUID) -> Conflict:
                     slug="already-checked-in", entry_id=str(entry_id))
 
 
-_M = Membership.__table__.c
-_S = Site.__table__.c
-_E = Entry.__table__.c
-
-
-def _current_clause(now: Any) -> ColumnElement[bool]:
-    # _is_current() in SQL, for the statements of the hot path.
-    return and_(_M.active, _M.role != "guest",
-                or_(_M.valid_from.is_(None), _M.valid_from <= now),
-                or_(_M.valid_to.is_(None), now < _M.valid_to))
-
-
 # The check-in's lookup, built once (each call only binds values) and run as Core: the hot
 # path makes no ORM query. It scopes the transaction to the person's current customers and
 # finds the site together with the person's membership there (an inner join: no current
@@ -146,13 +136,6 @@ _CHECK_IN_TARGET = ScopedQuery(
     ))
     .where(_S.id == bindparam("site_id")),
 )
-
-
-def current_memberships(session: Session, account_id: uuid.UUID) -> list[Membership]:
-    """The person's current memberships (the rule of api.access.member_customer_ids)."""
-    now = clock.now()
-    rows = session.scalars(select(Membership).where(Membership.account_id == account_id))
-    return [m for m in rows if _is_current(m, now)]
 
 
 def check_in(session: Session, *, account_id: uuid.UUID, site_id: uuid.UUID,
