@@ -72,6 +72,9 @@ def init_api(app: Flask) -> Api:
          "description": "Door controllers: `Authorization: Controller <key>` (docs/DOORS.md)"},
     )
     api.spec.options["security"] = [{"bearerAuth": []}, {"cookieAuth": []}]
+    from api import body
+
+    body.init_app(app)
     for name in BLUEPRINT_MODULES:
         module = importlib.import_module(name)
         api.register_blueprint(module.blp)

@@ -10,20 +10,22 @@ from flask import current_app, request
 from flask_limiter.util import get_remote_address
 from sqlalchemy import select
 
-from api.base import Blueprint, InSchema, OutSchema
+from api import throttle
+from api.base import Blueprint, InSchema, OutSchema, SingleLine
 from api.me import AccountOut, account_payload
 from entryfy import auth, clock
 from entryfy.auth import current_account, current_token_id
 from entryfy.errors import NotFound
 from entryfy.extensions import limiter
 from entryfy.ops import accounts as ops
-from entryfy.web import db_session
+from entryfy.ops import mailbox
+from entryfy.web import db_session, keep_refusal
 from models import AccessToken
 from models.tenancy import TenantContext, set_context
 
 blp = Blueprint("auth", __name__, url_prefix="/api/v1/auth", description="Sign-in")
 
-NAME = ma.validate.Length(min=1, max=100)
+NAME = [ma.validate.Length(min=1, max=100), SingleLine()]
 
 
 class RegisterIn(InSchema):
@@ -49,7 +51,8 @@ class LoginOut(AccountOut):
 
 class TokenIn(LoginIn):
     device_id = ma.fields.String(required=True, validate=ma.validate.Length(min=8, max=200))
-    device_name = ma.fields.String(load_default=None, validate=ma.validate.Length(max=100))
+    device_name = ma.fields.String(load_default=None,
+                                   validate=[ma.validate.Length(max=100), SingleLine()])
     platform = ma.fields.String(load_default=None,
                                 validate=ma.validate.OneOf(["ios", "android", "web", "other"]))
 
@@ -72,17 +75,6 @@ class TokenOut(OutSchema):
     current = ma.fields.Function(lambda t: t.id == current_token_id())
 
 
-def _email_key() -> str:
-    body = request.get_json(silent=True)
-    email = body.get("email") if isinstance(body, dict) else None
-    if not isinstance(email, str):
-        return "no-email"
-    # A hash, so the limiter's storage (e.g. Redis) holds no email address in clear.
-    from entryfy.security import sha256_hex
-
-    return sha256_hex(ops.normalise_email(email))
-
-
 def _failed(response) -> bool:  # type: ignore[no-untyped-def]
     return response.status_code == 401
 
@@ -92,7 +84,7 @@ def _failed(response) -> bool:  # type: ignore[no-untyped-def]
 login_limits = [
     limiter.shared_limit(
         lambda: current_app.config["LOGIN_FAILURE_LIMIT_ACCOUNT"],
-        scope="login-account", key_func=_email_key, deduct_when=_failed,
+        scope="login-account", key_func=throttle.email_key, deduct_when=_failed,
     ),
     limiter.shared_limit(
         lambda: current_app.config["LOGIN_FAILURE_LIMIT_IP"],
@@ -107,21 +99,50 @@ def _throttled(view):  # type: ignore[no-untyped-def]
     return view
 
 
-def _second_factor(account, otp: str | None) -> None:  # type: ignore[no-untyped-def]
-    """Vendor staff must present a second factor (see entryfy.ops.staff)."""
-    from entryfy.ops import staff
+class RegisteredOut(OutSchema):
+    detail = ma.fields.String()
 
-    staff.check_second_factor(db_session(), account, otp)
+
+class VerifyEmailIn(InSchema):
+    email = ma.fields.String(required=True, validate=ma.validate.Length(min=1, max=254))
+    code = ma.fields.String(required=True, validate=ma.validate.Length(min=1, max=32))
+
+
+def _sign_in(data) -> object:  # type: ignore[no-untyped-def]
+    # A failed sign-in is kept (its audit event) although the answer is a 401.
+    keep_refusal()
+    return ops.authenticate(db_session(), data["email"], data["password"], data.get("otp"))
 
 
 @blp.route("/register", methods=["POST"])
+@throttle.throttled("register", per_account="REGISTER_LIMIT_ADDRESS",
+                    per_client="REGISTER_LIMIT_IP", account=throttle.email_key, when=None)
 @blp.arguments(RegisterIn)
-@blp.response(201, AccountOut)
+@blp.response(202, RegisteredOut)
 def register(data):  # type: ignore[no-untyped-def]
+    """Register: 202 for every well-formed body, whether or not the address has an account.
+
+    A code goes to the address (an address with an account gets a notice instead); the
+    account can sign in once the code is entered at `verify-email`. The password policy
+    (400 with the reasons): at least 10 characters, not common or breached, not built from
+    the address, the names or the service's name."""
+    ops.request_registration(db_session(), **data)
+    return {"detail": "If the address can receive mail, a message is on its way: enter the "
+                      "code it holds at /api/v1/auth/verify-email."}
+
+
+@blp.route("/verify-email", methods=["POST"])
+@throttle.throttled("email-code", per_account="SECRET_FAILURE_LIMIT_ACCOUNT",
+                    per_client="SECRET_FAILURE_LIMIT_IP", account=throttle.email_key,
+                    when=throttle.failed("code-invalid"))
+@blp.arguments(VerifyEmailIn)
+@blp.response(200, AccountOut)
+def verify_email(data):  # type: ignore[no-untyped-def]
+    """Prove the address with the code sent to it: activates a new account, or completes a
+    change of address. A wrong, expired or replaced code: 422 `code-invalid`."""
     s = db_session()
-    account = ops.register(s, **data)
-    # Not signed in yet, but the response shows the invitations that just bound to the
-    # account: their own rows, visible through the subject rule.
+    keep_refusal()  # a wrong try counts although the answer is an error
+    account = mailbox.verify(s, data["email"], data["code"])
     set_context(s, TenantContext(account_id=account.id))
     return account_payload(account)
 
@@ -131,9 +152,7 @@ def register(data):  # type: ignore[no-untyped-def]
 @blp.arguments(LoginIn)
 @blp.response(200, LoginOut)
 def login(data):  # type: ignore[no-untyped-def]
-    s = db_session()
-    account = ops.authenticate(s, data["email"], data["password"])
-    _second_factor(account, data.get("otp"))
+    account = _sign_in(data)
     csrf = auth.sign_in_browser(account)
     return {**account_payload(account), "csrf_token": csrf}
 
@@ -169,8 +188,7 @@ def list_tokens():  # type: ignore[no-untyped-def]
 @blp.response(201, TokenIssuedOut)
 def issue_token(data):  # type: ignore[no-untyped-def]
     s = db_session()
-    account = ops.authenticate(s, data["email"], data["password"])
-    _second_factor(account, data.get("otp"))
+    account = _sign_in(data)
     device, new = ops.register_device(
         s, account, device_id=data["device_id"], name=data.get("device_name"),
         platform=data.get("platform"),

@@ -19,6 +19,20 @@ from entryfy.errors import ValidationFailed
 
 
 class Parser(FlaskParser):
+    def _raw_load_json(self, req):  # type: ignore[no-untyped-def]
+        # The API's own loader (api.body): depth limit, no lone surrogates.
+        from api import body
+
+        if not body.is_json(req.mimetype):
+            return ma.missing
+        return body.loads(req.get_data(cache=True))
+
+    def _handle_invalid_json_error(self, error, req, *args, **kwargs):  # type: ignore[no-untyped-def]
+        from webargs.flaskparser import abort
+
+        reason = getattr(error, "msg", None) or "Invalid JSON body."
+        abort(400, exc=error, messages={"json": [f"Invalid JSON body: {reason}"]})
+
     # A body that does not fit its schema is a malformed request: 400, as API.md says.
     DEFAULT_VALIDATION_STATUS = 400
     # webargs excludes unknown query parameters by default, which would override
@@ -38,6 +52,19 @@ class Blueprint(flask_smorest.Blueprint):
         if isinstance(schema, type):
             schema = schema()
         return super().arguments(schema, *args, **kwargs)
+
+
+class SingleLine(ma.validate.Validator):
+    """One line of text: no line breaks or other control characters (names, subjects: they
+    end up in mail headers, CSV files and log lines, where a line break starts a new one)."""
+
+    error = "One line of text, without line breaks or control characters."
+
+    def __call__(self, value: Any) -> Any:
+        if isinstance(value, str) and any(ch < " " or "\x7f" <= ch <= "\x9f" or ch in
+                                          "\u2028\u2029" for ch in value):
+            raise ma.ValidationError(self.error)
+        return value
 
 
 def _nul_fields(data: Any, path: str = "") -> list[str]:

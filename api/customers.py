@@ -12,7 +12,15 @@ from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
 from api.access import ADMIN, require_customer, require_staff
-from api.base import Blueprint, InSchema, OutSchema, PageArgs, keyset_page, page_schema
+from api.base import (
+    Blueprint,
+    InSchema,
+    OutSchema,
+    PageArgs,
+    SingleLine,
+    keyset_page,
+    page_schema,
+)
 from entryfy.ops import customers as ops
 from entryfy.web import db_session
 from models import Membership
@@ -21,7 +29,7 @@ from privacy import audit
 blp = Blueprint("customers", __name__, url_prefix="/api/v1",
                 description="Customers (tenants) and their members")
 
-NAME = ma.validate.Length(min=1, max=200)
+NAME = [ma.validate.Length(min=1, max=200), SingleLine()]
 # 10 digits with or without the dash, or 12 with the 16 prefix; the rules are in ops.
 ORG_NR = ma.validate.Length(min=10, max=13)
 EMAIL = ma.validate.Length(max=254)
@@ -35,7 +43,7 @@ class CustomerIn(InSchema):
     name = ma.fields.String(required=True, validate=NAME)
     org_nr = ma.fields.String(required=True, validate=ORG_NR)
     address = ma.fields.String(load_default=None, allow_none=True,
-                               validate=ma.validate.Length(max=300))
+                               validate=[ma.validate.Length(max=300), SingleLine()])
     admin_email = ma.fields.Email(required=True, validate=EMAIL)
 
 
@@ -87,8 +95,8 @@ class MemberOut(OutSchema):
     email = ma.fields.String()
     role = ma.fields.String()
     active = ma.fields.Boolean()
-    pending = ma.fields.Boolean(metadata={"description": "An invitation not yet bound to an "
-                                          "account: the person has not registered."})
+    pending = ma.fields.Boolean(metadata={"description": "An invitation the person has not "
+                                          "accepted yet: no name is shown until they do."})
     employer_name = ma.fields.String(allow_none=True)
     employer_org_nr = ma.fields.String(allow_none=True)
     valid_from = ma.fields.DateTime(allow_none=True)
@@ -126,8 +134,9 @@ def member_payload(m: Membership) -> dict[str, Any]:
 def create_customer(data: dict[str, Any]):  # type: ignore[no-untyped-def]
     """Create a customer and its first admin (platform admins only).
 
-    An `admin_email` without an account becomes a pending invitation that binds when that
-    person registers. The same organisation number twice: 409."""
+    The first admin is invited by e-mail (`admin.pending` is true): the membership binds when
+    the person, signed in with that proven address, accepts it. The same organisation number
+    twice: 409."""
     staff = require_staff("platform_admin")
     customer, admin = ops.create_customer(db_session(), actor_id=staff.id, **data)
     fields = ("id", "name", "org_nr", "address", "status", "created_at")
@@ -165,8 +174,10 @@ class Members(MethodView):
     @blp.arguments(MemberIn)
     @blp.response(201, MemberOut)
     def post(self, data: dict[str, Any], customer_id: uuid.UUID):  # type: ignore[no-untyped-def]
-        """Add a member by email. An email without an account becomes a pending invitation
-        that binds when the person registers. Already a member or invited: 409."""
+        """Invite a member by e-mail: 201 with `pending: true` whether or not the address has
+        an account (no name is shown). The invitation is e-mailed with the customer's name and
+        binds when the person accepts it (`/me/invitations`). Already a member or invited:
+        409."""
         me = require_customer(customer_id, ADMIN)
         m = ops.add_member(db_session(), customer_id, actor_id=me.account_id, **data)
         return member_payload(m)

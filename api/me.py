@@ -8,10 +8,11 @@ import marshmallow as ma
 from flask.views import MethodView
 from sqlalchemy import select
 
-from api.base import Blueprint, InSchema, OutSchema
+from api.base import Blueprint, InSchema, OutSchema, SingleLine
+from api.throttle import account_key, current_password_checks, failed, throttled
 from entryfy.auth import current_account, current_token_id
 from entryfy.ops import accounts as ops
-from entryfy.ops import identity
+from entryfy.ops import identity, invitations
 from entryfy.web import db_session
 from models import Account, Customer, Membership
 
@@ -37,9 +38,12 @@ class AccountOut(OutSchema):
 
 
 class AccountPatch(InSchema):
+    # A new address takes effect when the code sent to it is entered (auth/verify-email).
     email = ma.fields.Email(validate=ma.validate.Length(max=254))
-    first_name = ma.fields.String(validate=ma.validate.Length(min=1, max=100))
-    last_name = ma.fields.String(validate=ma.validate.Length(min=1, max=100))
+    current_password = ma.fields.String(load_only=True, validate=ma.validate.Length(max=256),
+                                        metadata={"description": "Required with `email`."})
+    first_name = ma.fields.String(validate=[ma.validate.Length(min=1, max=100), SingleLine()])
+    last_name = ma.fields.String(validate=[ma.validate.Length(min=1, max=100), SingleLine()])
     phone = ma.fields.String(allow_none=True,
                              validate=ma.validate.Regexp(r"^\+?[0-9 ()-]{5,32}$"))
     # Personnummer or samordningsnummer (YYMMDD-NNNN or YYYYMMDD-NNNN); null removes it.
@@ -81,11 +85,19 @@ class Me(MethodView):
     def get(self):  # type: ignore[no-untyped-def]
         return account_payload(current_account())
 
+    @current_password_checks()
     @blp.arguments(AccountPatch)
     @blp.response(200, AccountOut)
     def patch(self, data):  # type: ignore[no-untyped-def]
+        """Rectify your own data. A new `email` needs `current_password` in the same body; a
+        code goes to the new address and the change takes effect when it is entered at
+        `/auth/verify-email` (the old address is told). Until then `email` stays as it was."""
         account = current_account()
         changes = dict(data)
+        password = changes.pop("current_password", None)
+        if "email" in changes:
+            ops.request_email_change(db_session(), account, email=changes.pop("email"),
+                                     current_password=password)
         if "identity_number" in changes:
             identity.set_identity_number(db_session(), account, changes.pop("identity_number"))
         if changes:
@@ -94,6 +106,7 @@ class Me(MethodView):
 
 
 @blp.route("/password", methods=["POST"])
+@current_password_checks()
 @blp.arguments(PasswordChange)
 @blp.response(204)
 def change_password(data):  # type: ignore[no-untyped-def]
@@ -101,3 +114,35 @@ def change_password(data):  # type: ignore[no-untyped-def]
     ops.change_password(db_session(), account, current=data["current_password"],
                         new=data["new_password"], keep_token_id=current_token_id())
     return ""
+
+
+class InvitationOut(OutSchema):
+    id = ma.fields.UUID()
+    customer_id = ma.fields.UUID()
+    customer_name = ma.fields.String()
+    role = ma.fields.String()
+    invited_at = ma.fields.DateTime()
+
+
+@blp.route("/invitations", methods=["GET"])
+@blp.response(200, InvitationOut(many=True))
+def list_invitations():  # type: ignore[no-untyped-def]
+    """Open invitations to your (proven) e-mail address. None of them makes you a member
+    until you accept it."""
+    return invitations.pending_for(db_session(), current_account())
+
+
+@blp.route("/invitations/<uuid:invitation_id>/accept", methods=["POST"])
+@throttled("invitation", per_account="SECRET_FAILURE_LIMIT_ACCOUNT",
+           per_client="SECRET_FAILURE_LIMIT_IP", account=account_key,
+           when=failed("invitation-not-found"))
+@blp.response(200, MembershipBrief)
+def accept_invitation(invitation_id):  # type: ignore[no-untyped-def]
+    """Accept an invitation: from now on you are a member of that customer. Anything but an
+    open invitation to your address: 404; already a member there: 409."""
+    s = db_session()
+    account = current_account()
+    m = invitations.accept(s, account, invitation_id)
+    customer = s.get(Customer, m.customer_id)
+    return {"customer_id": m.customer_id, "customer_name": customer.name if customer else None,
+            "role": m.role, "active": m.active}

@@ -25,6 +25,7 @@ from api.base import (
     keyset_page,
     page_schema,
 )
+from api.throttle import current_password_checks
 from entryfy import clock
 from entryfy.auth import current_account
 from entryfy.errors import NotFound
@@ -223,6 +224,7 @@ class MyRequests(MethodView):
 
     @limiter.limit(_limit("PRIVACY_REQUEST_LIMIT", "10 per hour"), key_func=_account_key,
                    scope="me-requests")
+    @current_password_checks()
     @blp.arguments(RequestIn)
     @blp.response(201, RequestOut)
     def post(self, data):  # type: ignore[no-untyped-def]

@@ -17,7 +17,15 @@ from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
 from api.access import ADMIN, require_customer, require_staff
-from api.base import Blueprint, InSchema, OutSchema, PageArgs, keyset_page, page_schema
+from api.base import (
+    Blueprint,
+    InSchema,
+    OutSchema,
+    PageArgs,
+    SingleLine,
+    keyset_page,
+    page_schema,
+)
 from api.customers import MemberOut, member_payload
 from api.sites import SiteOut
 from entryfy.auth import current_account
@@ -37,7 +45,8 @@ SUPPORT_ROLES = ("support",)
 # ------------------------------------------------------------------ schemas
 
 class TicketIn(InSchema):
-    subject = ma.fields.String(required=True, validate=ma.validate.Length(min=1, max=200))
+    subject = ma.fields.String(required=True,
+                               validate=[ma.validate.Length(min=1, max=200), SingleLine()])
     body = ma.fields.String(required=True, validate=ma.validate.Length(min=1, max=10_000))
 
 

@@ -117,7 +117,7 @@ def csrf_token_for(secret: str) -> str:
 
 
 # Endpoints authenticated by the credentials in their body, not by the cookie.
-CSRF_EXEMPT = {"auth.login", "auth.register", "auth.issue_token"}
+CSRF_EXEMPT = {"auth.login", "auth.register", "auth.issue_token", "auth.verify_email"}
 
 
 def _check_csrf() -> None:

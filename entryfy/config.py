@@ -47,6 +47,15 @@ def load(instance_path: str, overrides: dict[str, Any] | None = None) -> dict[st
             "LOGIN_FAILURE_LIMIT_ACCOUNT", "5 per 15 minutes"
         ),
         "LOGIN_FAILURE_LIMIT_IP": os.environ.get("LOGIN_FAILURE_LIMIT_IP", "30 per 15 minutes"),
+        # Other secret checks (current password, e-mail codes, invitations): failures per
+        # account and per client address (api.throttle).
+        "SECRET_FAILURE_LIMIT_ACCOUNT": os.environ.get(
+            "SECRET_FAILURE_LIMIT_ACCOUNT", "5 per 15 minutes"
+        ),
+        "SECRET_FAILURE_LIMIT_IP": os.environ.get("SECRET_FAILURE_LIMIT_IP", "30 per 15 minutes"),
+        # Registrations (each sends a mail): per address and per client address.
+        "REGISTER_LIMIT_ADDRESS": os.environ.get("REGISTER_LIMIT_ADDRESS", "3 per hour"),
+        "REGISTER_LIMIT_IP": os.environ.get("REGISTER_LIMIT_IP", "20 per hour"),
         "SMTP_URL": os.environ.get("SMTP_URL"),
         "OUTBOX_DIR": os.environ.get("ENTRYFY_OUTBOX", str(Path(instance_path) / "outbox")),
         "TOKEN_LIFETIME_DAYS": int(os.environ.get("TOKEN_LIFETIME_DAYS", "90")),

@@ -1,6 +1,6 @@
 """SQLAlchemy 2.x models. Importing this package registers every model with ``Base.metadata``."""
 
-from models.accounts import AccessToken, Account, Device
+from models.accounts import AccessToken, Account, Device, EmailVerification
 from models.audit import AuditChainHead, AuditEvent
 from models.base import Base, tenant_models
 from models.customers import Customer, Membership, Site
@@ -48,6 +48,7 @@ __all__ = [
     "Device",
     "Door",
     "DoorCredential",
+    "EmailVerification",
     "Entry",
     "EntryCorrection",
     "Erasure",

@@ -64,6 +64,10 @@ class Account(IdMixin, CreatedMixin, Base):
         Text, info=personal("auth.credential", erasure="delete")
     )
     is_active: Mapped[bool] = mapped_column(default=True, info=NOT_PERSONAL)
+    # When the person proved they receive mail at ``email`` (a code sent there, see
+    # entryfy.ops.mailbox). None: registered, not yet proven; such an account cannot sign in
+    # and no invitation is shown to it.
+    email_verified_at: Mapped[dt.datetime | None] = mapped_column(info=NOT_PERSONAL)
     updated_at: Mapped[dt.datetime | None] = mapped_column(info=NOT_PERSONAL)
     last_login_at: Mapped[dt.datetime | None] = mapped_column(
         info=personal("activity.sign_in")
@@ -138,3 +142,32 @@ class AccessToken(IdMixin, CreatedMixin, Base):
     ip_prefix: Mapped[str | None] = mapped_column(String(45), info=personal("network.ip_truncated"))
 
     device: Mapped[Device | None] = relationship()
+
+
+class EmailVerification(IdMixin, CreatedMixin, Base):
+    """A one-time code sent to ``email`` to prove the person receives mail there: at
+    registration (``purpose`` 'register', ``email`` is the account's) or for a change of
+    address (``purpose`` 'change', ``email`` is the new one, applied only when proven).
+
+    Only a keyed hash of the code is kept; a few tries, a short life, single use. Rows of an
+    account are replaced when a new code is sent and deleted when one is used, so at most a
+    handful exist per account (they go with the account).
+    """
+
+    __tablename__ = "email_verifications"
+    __privacy__ = {"purpose": "account", "retention": "account_lifetime"}
+    __table_args__ = (
+        CheckConstraint("purpose IN ('register', 'change')", name="purpose"),
+        Index("ix_email_verifications_email_lower", text("lower(email)")),
+    )
+
+    account_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("accounts.id", ondelete="CASCADE"), index=True, info=ref()
+    )
+    email: Mapped[str] = mapped_column(
+        String(254), info=personal("contact.email", identifier=True)
+    )
+    purpose: Mapped[str] = mapped_column(String(10), info=NOT_PERSONAL)
+    code_hash: Mapped[str] = mapped_column(String(64), info=NOT_PERSONAL)
+    attempts: Mapped[int] = mapped_column(default=0, info=NOT_PERSONAL)
+    expires_at: Mapped[dt.datetime] = mapped_column(info=NOT_PERSONAL)

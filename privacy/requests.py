@@ -120,8 +120,10 @@ def submit(session: Session, account: Account, type_: str, details: str | None,
     """A request from a signed-in session; the fresh password check verifies it."""
     _check_type(type_)
     if not security.passwords().verify(account.password_hash, password):
-        raise ValidationFailed({"password": ["The password is wrong."]},
+        err = ValidationFailed({"password": ["The password is wrong."]},
                                detail="Confirm the request with your password.")
+        err.slug = "current-password-wrong"  # counted by the API's current-password throttle
+        raise err
     req = _new(session, account.id, type_, details, "session")
     _verified(session, req, "password check in a signed-in session")
     return req

@@ -145,3 +145,49 @@ def staff_login(client: Any, enrolment: Any, otp: str | None = None) -> str:
         "otp": otp or totp_now(enrolment.secret)})
     assert r.status_code == 200, r.get_json()
     return r.get_json()["csrf_token"]
+
+
+def mails_to(email: str) -> list[Any]:
+    """The messages in the running app's outbox addressed to ``email``, oldest first."""
+    from entryfy import mail
+
+    return [m for m in mail.mailer().messages() if m["To"] == email.strip().lower()
+            or m["To"] == email]
+
+
+def mail_code(email: str) -> str:
+    """The code in the newest message to ``email`` (registration, change of address)."""
+    import re
+
+    for m in reversed(mails_to(email)):
+        found = re.search(r"Your code: (\d{6})", m.get_content())
+        if found:
+            return found.group(1)
+    raise AssertionError(f"no code was mailed to {email}")
+
+
+SIGNUP_PASSWORD = "a long passphrase here"
+
+
+def signup(client: Any, email: str, password: str = SIGNUP_PASSWORD, first_name: str = "Nya",
+           last_name: str = "Person") -> dict[str, Any]:
+    """Register through the API and prove the address with the mailed code; the account."""
+    r = client.post("/api/v1/auth/register", json={
+        "email": email, "password": password, "first_name": first_name,
+        "last_name": last_name})
+    assert r.status_code == 202, r.get_json()
+    r = client.post("/api/v1/auth/verify-email", json={"email": email,
+                                                       "code": mail_code(email)})
+    assert r.status_code == 200, r.get_json()
+    return r.get_json()  # type: ignore[no-any-return]
+
+
+def accept_invitations(client: Any, headers: dict[str, str] | None = None) -> list[str]:
+    """Accept every open invitation of the signed-in person; the customer ids joined."""
+    headers = headers or {}
+    joined = []
+    for inv in client.get("/api/v1/me/invitations", headers=headers).get_json():
+        r = client.post(f"/api/v1/me/invitations/{inv['id']}/accept", headers=headers)
+        assert r.status_code == 200, r.get_json()
+        joined.append(r.get_json()["customer_id"])
+    return joined

@@ -7,38 +7,30 @@ import datetime as dt
 import uuid
 
 from sqlalchemy import and_, bindparam, func, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from entryfy import clock, security
+from entryfy import clock, mail, security
 from entryfy.errors import Conflict, Unauthorized, ValidationFailed
-from models import AccessToken, Account, Device, Membership, tenancy
+from entryfy.ops import mailbox, password_policy
+from models import AccessToken, Account, Device, tenancy
 from models.hot import HotStatement
-from models.tenancy import system_scope
+from privacy import audit
 
-MIN_PASSWORD_LENGTH = 10
-MAX_PASSWORD_LENGTH = 256
+MIN_PASSWORD_LENGTH = password_policy.MIN_LENGTH
+MAX_PASSWORD_LENGTH = password_policy.MAX_LENGTH
+# One answer for every failed sign-in: unknown address, wrong password, wrong second factor.
+WRONG_CREDENTIALS = "Wrong email, password or code."
 
 
 def normalise_email(email: str) -> str:
     return email.strip().lower()
 
 
-def check_password_rules(password: str, *, email: str, names: tuple[str, ...] = ()) -> None:
-    problems = []
-    if len(password) < MIN_PASSWORD_LENGTH:
-        problems.append(f"Use at least {MIN_PASSWORD_LENGTH} characters.")
-    if len(password) > MAX_PASSWORD_LENGTH:
-        problems.append(f"Use at most {MAX_PASSWORD_LENGTH} characters.")
-    lowered = password.lower()
-    local = normalise_email(email).split("@")[0]
-    if lowered == normalise_email(email) or (len(local) >= 4 and local in lowered):
-        problems.append("The password must not contain your email address.")
-    if any(n and len(n) >= 4 and n.lower() in lowered for n in names):
-        problems.append("The password must not contain your name.")
-    if len(set(password)) < 4:
-        problems.append("The password is too repetitive.")
-    if problems:
-        raise ValidationFailed({"password": problems})
+def check_password_rules(password: str, *, email: str, names: tuple[str, ...] = (),
+                         field: str = "password") -> None:
+    """The password policy (entryfy.ops.password_policy); ValidationFailed with the reasons."""
+    password_policy.check(password, email=email, names=names, field=field)
 
 
 def find_by_email(session: Session, email: str) -> Account | None:
@@ -48,11 +40,12 @@ def find_by_email(session: Session, email: str) -> Account | None:
 
 
 def register(session: Session, *, email: str, password: str, first_name: str,
-             last_name: str, phone: str | None = None) -> Account:
+             last_name: str, phone: str | None = None, verified: bool = True) -> Account:
+    """An account made by a trusted caller (tests, the demo, benchmarks), its address taken
+    as proven unless ``verified`` is False. People register through
+    ``request_registration``, which proves the address and applies the password policy."""
     email = normalise_email(email)
-    check_password_rules(password, email=email, names=(first_name, last_name))
     if find_by_email(session, email) is not None:
-        # Registration must say so; the address is the person's own to claim.
         raise Conflict("An account with this email exists.", slug="email-taken")
     account = Account(
         email=email,
@@ -60,37 +53,98 @@ def register(session: Session, *, email: str, password: str, first_name: str,
         first_name=first_name.strip(),
         last_name=last_name.strip(),
         phone=phone,
+        email_verified_at=clock.now() if verified else None,
     )
     session.add(account)
     session.flush()
-    bind_invitations(session, account)
     return account
 
 
-def bind_invitations(session: Session, account: Account) -> int:
-    """Pending invitations to this email become memberships of the new account."""
-    with system_scope(session, "bind pending invitations at registration"):
-        result = session.execute(
-            update(Membership)
-            .where(
-                Membership.account_id.is_(None),
-                func.lower(Membership.invited_email) == normalise_email(account.email),
-            )
-            .values(account_id=account.id, invited_email=None)
-            .execution_options(synchronize_session=False)
-        )
-    return result.rowcount or 0
+def request_registration(session: Session, *, email: str, password: str, first_name: str,
+                         last_name: str, phone: str | None = None) -> None:
+    """Registration by the person: the same outcome for every address, known or not.
+
+    The password policy is judged on the body alone (so its answer says nothing about the
+    address). A new address gets an unverified account and a code; an address whose account
+    is not proven yet gets the new details and a new code (whoever proves the mailbox
+    decides, and the latest registration wins); an address with a proven account gets a
+    notice instead, and nothing changes."""
+    email = normalise_email(email)
+    check_password_rules(password, email=email, names=(first_name, last_name))
+    # Hashed on every path: the answer takes the same time whatever the address.
+    password_hash = security.passwords().hash(password)
+    account = find_by_email(session, email)
+    if account is not None and (account.email_verified_at is not None or account.is_staff
+                                or not account.is_active):
+        mail.send(email, "Someone tried to register with your e-mail address",
+                  "Someone - perhaps you - tried to register a new Entryfy account with this "
+                  "address, which already has one. Nothing was changed. If it was you, sign "
+                  "in with your password instead. If it was not you, ignore this message.")
+        return
+    if account is None:
+        account = Account(email=email, email_verified_at=None)
+        try:
+            with session.begin_nested():
+                session.add(account)
+                _set_details(account, password_hash, first_name, last_name, phone)
+                session.flush()
+        except IntegrityError:
+            return  # the same address registered at the same moment: one of them wins
+    else:
+        _set_details(account, password_hash, first_name, last_name, phone)
+        account.updated_at = clock.now()
+        # Whatever was signed in with the earlier details ends (nothing could, unproven).
+        revoke_all(session, account)
+    mailbox.send_code(session, account, email, "register")
 
 
-def authenticate(session: Session, email: str, password: str) -> Account:
-    """Check a password. Unknown email and wrong password fail alike and take the same time."""
+def _set_details(account: Account, password_hash: str, first_name: str, last_name: str,
+                 phone: str | None) -> None:
+    account.password_hash = password_hash
+    account.first_name = first_name.strip()
+    account.last_name = last_name.strip()
+    account.phone = phone
+
+
+def _sign_in_failed(session: Session, account: Account | None) -> Unauthorized:
+    """Audit the failure (known accounts: the event names its subject) and say no."""
+    if account is not None:
+        audit.record(session, action="account.sign_in_failed", customer_id=None,
+                     actor_role="anonymous", object_type="account", object_id=account.id,
+                     subject_id=account.id)
+    return Unauthorized(WRONG_CREDENTIALS, slug="invalid-credentials")
+
+
+def authenticate(session: Session, email: str, password: str,
+                 otp: str | None = None) -> Account:
+    """Check a sign-in. Unknown email, wrong password and (accounts with a second factor)
+    a wrong code all fail alike and take the same time; the password and the second factor
+    are judged together, so the answer never says which was right. Without ``otp``, an
+    account that needs one answers ``otp-required`` whether or not the password was right.
+    An account whose address is not proven answers ``email-unverified``, only after the
+    right password. The caller keeps the failure's audit event (web.keep_refusal)."""
+    from entryfy.ops import staff
+
     pw = security.passwords()
     account = find_by_email(session, email)
     if account is None or not account.is_active or account.password_hash is None:
         pw.burn(password)
-        raise Unauthorized("Wrong email or password.", slug="invalid-credentials")
-    if not pw.verify(account.password_hash, password):
-        raise Unauthorized("Wrong email or password.", slug="invalid-credentials")
+        raise _sign_in_failed(session, None)
+    right = pw.verify(account.password_hash, password)
+    if staff.requires_second_factor(account):
+        if otp is None or not otp.strip():
+            if not right:
+                _sign_in_failed(session, account)
+            raise Unauthorized("A second factor is required for this account: send otp "
+                               "with the password.", slug="otp-required")
+        # The code is tried only with the right password: a wrong one must not use it up.
+        if not right or not staff.second_factor_ok(session, account, otp):
+            raise _sign_in_failed(session, account)
+    elif not right:
+        raise _sign_in_failed(session, account)
+    if account.email_verified_at is None:
+        raise Unauthorized("Confirm your e-mail address first: enter the code we sent to it "
+                           "(POST /api/v1/auth/verify-email).", slug="email-unverified")
     if pw.needs_rehash(account.password_hash):
         account.password_hash = pw.hash(password)
     account.last_login_at = clock.now()
@@ -241,32 +295,73 @@ def revoke_all(session: Session, account: Account, *, except_id: uuid.UUID | Non
     return session.execute(stmt).rowcount or 0
 
 
+def wrong_current_password(field: str = "current_password") -> ValidationFailed:
+    """The one answer to a wrong current password (api.throttle counts it by its slug)."""
+    err = ValidationFailed({field: ["The current password is wrong."]},
+                           detail="The current password is wrong.")
+    err.slug = "current-password-wrong"
+    return err
+
+
+def check_current_password(account: Account, password: str | None,
+                           field: str = "current_password") -> None:
+    if password is None:
+        raise ValidationFailed({field: ["Give your current password to make this change."]})
+    if not security.passwords().verify(account.password_hash, password):
+        raise wrong_current_password(field)
+
+
 def change_password(session: Session, account: Account, *, current: str, new: str,
                     keep_token_id: uuid.UUID | None) -> None:
-    pw = security.passwords()
-    if not pw.verify(account.password_hash, current):
-        raise ValidationFailed({"current_password": ["The current password is wrong."]})
-    check_password_rules(new, email=account.email, names=(account.first_name, account.last_name))
-    account.password_hash = pw.hash(new)
+    check_current_password(account, current)
+    check_password_rules(new, email=account.email, names=(account.first_name, account.last_name),
+                         field="new_password")
+    account.password_hash = security.passwords().hash(new)
     account.updated_at = clock.now()
     # Every other session and token ends; the one making the change stays signed in.
     revoke_all(session, account, except_id=keep_token_id)
     session.flush()
+    audit.record(session, action="account.password_changed", customer_id=None,
+                 actor_id=account.id, actor_role="self", object_type="account",
+                 object_id=account.id, subject_id=account.id)
+    mail.send(account.email, "Your Entryfy password was changed",
+              "The password of your Entryfy account was changed just now, and every other "
+              "sign-in was ended. If you did not do this, contact the vendor's support at once.")
 
 
-EDITABLE_FIELDS = ("first_name", "last_name", "phone", "email")
+def request_email_change(session: Session, account: Account, *, email: str,
+                         current_password: str | None) -> None:
+    """A new address for the account, after the current password: a code goes to the new
+    address and the change takes effect when it is entered (mailbox.verify); the old address
+    is told. An address that belongs to another account gets a notice instead of a code,
+    and the answer is the same."""
+    check_current_password(account, current_password)
+    email = normalise_email(email)
+    if email == normalise_email(account.email):
+        return
+    if find_by_email(session, email) is not None:
+        mail.send(email, "Someone tried to move an Entryfy account to your address",
+                  "Someone asked to move their Entryfy account to this e-mail address, which "
+                  "already has an account. Nothing was changed. If it was not you, ignore "
+                  "this message.")
+    else:
+        mailbox.send_code(session, account, email, "change")
+    mail.send(account.email, "A change of your Entryfy e-mail address was asked for",
+              "Someone signed in to your Entryfy account with its password asked to change "
+              "its e-mail address. The change happens only when the code sent to the new "
+              "address is entered. If it was not you, change your password at once.")
+    audit.record(session, action="account.email_change_requested", customer_id=None,
+                 actor_id=account.id, actor_role="self", object_type="account",
+                 object_id=account.id, subject_id=account.id)
+
+
+EDITABLE_FIELDS = ("first_name", "last_name", "phone")
 
 
 def update_profile(session: Session, account: Account, changes: dict[str, object]) -> Account:
     unknown = set(changes) - set(EDITABLE_FIELDS)
     if unknown:
         raise ValidationFailed({k: ["Unknown field."] for k in unknown})
-    if "email" in changes:
-        email = normalise_email(str(changes["email"]))
-        other = find_by_email(session, email)
-        if other is not None and other.id != account.id:
-            raise Conflict("An account with this email exists.", slug="email-taken")
-        changes = {**changes, "email": email}
     for key, value in changes.items():
         setattr(account, key, value.strip() if isinstance(value, str) else value)
     account.updated_at = clock.now()

@@ -14,13 +14,14 @@ import uuid
 from collections.abc import Mapping
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from entryfy import clock
 from entryfy.errors import Conflict, NotFound, Unprocessable, ValidationFailed
 from entryfy.ops import accounts as account_ops
+from entryfy.ops import invitations
 from entryfy.ops.tenant import load_owned
 from models import Customer, Membership
 from models.tenancy import system_scope
@@ -68,11 +69,14 @@ def normalise_org_nr(value: str, *, field: str = "org_nr", legal_entity: bool = 
 def create_customer(session: Session, *, name: str, org_nr: str, admin_email: str,
                     address: str | None = None,
                     actor_id: uuid.UUID | None = None) -> tuple[Customer, Membership]:
-    """A new customer and its first admin: the account with ``admin_email``, or a pending
-    invitation that binds when that person registers."""
+    """A new customer and its first admin's invitation to ``admin_email``, which binds when
+    the person, signed in with that proven address, accepts it."""
     name = name.strip()
     if not name:
         raise ValidationFailed({"name": ["Give the company's name."]})
+    if any(ch < " " or ch == "\x7f" for ch in name):
+        # The name goes into mail subjects: a line break there would end the header.
+        raise ValidationFailed({"name": ["One line, without control characters."]})
     org_nr = normalise_org_nr(org_nr)
     if session.scalar(select(Customer.id).where(Customer.org_nr == org_nr)) is not None:
         # The platform admin needs to know: one company, one customer.
@@ -129,22 +133,21 @@ def _new_membership(session: Session, customer_id: uuid.UUID, *, email: str, rol
     local, _, domain = email.partition("@")
     if not local or "." not in domain or len(email) > 254 or any(c.isspace() for c in email):
         raise ValidationFailed({"email": ["Not a valid email address."]})
+    # Always an invitation, whether or not the address has an account: it binds only when
+    # that person accepts it (entryfy.ops.invitations), and the answer tells nothing.
     account = account_ops.find_by_email(session, email)
+    same = [func.lower(Membership.invited_email) == email]
     if account is not None:
-        taken = select(Membership.id).where(Membership.customer_id == customer_id,
-                                            Membership.account_id == account.id)
-        m = Membership(customer_id=customer_id, account_id=account.id, role=role, **fields)
-    else:
-        taken = select(Membership.id).where(
-            Membership.customer_id == customer_id,
-            func.lower(Membership.invited_email) == email,
-        )
-        m = Membership(customer_id=customer_id, invited_email=email, role=role, **fields)
+        same.append(Membership.account_id == account.id)
+    taken = select(Membership.id).where(Membership.customer_id == customer_id, or_(*same))
+    m = Membership(customer_id=customer_id, invited_email=email, role=role, **fields)
     if session.scalar(taken) is not None:
         raise Conflict("This person is already a member or invited.", slug="already-member")
     _check_period(m)
     _insert(session, m, Conflict("This person is already a member or invited.",
                                  slug="already-member"))
+    customer = session.get(Customer, customer_id)
+    invitations.send_invitation(customer.name if customer else "", email, role)
     return m
 
 

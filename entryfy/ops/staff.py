@@ -107,6 +107,8 @@ def create_staff(session: Session, *, email: str, password: str, role: str,
         first_name=first_name,
         last_name=last_name,
         staff_role=role,
+        # Made by the vendor's operator for a vendor address: taken as proven.
+        email_verified_at=clock.now(),
     )
     session.add(account)
     session.flush()
@@ -169,16 +171,9 @@ def _use_recovery_code(session: Session, account: Account, code: str) -> bool:
     return True
 
 
-def check_second_factor(session: Session, account: Account, otp: str | None) -> None:
-    """Vendor staff (and any account that enrolled one) must present a second factor: a TOTP
-    code not used before, or an unused recovery code. Fails closed: staff without an enrolled
-    factor cannot sign in at all."""
-    if not requires_second_factor(account):
-        return
-    if otp is None or not otp.strip():
-        raise Unauthorized(
-            "A second factor is required for this account: send otp.", slug="otp-required"
-        )
+def second_factor_ok(session: Session, account: Account, otp: str) -> bool:
+    """Spend ``otp`` (a TOTP code not used before, or an unused recovery code) if it is one
+    of the account's. Fails closed: a secret this key cannot open matches nothing."""
     code = _normalise(otp)
     if account.totp_secret_enc and code.isdigit() and len(code) == TOTP_DIGITS:
         try:
@@ -187,14 +182,24 @@ def check_second_factor(session: Session, account: Account, otp: str | None) -> 
         except (ValueError, InvalidTag):
             # A secret this key cannot open (key changed, row copied): fail closed.
             log.warning("TOTP secret of account %s cannot be decrypted", account.id)
-            raise Unauthorized("The second factor is wrong or was already used.",
-                               slug="otp-invalid") from None
+            return False
         step = _matching_step(secret, code)
-        if step is not None and _claim_step(session, account, step):
-            return
-    elif len(code) == _RECOVERY_LENGTH and _use_recovery_code(session, account, code):
+        return step is not None and _claim_step(session, account, step)
+    return len(code) == _RECOVERY_LENGTH and _use_recovery_code(session, account, code)
+
+
+def check_second_factor(session: Session, account: Account, otp: str | None) -> None:
+    """For a caller that has already checked the password: vendor staff (and any account that
+    enrolled one) must present a second factor. Sign-in itself judges both together
+    (entryfy.ops.accounts.authenticate); a wrong code answers as a wrong password does."""
+    if not requires_second_factor(account):
         return
-    raise Unauthorized("The second factor is wrong or was already used.", slug="otp-invalid")
+    if otp is None or not otp.strip():
+        raise Unauthorized(
+            "A second factor is required for this account: send otp.", slug="otp-required"
+        )
+    if not second_factor_ok(session, account, otp):
+        raise Unauthorized(account_ops.WRONG_CREDENTIALS, slug="invalid-credentials")
 
 
 def remaining_recovery_codes(account: Account) -> int:

@@ -10,7 +10,14 @@ from sqlalchemy import func, select
 
 from entryfy.ops import staff
 from models import Customer, Membership
-from tests.factories import PASSWORD, bearer, org_nr
+from tests.factories import (
+    PASSWORD,
+    SIGNUP_PASSWORD,
+    accept_invitations,
+    bearer,
+    org_nr,
+    signup,
+)
 
 
 def luhn(nine: str) -> str:
@@ -59,15 +66,18 @@ def test_platform_admin_creates_customer_with_existing_account_as_admin(client, 
     assert body["name"] == "Bygg & Säkerhet AB"
     assert body["org_nr"] == nr  # normalised to NNNNNN-NNNN
     assert body["status"] == "active"
-    assert body["admin"]["pending"] is False and body["admin"]["role"] == "admin"
-    assert body["admin"]["email"] == person.email
-    # The new admin can now read the customer.
-    got = client.get(f"/api/v1/customers/{body['id']}", headers=bearer(client, person))
+    assert body["admin"]["pending"] is True and body["admin"]["role"] == "admin"
+    assert body["admin"]["email"] == person.email and body["admin"]["first_name"] is None
+    # The new admin reads the customer once they have accepted.
+    ph = bearer(client, person)
+    assert client.get(f"/api/v1/customers/{body['id']}", headers=ph).status_code == 403
+    assert accept_invitations(client, ph) == [body["id"]]
+    got = client.get(f"/api/v1/customers/{body['id']}", headers=ph)
     assert got.status_code == 200
     assert got.get_json()["org_nr"] == nr
 
 
-def test_unknown_admin_email_is_an_invitation_that_binds_at_registration(client, make, session):
+def test_unknown_admin_email_is_an_invitation_that_binds_on_acceptance(client, make, session):
     h = platform_admin(client, make, session)
     r = client.post("/api/v1/customers", headers=h, json={
         "name": "Ny Kund AB", "org_nr": org_nr(), "admin_email": "Boss@NewCo.example"})
@@ -78,17 +88,15 @@ def test_unknown_admin_email_is_an_invitation_that_binds_at_registration(client,
     m = session.scalar(select(Membership).where(Membership.customer_id == uuid.UUID(customer_id)))
     assert m.account_id is None and m.invited_email == "boss@newco.example"
 
-    reg = client.post("/api/v1/auth/register", json={
-        "email": "boss@newco.example", "password": "a long passphrase here",
-        "first_name": "Bo", "last_name": "Boss"})
-    assert reg.status_code == 201
+    signup(client, "boss@newco.example", first_name="Bo", last_name="Boss")
     reread(session)
     m = session.get(Membership, m.id)
-    assert m.account_id is not None and m.invited_email is None
+    assert m.account_id is None  # registering binds nothing
     r = client.post("/api/v1/auth/tokens", json={
-        "email": "boss@newco.example", "password": "a long passphrase here",
+        "email": "boss@newco.example", "password": SIGNUP_PASSWORD,
         "device_id": "boss-phone-0001"})
     h2 = {"Authorization": f"Bearer {r.get_json()['token']}"}
+    assert accept_invitations(client, h2) == [customer_id]
     me = client.get("/api/v1/me", headers=h2).get_json()
     assert [(x["customer_id"], x["role"]) for x in me["memberships"]] == [(customer_id, "admin")]
     assert client.get(f"/api/v1/customers/{customer_id}", headers=h2).status_code == 200
@@ -225,7 +233,7 @@ def test_cli_creates_customer_and_invites_admin(runner, session):
     assert (m.role, m.account_id, m.invited_email) == ("admin", None, "chef@cli.example")
 
 
-def test_cli_binds_existing_account(runner, session, make):
+def test_cli_invites_even_an_existing_account(runner, session, make):
     person = make.account()
     r = runner.invoke(args=["customer", "create", "--name", "CLI Två AB", "--org-nr", org_nr(),
                             "--admin-email", person.email])
@@ -233,7 +241,8 @@ def test_cli_binds_existing_account(runner, session, make):
     customer_id = uuid.UUID(r.stdout.strip().splitlines()[0])
     reread(session)
     m = session.scalar(select(Membership).where(Membership.customer_id == customer_id))
-    assert (m.role, m.account_id) == ("admin", person.id)
+    assert (m.role, m.account_id, m.invited_email) == ("admin", None, person.email)
+    assert "invitation" in r.stderr
 
 
 def test_cli_refuses_bad_org_nr_and_writes_nothing(runner, session):

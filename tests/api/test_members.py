@@ -12,7 +12,13 @@ from entryfy import clock
 from models import Membership
 from models.audit import AuditEvent
 from tests.api.test_customers import luhn, reread
-from tests.factories import bearer
+from tests.factories import (
+    SIGNUP_PASSWORD,
+    accept_invitations,
+    bearer,
+    mails_to,
+    signup,
+)
 
 
 def url(customer, member=None) -> str:  # type: ignore[no-untyped-def]
@@ -76,21 +82,43 @@ def test_pagination_round_trip_and_bad_cursor(client, world, make):
         assert r.mimetype == "application/problem+json"
 
 
-def test_add_existing_account(client, world, make):
+def test_add_existing_account_is_pending_and_discloses_nothing(client, world, make,
+                                                               session):
+    """Disclosure by invitation: adding a registered address returned the person's name and
+    bound them without consent. Now the answer is the same as for an unknown address."""
     person = make.account()
-    r = client.post(url(world.a.customer), headers=bearer(client, world.a.admin), json={
+    h = bearer(client, world.a.admin)
+    known = client.post(url(world.a.customer), headers=h, json={
         "email": person.email.upper(), "role": "operator", "employer_name": "Vakt AB",
         "employer_org_nr": "5590123450"})
-    assert r.status_code == 201, r.get_json()
-    body = r.get_json()
-    assert (body["pending"], body["role"], body["first_name"]) == (False, "operator",
-                                                                    person.first_name)
-    assert body["employer_org_nr"] == "559012-3450"
-    me = client.get("/api/v1/me", headers=bearer(client, person, device_id="dev-person-1"))
-    assert [m["customer_id"] for m in me.get_json()["memberships"]] == [str(world.a.customer.id)]
+    unknown = client.post(url(world.a.customer), headers=h, json={
+        "email": "nobody.yet@example.test", "role": "operator", "employer_name": "Vakt AB",
+        "employer_org_nr": "5590123450"})
+    assert known.status_code == unknown.status_code == 201, known.get_json()
+    kb, ub = known.get_json(), unknown.get_json()
+    assert set(kb) == set(ub) == MEMBER_KEYS
+    assert (kb["pending"], kb["first_name"], kb["last_name"]) == (True, None, None)
+    assert (ub["pending"], ub["first_name"], ub["last_name"]) == (True, None, None)
+    assert kb["email"] == person.email and ub["email"] == "nobody.yet@example.test"
+    # Not a member until they accept: no membership in /me, the customer's name in the mail.
+    ph = bearer(client, person, device_id="dev-person-1")
+    assert client.get("/api/v1/me", headers=ph).get_json()["memberships"] == []
+    mail = mails_to(person.email)[-1]
+    assert world.a.customer.name in mail["Subject"]
+    assert accept_invitations(client, ph) == [str(world.a.customer.id)]
+    listed = {i["id"]: i for i in client.get(url(world.a.customer), headers=h).get_json()["items"]}
+    assert (listed[kb["id"]]["pending"], listed[kb["id"]]["first_name"]) == (False,
+                                                                             person.first_name)
+    assert listed[kb["id"]]["employer_org_nr"] == "559012-3450"
+    me = client.get("/api/v1/me", headers=ph).get_json()
+    assert [(m["customer_id"], m["role"]) for m in me["memberships"]] == [
+        (str(world.a.customer.id), "operator")]
+    joined = session.scalar(select(AuditEvent).where(AuditEvent.action == "member.joined",
+                                                     AuditEvent.subject_id == person.id))
+    assert joined is not None and joined.customer_id == world.a.customer.id
 
 
-def test_invitation_binds_when_the_person_registers(client, world, session):
+def test_invitation_binds_when_the_registered_person_accepts(client, world, session):
     a = world.a
     h = bearer(client, a.admin)
     r = client.post(url(a.customer), headers=h, json={"email": "New.Hire@Example.test",
@@ -98,23 +126,28 @@ def test_invitation_binds_when_the_person_registers(client, world, session):
     assert r.status_code == 201, r.get_json()
     assert r.get_json()["pending"] is True and r.get_json()["email"] == "new.hire@example.test"
     member_id = r.get_json()["id"]
-    reg = client.post("/api/v1/auth/register", json={
-        "email": "new.hire@example.test", "password": "a long passphrase here",
-        "first_name": "Nya", "last_name": "Anställd"})
-    assert reg.status_code == 201
+    signup(client, "new.hire@example.test", first_name="Nya", last_name="Anställd")
+    listed = {i["id"]: i for i in client.get(url(a.customer), headers=h).get_json()["items"]}
+    assert listed[member_id]["pending"] is True  # registered, not yet accepted
+    tok = client.post("/api/v1/auth/tokens", json={
+        "email": "new.hire@example.test", "password": SIGNUP_PASSWORD,
+        "device_id": "new-hire-phone"}).get_json()["token"]
+    nh = {"Authorization": f"Bearer {tok}"}
+    assert client.get("/api/v1/me/sites", headers=nh).get_json()["items"] == []
+    assert accept_invitations(client, nh) == [str(a.customer.id)]
     listed = {i["id"]: i for i in client.get(url(a.customer), headers=h).get_json()["items"]}
     assert listed[member_id]["pending"] is False
     assert listed[member_id]["first_name"] == "Nya"
     assert listed[member_id]["employer_name"] == "UE Bygg AB"
     # The new member sees the customer's sites now.
-    tok = client.post("/api/v1/auth/tokens", json={
-        "email": "new.hire@example.test", "password": "a long passphrase here",
-        "device_id": "new-hire-phone"}).get_json()["token"]
-    sites = client.get("/api/v1/me/sites", headers={"Authorization": f"Bearer {tok}"})
+    sites = client.get("/api/v1/me/sites", headers=nh)
     assert [s["id"] for s in sites.get_json()["items"]] == [str(a.site.id)]
     reread(session)
     m = session.get(Membership, uuid.UUID(member_id))
     assert m.invited_email is None and m.account_id is not None
+    # Accepted once: a second acceptance finds no open invitation.
+    r = client.post(f"/api/v1/me/invitations/{member_id}/accept", headers=nh)
+    assert r.status_code == 404
 
 
 def test_duplicates_are_conflicts(client, world, make):
@@ -129,7 +162,7 @@ def test_duplicates_are_conflicts(client, world, make):
     # The same person may be a member of another customer too.
     r = client.post(url(world.b.customer), headers=bearer(client, world.b.admin),
                     json={"email": world.a.worker.email})
-    assert r.status_code == 201
+    assert r.status_code == 201 and r.get_json()["pending"] is True
 
 
 @pytest.mark.parametrize("body", [

@@ -7,6 +7,7 @@ import pytest
 from entryfy.errors import Conflict, Unprocessable, ValidationFailed
 from entryfy.ops import accounts as account_ops
 from entryfy.ops import customers as ops
+from entryfy.ops import invitations
 from entryfy.ops import sites as site_ops
 from tests.api.test_customers import luhn
 
@@ -42,7 +43,7 @@ def test_sole_trader_allowed_only_where_asked():
     assert ops.normalise_org_nr(nr, field="employer_org_nr", legal_entity=False) == nr
 
 
-def test_create_customer_then_registration_binds(session):
+def test_create_customer_then_acceptance_binds(session):
     from models.tenancy import SYSTEM, set_context
 
     set_context(session, SYSTEM)
@@ -56,6 +57,10 @@ def test_create_customer_then_registration_binds(session):
     account = account_ops.register(session, email="ops.admin@example.test",
                                    password="a long passphrase here", first_name="Ops",
                                    last_name="Admin")
+    session.refresh(admin)
+    assert admin.account_id is None  # an account alone binds nothing
+    assert [i.id for i in invitations.pending_for(session, account)] == [admin.id]
+    invitations.accept(session, account, admin.id)
     session.refresh(admin)
     assert admin.account_id == account.id and admin.invited_email is None
 
