@@ -70,7 +70,7 @@ def test_platform_admin_creates_customer_with_existing_account_as_admin(client, 
     assert body["admin"]["email"] == person.email and body["admin"]["first_name"] is None
     # The new admin reads the customer once they have accepted.
     ph = bearer(client, person)
-    assert client.get(f"/api/v1/customers/{body['id']}", headers=ph).status_code == 403
+    assert client.get(f"/api/v1/customers/{body['id']}", headers=ph).status_code == 404
     assert accept_invitations(client, ph) == [body["id"]]
     got = client.get(f"/api/v1/customers/{body['id']}", headers=ph)
     assert got.status_code == 200

@@ -53,12 +53,48 @@ def test_staff_without_second_factor_cannot_sign_in(app, make, role):
     assert c.get("/api/v1/me").status_code == 401
 
 
-def test_wrong_password_does_not_reveal_the_second_factor_step(app, make):
+def test_password_and_second_factor_are_judged_together(app, make):
+    """Staff sign-in revealed a right password before the second factor (otp-required after
+    a right password, invalid-credentials after a wrong one). Now: without otp the answer is
+    otp-required either way; with otp, a wrong password and a wrong code answer alike."""
     enrolment = make.staff()
-    r = app.test_client().post(LOGIN, json={"email": enrolment.account.email,
-                                            "password": "wrong-wrong-1"})
-    assert r.status_code == 401
-    assert r.get_json()["type"].endswith("invalid-credentials")
+    email = enrolment.account.email
+
+    def attempt(password, otp=None):  # type: ignore[no-untyped-def]
+        body = {"email": email, "password": password}
+        if otp is not None:
+            body["otp"] = otp
+        return app.test_client().post(LOGIN, json=body)
+
+    right, wrong = attempt(PASSWORD), attempt("wrong-wrong-1")
+    assert right.status_code == wrong.status_code == 401
+    assert right.get_json() == wrong.get_json()
+    assert right.get_json()["type"].endswith("otp-required")
+    with clock.frozen_at(_step_start()):
+        code = totp_now(enrolment.secret)
+        bad_code = "000000" if code != "000000" else "111111"
+        wrong_password = attempt("wrong-wrong-1", code)
+        wrong_code = attempt(PASSWORD, bad_code)
+        assert wrong_password.status_code == wrong_code.status_code == 401
+        assert wrong_password.get_json() == wrong_code.get_json()
+        assert wrong_code.get_json()["type"].endswith("invalid-credentials")
+        # The code tried with a wrong password was not used up.
+        assert attempt(PASSWORD, code).status_code == 200
+
+
+def test_failed_sign_ins_are_audited(app, make, session):
+    enrolment = make.staff()
+    person = make.account()
+    c = app.test_client()
+    c.post(LOGIN, json={"email": person.email, "password": "wrong-wrong-1"})
+    c.post(LOGIN, json={"email": enrolment.account.email, "password": PASSWORD, "otp": "000001"})
+    c.post(LOGIN, json={"email": "nobody@example.test", "password": "wrong-wrong-1"})
+    session.expire_all()
+    failed = session.scalars(select(AuditEvent).where(
+        AuditEvent.action == "account.sign_in_failed")).all()
+    assert sorted(str(e.subject_id) for e in failed) == sorted(
+        [str(person.id), str(enrolment.account.id)])
+    assert {e.customer_id for e in failed} == {None}
 
 
 @pytest.mark.parametrize("otp", ["000000", "12345", "1234567", "not-a-code", "x" * 64])
@@ -70,7 +106,7 @@ def test_wrong_code_is_refused(app, make, otp):
         for r in (_login(app.test_client(), enrolment, otp),
                   _token(app.test_client(), enrolment, otp)):
             assert r.status_code == 401
-            assert r.get_json()["type"].endswith("otp-invalid")
+            assert r.get_json()["type"].endswith("invalid-credentials")
 
 
 def test_code_of_another_secret_or_far_step_is_refused(app, make):
@@ -106,7 +142,7 @@ def test_totp_code_is_good_only_once(app, make):
         assert _login(app.test_client(), enrolment, code).status_code == 200
         # The same code again, on the login and on the token endpoint: a replay.
         r = _login(app.test_client(), enrolment, code)
-        assert r.status_code == 401 and r.get_json()["type"].endswith("otp-invalid")
+        assert r.status_code == 401 and r.get_json()["type"].endswith("invalid-credentials")
         assert _token(app.test_client(), enrolment, code).status_code == 401
     # The next time step's code works; after it, the earlier (still in the window) does not.
     with clock.frozen_at(at + dt.timedelta(seconds=30)):
@@ -131,7 +167,7 @@ def test_recovery_code_works_once(app, make, session):
     code = enrolment.recovery_codes[0]
     assert _login(app.test_client(), enrolment, code.upper()).status_code == 200
     r = _login(app.test_client(), enrolment, code)
-    assert r.status_code == 401 and r.get_json()["type"].endswith("otp-invalid")
+    assert r.status_code == 401 and r.get_json()["type"].endswith("invalid-credentials")
     # The other codes still work, with or without the dash.
     assert _token(app.test_client(), enrolment,
                   enrolment.recovery_codes[1].replace("-", "")).status_code == 201
@@ -149,7 +185,7 @@ def test_staff_role_without_enrolment_fails_closed(app, make):
     r = c.post(LOGIN, json={"email": acc.email, "password": PASSWORD})
     assert r.status_code == 401 and r.get_json()["type"].endswith("otp-required")
     r = c.post(LOGIN, json={"email": acc.email, "password": PASSWORD, "otp": "123456"})
-    assert r.status_code == 401 and r.get_json()["type"].endswith("otp-invalid")
+    assert r.status_code == 401 and r.get_json()["type"].endswith("invalid-credentials")
 
 
 def test_customer_accounts_need_no_second_factor(app, make):
@@ -253,4 +289,4 @@ def test_secret_copied_from_another_account_does_not_open(app, make, session):
     with clock.frozen_at(_step_start()):
         r = _login(app.test_client(), two, totp_now(one.secret))
     assert r.status_code == 401
-    assert r.get_json()["type"].endswith("otp-invalid")
+    assert r.get_json()["type"].endswith("invalid-credentials")

@@ -62,4 +62,4 @@ def test_the_same_code_cannot_be_used_twice_concurrently(app, committed, backend
     for code in (pyotp.TOTP(enrolment.secret).at(clock.now()), enrolment.recovery_codes[0]):
         outcome = _race(committed, account_id, code)
         assert len(outcome) == 1 and outcome[0] is not None
-        assert getattr(outcome[0], "slug", "") == "otp-invalid"
+        assert getattr(outcome[0], "slug", "") == "invalid-credentials"
