@@ -148,11 +148,20 @@ def staff_login(client: Any, enrolment: Any, otp: str | None = None) -> str:
 
 
 def mails_to(email: str) -> list[Any]:
-    """The messages in the running app's outbox addressed to ``email``, oldest first."""
+    """The messages in the running app's outbox addressed to ``email``, oldest first (by the
+    files' times: their names order them only to the second)."""
+    from email import policy
+    from email.parser import BytesParser
+
     from entryfy import mail
 
-    return [m for m in mail.mailer().messages() if m["To"] == email.strip().lower()
-            or m["To"] == email]
+    outbox = mail.mailer().outbox
+    if not outbox.exists():
+        return []
+    files = sorted(outbox.glob("*.eml"), key=lambda p: (p.stat().st_mtime_ns, p.name))
+    parser = BytesParser(policy=policy.default)
+    messages = [parser.parsebytes(p.read_bytes()) for p in files]
+    return [m for m in messages if m["To"] in (email, email.strip().lower())]
 
 
 def mail_code(email: str) -> str:
