@@ -39,6 +39,35 @@ class RedactingFilter(logging.Filter):
         return True
 
 
+class LimiterKeyFilter(logging.Filter):
+    """Flask-Limiter logs the key of a breached limit ("LIMITER/<client address>/<scope>..."):
+    the address is cut to its network (entryfy.security.truncate_ip) like everywhere else,
+    while the limiter itself still counts per full address."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple) and record.args:
+            record.args = tuple(_truncate_key(a) if isinstance(a, str) else a
+                                for a in record.args)
+        return True
+
+
+def _truncate_key(value: str) -> str:
+    from entryfy.security import truncate_ip
+
+    parts = value.split("/")
+    return "/".join(truncate_ip(p) or p if _looks_like_ip(p) else p for p in parts)
+
+
+def _looks_like_ip(part: str) -> bool:
+    import ipaddress
+
+    try:
+        ipaddress.ip_address(part.split("%")[0])
+    except ValueError:
+        return False
+    return True
+
+
 _installed = False
 
 
@@ -53,4 +82,7 @@ def configure() -> None:
     # Logger-level too: records logged straight on these loggers pass it before any handler.
     for name in ("werkzeug", "gunicorn.access", "gunicorn.error", "entryfy", "api", "privacy"):
         logging.getLogger(name).addFilter(f)
+    limiter_log = logging.getLogger("flask-limiter")
+    limiter_log.addFilter(LimiterKeyFilter())
+    limiter_log.addFilter(f)
     _installed = True
