@@ -29,7 +29,7 @@ def _server_header(tmp_path: Path, conf: str) -> str | None:
     (tmp_path / "tinyapp.py").write_text(APP)
     (tmp_path / "gunicorn.conf.py").write_text(conf)
     port = _free_port()
-    proc = subprocess.Popen(  # noqa: S603
+    proc = subprocess.Popen(
         [sys.executable, "-m", "gunicorn", "-c", str(tmp_path / "gunicorn.conf.py"),
          "-b", f"127.0.0.1:{port}", "-w", "1", "tinyapp:app"],
         cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
