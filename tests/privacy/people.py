@@ -85,6 +85,15 @@ def _b_access_tokens(s: Session, make: Factory, p: Person) -> None:
     p.expected["access_tokens"] = ["203.0.113.0/24"]
 
 
+def _b_email_verifications(s: Session, make: Factory, p: Person) -> None:
+    # A change of address asked for and not yet proven: the new address is the person's.
+    from entryfy.ops import mailbox
+
+    mailbox.send_code(s, p.account, "zlatana.new@example.test", "change")
+    s.commit()
+    p.expected["email_verifications"] = ["zlatana.new@example.test"]
+
+
 def _b_consents(s: Session, make: Factory, p: Person) -> None:
     from privacy import consent
 
@@ -248,6 +257,7 @@ BUILDERS: list[tuple[str, Callable[[Session, Factory, Person], None]]] = [
     ("accounts", _b_accounts),
     ("devices", _b_devices),
     ("access_tokens", _b_access_tokens),
+    ("email_verifications", _b_email_verifications),
     ("consents", _b_consents),
     ("memberships", _b_memberships),
     ("entries", _b_entries),
