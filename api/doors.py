@@ -18,7 +18,15 @@ from flask.views import MethodView
 from sqlalchemy import select
 
 from api.access import ADMIN, ADMIN_OR_OPERATOR, require_customer
-from api.base import Blueprint, InSchema, OutSchema, PageArgs, keyset_page, page_schema
+from api.base import (
+    Blueprint,
+    InSchema,
+    OutSchema,
+    PageArgs,
+    SingleLine,
+    keyset_page,
+    page_schema,
+)
 from api.problems import PROBLEM_MIMETYPE, problem_response
 from entryfy.auth import current_account_id
 from entryfy.errors import Forbidden, NotFound, ValidationFailed
@@ -39,7 +47,7 @@ blp = Blueprint("doors", __name__, url_prefix="/api/v1",
 EARLIEST = dt.datetime(2000, 1, 1, tzinfo=dt.UTC)
 LATEST = dt.datetime(2100, 1, 1, tzinfo=dt.UTC)
 TIME = ma.validate.Range(min=EARLIEST, max=LATEST)
-NAME = ma.validate.Length(min=1, max=200)
+NAME = [ma.validate.Length(min=1, max=200), SingleLine()]
 
 
 def _time(**kw: Any) -> ma.fields.AwareDateTime:
@@ -140,8 +148,10 @@ class AccessOut(OutSchema):
 
 class GuestIn(InSchema):
     email = ma.fields.Email(required=True, validate=ma.validate.Length(max=254))
-    first_name = ma.fields.String(load_default=None, validate=ma.validate.Length(1, 100))
-    last_name = ma.fields.String(load_default=None, validate=ma.validate.Length(1, 100))
+    first_name = ma.fields.String(load_default=None,
+                                  validate=[ma.validate.Length(1, 100), SingleLine()])
+    last_name = ma.fields.String(load_default=None,
+                                 validate=[ma.validate.Length(1, 100), SingleLine()])
     valid_from = _time(required=True)
     valid_to = _time(required=True)
     door_ids = ma.fields.List(ma.fields.UUID(), required=True,

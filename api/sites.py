@@ -11,7 +11,15 @@ from flask.views import MethodView
 from sqlalchemy import select
 
 from api.access import ADMIN, ANY_MEMBER, member_customer_ids, require_customer
-from api.base import Blueprint, InSchema, OutSchema, PageArgs, keyset_page, page_schema
+from api.base import (
+    Blueprint,
+    InSchema,
+    OutSchema,
+    PageArgs,
+    SingleLine,
+    keyset_page,
+    page_schema,
+)
 from entryfy.auth import current_account_id
 from entryfy.ops import sites as ops
 from entryfy.web import db_session
@@ -28,7 +36,8 @@ def _timezone(value: str) -> None:
 
 
 class SiteIn(InSchema):
-    name = ma.fields.String(required=True, validate=ma.validate.Length(min=1, max=200))
+    name = ma.fields.String(required=True,
+                            validate=[ma.validate.Length(min=1, max=200), SingleLine()])
     address = ma.fields.String(allow_none=True, validate=ma.validate.Length(max=300))
     latitude = ma.fields.Float(required=True, validate=ma.validate.Range(-90, 90))
     longitude = ma.fields.Float(required=True, validate=ma.validate.Range(-180, 180))

@@ -304,3 +304,15 @@ def test_signup_through_the_api_end_to_end(client):
     account = signup(client, "end.to.end@example.test", first_name="End", last_name="Toend")
     assert account["memberships"] == []
     login(client, "end.to.end@example.test", SIGNUP_PASSWORD)
+
+
+def test_line_breaks_in_site_door_and_guest_names_are_refused(client, world):
+    a = world.a
+    h = bearer(client, a.admin)
+    r = client.post(f"/api/v1/customers/{a.customer.id}/sites", headers=h, json={
+        "name": "Site\r\nX", "latitude": 59.3, "longitude": 18.0, "radius_m": 100,
+        "geofence": "record"})
+    assert r.status_code == 400 and "name" in r.get_json()["errors"]
+    r = client.post(f"/api/v1/customers/{a.customer.id}/sites/{a.site.id}/doors", headers=h,
+                    json={"name": "Door\nX"})
+    assert r.status_code == 400 and "name" in r.get_json()["errors"]
