@@ -165,6 +165,10 @@ class CredentialIn(InSchema):
     value = ma.fields.String(load_default=None, validate=ma.validate.Length(1, 100),
                              metadata={"description": "The card number (keycard only). A PIN "
                                                       "is drawn and e-mailed to the member."})
+    site_id = ma.fields.UUID(load_default=None, allow_none=True,
+                             metadata={"description": "PIN only: the site whose doors it opens. "
+                                       "May be left out when the member's accesses are at "
+                                       "one site."})
     valid_from = _time(load_default=None, allow_none=True)
     valid_to = _time(load_default=None, allow_none=True)
 
@@ -173,6 +177,7 @@ class CredentialOut(OutSchema):
     id = ma.fields.UUID()
     member_id = ma.fields.UUID(attribute="membership_id")
     kind = ma.fields.String()
+    site_id = ma.fields.UUID(allow_none=True)
     valid_from = ma.fields.DateTime(allow_none=True)
     valid_to = ma.fields.DateTime(allow_none=True)
     created_at = ma.fields.DateTime()
@@ -399,7 +404,7 @@ class Credentials(MethodView):
         else:
             if data["value"]:
                 raise ValidationFailed({"value": ["PINs are drawn, never chosen."]})
-            cred = ops.issue_member_pin(s, member)
+            cred = ops.issue_member_pin(s, member, site_id=data["site_id"])
         audit.record(s, action=f"credential.{data['kind']}.issue", customer_id=customer_id,
                      actor_id=me.account_id, actor_role=me.role, object_type="door_credential",
                      object_id=cred.id, subject_id=member.account_id)

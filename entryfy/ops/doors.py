@@ -18,8 +18,12 @@ to refuse:
 Its lookup is one indexed join (door -> access_doors -> accesses <- access_members <-
 membership), so it costs the same for a customer with ten people as with ten thousand.
 
-Secrets: PINs, keycard numbers and guests' QR codes are stored only as keyed hashes
-(``credential_hash``), and door controllers' keys only as SHA-256.
+Secrets: PINs, keycard numbers and guests' QR codes are stored as the server's keyed hash
+(``credential_hash``, never sent out) and encrypted under the data key (``value_enc``), from
+which every controller's list is hashed with that controller's own key
+(``controller_credential_hash``); door controllers' keys only as SHA-256. A PIN opens the doors
+of one site: what a stolen controller gives up (its key, its hashes) yields at most the PINs of
+its own site (threat model: docs/DOORS.md).
 """
 
 from __future__ import annotations
@@ -112,6 +116,10 @@ _HHMM = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$|^24:00$")
 PIN_DIGITS = 6
 WRONG_PIN_LIMIT = 5  # wrong PINs per membership within WRONG_PIN_WINDOW, then refused
 WRONG_PIN_WINDOW = dt.timedelta(minutes=15)
+# A keypad (a door's, offline on its controller) refuses every PIN after this many wrong
+# ones within the window: 5 tries in 15 minutes make 10^6 PINs a matter of years.
+KEYPAD_WRONG_PIN_LIMIT = 5
+KEYPAD_LOCKOUT_WINDOW = dt.timedelta(minutes=15)
 UNLOCK_COMMAND_TTL = dt.timedelta(seconds=60)
 CONTROLLER_ONLINE_WITHIN = dt.timedelta(minutes=2)
 GUEST_MAX_DAYS = 90
@@ -137,12 +145,36 @@ def new_door_code() -> str:
 
 
 def credential_hash_key(customer_id: uuid.UUID) -> bytes:
-    """The customer's key for hashing door credentials (derived from ENTRYFY_DATA_KEY).
-
-    Door controllers receive it with their credential list, so they can hash what a person
-    types or presents and compare it with the list without ever holding a PIN in clear.
-    """
+    """The server's key for hashing a customer's door credentials (derived from
+    ENTRYFY_DATA_KEY). It never leaves the server: controllers get keys of their own
+    (``controller_hash_key``)."""
     return bytes.fromhex(security.keys().keyed_hash("door-credential-key", str(customer_id)))
+
+
+def controller_hash_key(controller_id: uuid.UUID) -> bytes:
+    """One controller's key for the hashes in its credential list. Another controller's list
+    is hashed with another key, so a list's hashes match nothing anywhere else."""
+    return bytes.fromhex(security.keys().keyed_hash("door-controller-list-key",
+                                                    str(controller_id)))
+
+
+def controller_credential_hash(controller_id: uuid.UUID, kind: str, value: str) -> str:
+    """HMAC-SHA256(controller_hash_key(controller), "<kind>:<value>"), hex: what the
+    controller computes from what its keypad or reader got, and looks up in its list."""
+    return hmac.new(controller_hash_key(controller_id), f"{kind}:{value}".encode(),
+                    hashlib.sha256).hexdigest()
+
+
+def _enc_context(cred_id: uuid.UUID) -> str:
+    return f"door-credential:{cred_id}"
+
+
+def credential_value(cred: DoorCredential) -> str | None:
+    """The clear value (for hashing a controller's list); None for a credential enrolled
+    before values were kept encrypted (revision 0011): it is honoured online only."""
+    if cred.value_enc is None:
+        return None
+    return security.keys().decrypt(cred.value_enc, context=_enc_context(cred.id))
 
 
 def credential_hash(customer_id: uuid.UUID, kind: str, value: str) -> str:
@@ -298,7 +330,7 @@ def recent_wrong_pins(session: Session, membership_id: uuid.UUID, at: dt.datetim
 
 
 def _credential_matches(session: Session, membership: Membership, kind: str, value_hash: str,
-                        at: dt.datetime) -> bool:
+                        at: dt.datetime, site_id: uuid.UUID | None = None) -> bool:
     cred = session.scalar(
         select(DoorCredential).where(
             DoorCredential.customer_id == membership.customer_id,
@@ -306,7 +338,9 @@ def _credential_matches(session: Session, membership: Membership, kind: str, val
             DoorCredential.value_hash == value_hash,
         )
     )
+    # A PIN opens the doors of its own site only (the same rule the controllers' lists hold).
     return (cred is not None and cred.membership_id == membership.id
+            and (kind != "pin" or cred.site_id == site_id)
             and _valid_at(cred.valid_from, cred.valid_to, at))
 
 
@@ -349,7 +383,8 @@ def decide(session: Session, *, membership: Membership, door: Door, channel: str
         if recent_wrong_pins(session, membership.id, at) >= WRONG_PIN_LIMIT:
             return Decision.refuse("too_many_attempts", method)
         if not _credential_matches(session, membership, "pin",
-                                   credential_hash(membership.customer_id, "pin", pin), at):
+                                   credential_hash(membership.customer_id, "pin", pin), at,
+                                   site_id=door.site_id):
             return Decision.refuse("wrong_pin", method)
     elif channel in ("keycard", "qr") and not (presented_hash and _credential_matches(
             session, membership, channel, presented_hash, at)):
@@ -624,10 +659,14 @@ def _new_pin() -> str:
 
 def _add_credential(session: Session, membership: Membership, kind: str, value: str, *,
                     valid_from: dt.datetime | None = None,
-                    valid_to: dt.datetime | None = None) -> DoorCredential:
-    cred = DoorCredential(id=uuid.uuid4(), customer_id=membership.customer_id,
-                          membership_id=membership.id, kind=kind,
+                    valid_to: dt.datetime | None = None,
+                    site_id: uuid.UUID | None = None) -> DoorCredential:
+    cred_id = uuid.uuid4()
+    cred = DoorCredential(id=cred_id, customer_id=membership.customer_id,
+                          membership_id=membership.id, kind=kind, site_id=site_id,
                           value_hash=credential_hash(membership.customer_id, kind, value),
+                          value_enc=security.keys().encrypt(value,
+                                                            context=_enc_context(cred_id)),
                           valid_from=valid_from, valid_to=valid_to)
     with session.begin_nested():
         session.add(cred)
@@ -635,19 +674,40 @@ def _add_credential(session: Session, membership: Membership, kind: str, value: 
     return cred
 
 
+def pin_site(session: Session, membership: Membership,
+             site_id: uuid.UUID | None = None) -> uuid.UUID:
+    """The site a new PIN is for: the one given (of this customer), else the one site where
+    the membership has an access that takes a PIN; several or none: the caller must say."""
+    if site_id is not None:
+        return load_owned(session, Site, membership.customer_id, site_id, "site").id
+    sites = set(session.scalars(
+        select(Access.site_id).join(AccessMember, AccessMember.access_id == Access.id)
+        .where(AccessMember.membership_id == membership.id,
+               Access.customer_id == membership.customer_id)
+    ))
+    if len(sites) != 1:
+        raise Unprocessable("A PIN opens the doors of one site: name the site (site_id).",
+                            slug="pin-site-required")
+    return sites.pop()
+
+
 def issue_pin(session: Session, membership: Membership, *,
+              site_id: uuid.UUID | None = None,
               valid_from: dt.datetime | None = None,
               valid_to: dt.datetime | None = None) -> tuple[DoorCredential, str]:
-    """A new random PIN for the membership, replacing its old one. Unique in the customer
-    (a keypad PIN identifies one person); returns the PIN to be sent, never stored."""
+    """A new random PIN for the membership at one site (``pin_site``), replacing its old PIN
+    there. Unique in the customer (a keypad PIN identifies one person, and a PIN of one site
+    is never another site's); returns the PIN to be sent, never stored in clear."""
+    site_id = pin_site(session, membership, site_id)
     session.execute(delete(DoorCredential).where(
         DoorCredential.membership_id == membership.id, DoorCredential.kind == "pin",
-        DoorCredential.customer_id == membership.customer_id))
+        DoorCredential.customer_id == membership.customer_id,
+        DoorCredential.site_id == site_id))
     for _ in range(20):
         pin = _new_pin()
         try:
             return _add_credential(session, membership, "pin", pin, valid_from=valid_from,
-                                   valid_to=valid_to), pin
+                                   valid_to=valid_to, site_id=site_id), pin
         except IntegrityError:
             continue  # that PIN belongs to someone else in this customer: draw again
     raise Conflict("No free PIN could be drawn; try again.", slug="pin-space-exhausted")
@@ -666,18 +726,22 @@ def add_keycard(session: Session, membership: Membership, value: str, *,
         raise Conflict("That card is already enrolled.", slug="keycard-taken") from None
 
 
-def issue_member_pin(session: Session, membership: Membership) -> DoorCredential:
-    """A PIN for a member, sent to them by e-mail: the admin never sees it."""
+def issue_member_pin(session: Session, membership: Membership,
+                     site_id: uuid.UUID | None = None) -> DoorCredential:
+    """A PIN for a member at one site, sent to them by e-mail: the admin never sees it."""
     if membership.account_id is None:
         raise Unprocessable("The member has not registered yet.", slug="member-pending")
     account = session.get(Account, membership.account_id)
     if account is None:
         raise NotFound("No such member.")
-    cred, pin = issue_pin(session, membership)
+    cred, pin = issue_pin(session, membership, site_id=site_id)
     customer = session.get(Customer, membership.customer_id)
+    site = session.get(Site, cred.site_id)
     mail.send(account.email, "Your door PIN",
               f"Your PIN for the doors of {customer.name if customer else 'your workplace'} "
-              f"is: {pin}\n\nKeep it to yourself. Your administrator can issue a new one.")
+              f"at {site.name if site else 'your site'} is: {pin}\n\n"
+              "It opens that site's doors only. Keep it to yourself. Your administrator can "
+              "issue a new one.")
     return cred
 
 
@@ -750,7 +814,15 @@ def invite_guest(session: Session, *, customer_id: uuid.UUID, email: str,
                       methods=["pin", "qr"], valid_from=valid_from, valid_to=valid_to)
         for site_doors in by_site.values()
     ]
-    _, pin = issue_pin(session, existing, valid_from=valid_from, valid_to=valid_to)
+    # One PIN per site of the visit: a PIN opens the doors of its own site only.
+    pins = []
+    for site_doors in by_site.values():
+        _, pin = issue_pin(session, existing, site_id=site_doors[0].site_id,
+                           valid_from=valid_from, valid_to=valid_to)
+        pins.append((site_doors[0].site.name, pin))
+    pin_lines = (f"Your PIN for the door keypads: {pins[0][1]}" if len(pins) == 1 else
+                 "\n".join(f"Your PIN for the door keypads at {name}: {pin}"
+                           for name, pin in sorted(pins)))
     qr = "EFG1." + secrets.token_urlsafe(24)
     _add_credential(session, existing, "qr", qr, valid_from=valid_from, valid_to=valid_to)
     customer = session.get(Customer, customer_id)
@@ -761,7 +833,7 @@ def invite_guest(session: Session, *, customer_id: uuid.UUID, email: str,
               f"{valid_from.astimezone(tz):%Y-%m-%d %H:%M} to "
               f"{valid_to.astimezone(tz):%Y-%m-%d %H:%M} ({tz.key}).\n"
               f"Doors: {', '.join(sorted(d.name for d in doors))}\n\n"
-              f"Your PIN for the door keypads: {pin}\n"
+              f"{pin_lines}\n"
               f"Your QR code for the door readers (show it on your phone or printed):\n"
               f"{qr}\n\nNo app is needed. The codes stop working when your visit ends.")
     log.info("guest invited membership=%s by=%s", existing.id, invited_by)
@@ -869,22 +941,31 @@ def _list_content(session: Session, c: Controller, now: dt.datetime) -> dict[str
     credentials = []
     for cred in creds:
         m, aids = by_member[cred.membership_id]
-        usable = sorted(str(a) for a in aids if cred.kind in (accesses[a].methods or []))
-        if not usable:
+        # A PIN counts only for accesses of its own site (decide() holds the same rule).
+        usable = sorted(str(a) for a in aids if cred.kind in (accesses[a].methods or [])
+                        and (cred.kind != "pin" or accesses[a].site_id == cred.site_id))
+        value = credential_value(cred) if usable else None
+        if value is None:
             continue
         starts = [t for t in (cred.valid_from, m.valid_from) if t is not None]
         ends = [t for t in (cred.valid_to, m.valid_to) if t is not None]
         credentials.append({
-            "kind": cred.kind, "hash": cred.value_hash,
+            "kind": cred.kind, "hash": controller_credential_hash(c.id, cred.kind, value),
             "valid_from": _iso(max(starts)) if starts else None,
             "valid_to": _iso(min(ends)) if ends else None,
             "access_ids": usable,
         })
+    credentials.sort(key=lambda x: (x["kind"], x["hash"]))
     return {
         "controller_id": str(c.id),
         "customer_id": str(c.customer_id),
+        # This controller's own key: its hashes match no other controller's list.
         "hash": {"alg": "HMAC-SHA256", "input": "<kind>:<value>",
-                 "key": credential_hash_key(c.customer_id).hex()},
+                 "key": controller_hash_key(c.id).hex()},
+        # Keypad lockout, applied by the controller per keypad (door), reported in its
+        # events as reason "wrong_pin" / "too_many_attempts".
+        "lockout": {"wrong_pin_limit": KEYPAD_WRONG_PIN_LIMIT,
+                    "window_seconds": int(KEYPAD_LOCKOUT_WINDOW.total_seconds())},
         "doors": [{"id": str(d.id), "name": d.name, "timezone": tz[d.id]} for d in doors],
         "accesses": [
             {"id": str(a.id), "door_ids": sorted(str(x) for x in access_doors[a.id]),
@@ -979,6 +1060,25 @@ def pending_commands(session: Session, c: Controller) -> list[UnlockCommand]:
     return cmds
 
 
+def _controller_hashes(session: Session, c: Controller, doors: dict[uuid.UUID, Door]
+                       ) -> dict[tuple[str, str], DoorCredential]:
+    """(kind, this controller's hash) -> credential, for the members with an access to its
+    doors: the hash a controller reports is its own (``controller_credential_hash``)."""
+    if not doors:
+        return {}
+    members = (select(AccessMember.membership_id)
+               .join(AccessDoor, AccessDoor.access_id == AccessMember.access_id)
+               .where(AccessDoor.door_id.in_(list(doors))))
+    out = {}
+    for cred in session.scalars(select(DoorCredential).where(
+            DoorCredential.customer_id == c.customer_id,
+            DoorCredential.membership_id.in_(members))):
+        value = credential_value(cred)
+        if value is not None:
+            out[(cred.kind, controller_credential_hash(c.id, cred.kind, value))] = cred
+    return out
+
+
 @dataclasses.dataclass
 class ControllerEventsResult:
     recorded: int
@@ -1008,6 +1108,8 @@ def record_controller_events(session: Session, c: Controller,
     seen_ids = set(session.scalars(select(AccessEvent.controller_event_id).where(
         AccessEvent.controller_id == c.id,
         AccessEvent.controller_event_id.in_([e["event_id"] for e in events]))))
+    by_hash = (_controller_hashes(session, c, doors)
+               if any(e.get("credential_hash") for e in events) else {})
     recorded = duplicates = 0
     for e in events:
         if e["event_id"] in seen_ids:
@@ -1015,10 +1117,7 @@ def record_controller_events(session: Session, c: Controller,
             continue
         membership = None
         if e.get("credential_hash"):
-            cred = session.scalar(select(DoorCredential).where(
-                DoorCredential.customer_id == c.customer_id,
-                DoorCredential.kind == e["method"],
-                DoorCredential.value_hash == e["credential_hash"]))
+            cred = by_hash.get((e["method"], e["credential_hash"]))
             if cred is not None:
                 membership = session.scalar(select(Membership).where(
                     Membership.id == cred.membership_id,
