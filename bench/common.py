@@ -194,6 +194,11 @@ def seed_tenant(db_url: str, *, people: int, sites_per_person: int = 1,
     # Seeding only: the OWASP-minimum argon2 so a few hundred accounts take seconds.
     security.configure(passwords=security.Passwords(1, 8192, 1),
                        keys=security.DataKeys(data_key))
+    # The server signs its row-level-security settings with a key derived from data_key;
+    # the database must hold it (as `entryfy db upgrade` stores it; models/rls.py).
+    from entryfy import migrate
+
+    migrate.store_scope_key(db_url, security.db_scope_key())
     db = Database(make_engine(db_url))
     run = uuid.uuid4().hex[:6]
     with db.transaction(SYSTEM) as s:

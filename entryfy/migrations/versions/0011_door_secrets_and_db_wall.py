@@ -13,6 +13,8 @@ Revises: 0008
 import sqlalchemy as sa
 from alembic import op
 
+from models import rls
+
 revision = "0011"
 down_revision = "0008"
 branch_labels = None
@@ -27,9 +29,14 @@ def upgrade() -> None:
         batch.create_foreign_key("fk_door_credentials_site", "sites",
                                  ["customer_id", "site_id"], ["customer_id", "id"],
                                  ondelete="CASCADE")
+    # The key itself is stored by whoever runs the migrations with the app's configuration
+    # (entryfy.migrate.upgrade(scope_key=...), `entryfy db upgrade`); until then nothing
+    # signed is valid and the web role sees no tenant row (fails closed).
+    rls.install_signed_scope(op.get_bind())
 
 
 def downgrade() -> None:
+    rls.uninstall_signed_scope(op.get_bind())
     with op.batch_alter_table("door_credentials") as batch:
         batch.drop_constraint("fk_door_credentials_site", type_="foreignkey")
         batch.drop_column("value_enc")
