@@ -192,7 +192,27 @@ END
 $$""",
 ]
 
+# The customers table (platform data, no customer_id column): a customer is visible in the
+# system scope, in its own tenant context, and to the signed-in people who are its members
+# (their memberships name it: /me, require_customer). Written only in the system scope
+# (creating a customer, offboarding) or in its own context.
+_CUSTOMER_IDS = ("id = ANY (string_to_array(nullif(current_setting('entryfy.customer_ids', "
+                 "true), ''), ',')::uuid[])")
+_SYSTEM = "current_setting('entryfy.scope', true) = 'system'"
+CUSTOMERS_RLS = [
+    "DROP POLICY IF EXISTS customer_visible ON customers",
+    f"CREATE POLICY customer_visible ON customers USING ({VALID} AND ({_SYSTEM} OR "
+    f"{_CUSTOMER_IDS} OR id IN (SELECT m.customer_id FROM memberships m WHERE m.account_id = "
+    "nullif(current_setting('entryfy.account_id', true), '')::uuid))) "
+    f"WITH CHECK ({VALID} AND ({_SYSTEM} OR {_CUSTOMER_IDS}))",
+    "ALTER TABLE customers ENABLE ROW LEVEL SECURITY",
+    "ALTER TABLE customers FORCE ROW LEVEL SECURITY",
+]
+
 UNSIGNED_SCOPE_SQL = [
+    "DROP POLICY IF EXISTS customer_visible ON customers",
+    "ALTER TABLE customers NO FORCE ROW LEVEL SECURITY",
+    "ALTER TABLE customers DISABLE ROW LEVEL SECURITY",
     "DROP FUNCTION IF EXISTS public.entryfy_scope_customers(text)",
     "DROP FUNCTION IF EXISTS public.entryfy_enter_account(text, text, timestamptz)",
     "DROP FUNCTION IF EXISTS public.entryfy_scope_valid()",
@@ -238,6 +258,8 @@ def install_signed_scope(conn: Connection) -> None:
                          {"t": table, "n": name, "q": qual, "c": check})
             conn.execute(text(f"ALTER POLICY {_ident(name)} ON {_ident(table)} "
                               + " ".join(parts)))
+    for stmt in CUSTOMERS_RLS:
+        conn.execute(text(stmt))
 
 
 def uninstall_signed_scope(conn: Connection) -> None:

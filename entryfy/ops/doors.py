@@ -48,13 +48,14 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import (
     Ed25519PublicKey,
 )
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
-from sqlalchemy import delete, func, select
+from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, joinedload
 
 from entryfy import clock, mail, security
 from entryfy.errors import Conflict, NotFound, Unprocessable, ValidationFailed
 from entryfy.ops import geo
+from entryfy.ops.auditing import record_change
 from entryfy.ops.tenant import load_owned
 from models import (
     Access,
@@ -515,7 +516,8 @@ def doors_for(session: Session, memberships: Sequence[Membership],
 
 def create_door(session: Session, *, site: Site, name: str, latitude: float | None = None,
                 longitude: float | None = None, radius_m: int | None = None,
-                controller_id: uuid.UUID | None = None, site_entrance: bool = False) -> Door:
+                controller_id: uuid.UUID | None = None, site_entrance: bool = False,
+                by: Membership | None = None) -> Door:
     if (latitude is None) != (longitude is None):
         raise ValidationFailed({"latitude": ["Give both latitude and longitude, or neither."]})
     if controller_id is not None:
@@ -526,10 +528,13 @@ def create_door(session: Session, *, site: Site, name: str, latitude: float | No
                 entry_code=new_door_code(), exit_code=new_door_code())
     session.add(door)
     session.flush()
+    record_change(session, by, "door.create", customer_id=door.customer_id,
+                  object_type="door", object_id=door.id)
     return door
 
 
-def update_door(session: Session, door: Door, changes: dict[str, Any]) -> Door:
+def update_door(session: Session, door: Door, changes: dict[str, Any], *,
+                by: Membership | None = None) -> Door:
     if "controller_id" in changes and changes["controller_id"] is not None:
         load_owned(session, Controller, door.customer_id, changes["controller_id"], "controller")
     lat = changes.get("latitude", door.latitude)
@@ -543,7 +548,22 @@ def update_door(session: Session, door: Door, changes: dict[str, Any]) -> Door:
         # Reprinting the signs: the old codes stop working at once.
         door.entry_code, door.exit_code = new_door_code(), new_door_code()
     session.flush()
+    if set(changes) - {"new_codes"}:
+        record_change(session, by, "door.update", customer_id=door.customer_id,
+                      object_type="door", object_id=door.id)
+    if changes.get("new_codes"):
+        record_change(session, by, "door.codes_reprinted", customer_id=door.customer_id,
+                      object_type="door", object_id=door.id)
     return door
+
+
+def delete_door(session: Session, door: Door, *, by: Membership | None = None) -> None:
+    """Remove a door; its access events stay (without the door)."""
+    customer_id, door_id = door.customer_id, door.id
+    session.delete(door)
+    session.flush()
+    record_change(session, by, "door.delete", customer_id=customer_id, object_type="door",
+                  object_id=door_id)
 
 
 def load_door(session: Session, customer_id: uuid.UUID, door_id: uuid.UUID) -> Door:
@@ -595,7 +615,8 @@ def create_access(session: Session, *, customer_id: uuid.UUID, name: str,
                   door_ids: Sequence[uuid.UUID], member_ids: Sequence[uuid.UUID],
                   methods: Sequence[str], valid_from: dt.datetime | None = None,
                   valid_to: dt.datetime | None = None,
-                  schedule: list[dict[str, Any]] | None = None, guest: bool = False) -> Access:
+                  schedule: list[dict[str, Any]] | None = None, guest: bool = False,
+                  by: Membership | None = None) -> Access:
     check_validity(valid_from, valid_to)
     schedule = validate_schedule(schedule)
     methods = _methods(methods)
@@ -609,10 +630,21 @@ def create_access(session: Session, *, customer_id: uuid.UUID, name: str,
                       for m in members]
     session.add(access)
     session.flush()
+    record_change(session, by, "access.create", customer_id=customer_id,
+                  object_type="access", object_id=access.id)
+    for m in members:
+        _member_event(session, by, "access.member_added", access, m)
     return access
 
 
-def update_access(session: Session, access: Access, changes: dict[str, Any]) -> Access:
+def _member_event(session: Session, by: Membership | None, action: str, access: Access,
+                  m: Membership) -> None:
+    record_change(session, by, action, customer_id=access.customer_id, object_type="access",
+                  object_id=access.id, subject_id=m.account_id)
+
+
+def update_access(session: Session, access: Access, changes: dict[str, Any], *,
+                  by: Membership | None = None) -> Access:
     valid_from = changes.get("valid_from", access.valid_from)
     valid_to = changes.get("valid_to", access.valid_to)
     check_validity(valid_from, valid_to)
@@ -625,8 +657,14 @@ def update_access(session: Session, access: Access, changes: dict[str, Any]) -> 
         access.site_id = doors[0].site_id
         access.doors = [AccessDoor(customer_id=access.customer_id, door_id=d.id)
                         for d in doors]
+    added: list[Membership] = []
+    removed: list[Membership] = []
     if "member_ids" in changes:
         members = _memberships(session, access.customer_id, changes["member_ids"])
+        before = {am.membership_id for am in access.members}
+        after = {m.id for m in members}
+        added = [m for m in members if m.id not in before]
+        removed = _memberships(session, access.customer_id, sorted(before - after, key=str))
         access.members = [AccessMember(customer_id=access.customer_id, membership_id=m.id)
                           for m in members]
     for key in ("name", "valid_from", "valid_to"):
@@ -634,7 +672,21 @@ def update_access(session: Session, access: Access, changes: dict[str, Any]) -> 
             setattr(access, key, changes[key])
     access.updated_at = clock.now()
     session.flush()
+    record_change(session, by, "access.update", customer_id=access.customer_id,
+                  object_type="access", object_id=access.id)
+    for m in added:
+        _member_event(session, by, "access.member_added", access, m)
+    for m in removed:
+        _member_event(session, by, "access.member_removed", access, m)
     return access
+
+
+def delete_access(session: Session, access: Access, *, by: Membership | None = None) -> None:
+    customer_id, access_id = access.customer_id, access.id
+    session.delete(access)
+    session.flush()
+    record_change(session, by, "access.delete", customer_id=customer_id,
+                  object_type="access", object_id=access_id)
 
 
 def load_access(session: Session, customer_id: uuid.UUID, access_id: uuid.UUID) -> Access:
@@ -657,10 +709,18 @@ def _new_pin() -> str:
     return f"{secrets.randbelow(10 ** PIN_DIGITS):0{PIN_DIGITS}d}"
 
 
+def _credential_event(session: Session, by: Membership | None, action: str,
+                      cred: DoorCredential, subject_id: uuid.UUID | None) -> None:
+    record_change(session, by, f"credential.{cred.kind}.{action}",
+                  customer_id=cred.customer_id, object_type="door_credential",
+                  object_id=cred.id, subject_id=subject_id)
+
+
 def _add_credential(session: Session, membership: Membership, kind: str, value: str, *,
                     valid_from: dt.datetime | None = None,
                     valid_to: dt.datetime | None = None,
-                    site_id: uuid.UUID | None = None) -> DoorCredential:
+                    site_id: uuid.UUID | None = None,
+                    by: Membership | None = None) -> DoorCredential:
     cred_id = uuid.uuid4()
     cred = DoorCredential(id=cred_id, customer_id=membership.customer_id,
                           membership_id=membership.id, kind=kind, site_id=site_id,
@@ -671,7 +731,29 @@ def _add_credential(session: Session, membership: Membership, kind: str, value: 
     with session.begin_nested():
         session.add(cred)
         session.flush()
+    _credential_event(session, by, "issue", cred, membership.account_id)
     return cred
+
+
+def revoke_credential(session: Session, cred: DoorCredential, *,
+                      by: Membership | None = None) -> None:
+    """A PIN, keycard or QR code stops working (online at once; controllers with their next
+    list)."""
+    subject = session.scalar(select(Membership.account_id).where(
+        Membership.id == cred.membership_id, Membership.customer_id == cred.customer_id))
+    session.delete(cred)
+    session.flush()
+    _credential_event(session, by, "revoke", cred, subject)
+
+
+def _revoke_where(session: Session, membership: Membership, by: Membership | None,
+                  *conditions: Any) -> None:
+    for cred in list(session.scalars(select(DoorCredential).where(
+            DoorCredential.membership_id == membership.id,
+            DoorCredential.customer_id == membership.customer_id, *conditions))):
+        session.delete(cred)
+        session.flush()
+        _credential_event(session, by, "revoke", cred, membership.account_id)
 
 
 def pin_site(session: Session, membership: Membership,
@@ -694,20 +776,19 @@ def pin_site(session: Session, membership: Membership,
 def issue_pin(session: Session, membership: Membership, *,
               site_id: uuid.UUID | None = None,
               valid_from: dt.datetime | None = None,
-              valid_to: dt.datetime | None = None) -> tuple[DoorCredential, str]:
+              valid_to: dt.datetime | None = None,
+              by: Membership | None = None) -> tuple[DoorCredential, str]:
     """A new random PIN for the membership at one site (``pin_site``), replacing its old PIN
     there. Unique in the customer (a keypad PIN identifies one person, and a PIN of one site
     is never another site's); returns the PIN to be sent, never stored in clear."""
     site_id = pin_site(session, membership, site_id)
-    session.execute(delete(DoorCredential).where(
-        DoorCredential.membership_id == membership.id, DoorCredential.kind == "pin",
-        DoorCredential.customer_id == membership.customer_id,
-        DoorCredential.site_id == site_id))
+    _revoke_where(session, membership, by, DoorCredential.kind == "pin",
+                  DoorCredential.site_id == site_id)
     for _ in range(20):
         pin = _new_pin()
         try:
             return _add_credential(session, membership, "pin", pin, valid_from=valid_from,
-                                   valid_to=valid_to, site_id=site_id), pin
+                                   valid_to=valid_to, site_id=site_id, by=by), pin
         except IntegrityError:
             continue  # that PIN belongs to someone else in this customer: draw again
     raise Conflict("No free PIN could be drawn; try again.", slug="pin-space-exhausted")
@@ -715,26 +796,28 @@ def issue_pin(session: Session, membership: Membership, *,
 
 def add_keycard(session: Session, membership: Membership, value: str, *,
                 valid_from: dt.datetime | None = None,
-                valid_to: dt.datetime | None = None) -> DoorCredential:
+                valid_to: dt.datetime | None = None,
+                by: Membership | None = None) -> DoorCredential:
     number = normalise_keycard(value)
     if not re.fullmatch(r"[0-9A-F]{4,64}", number):
         raise ValidationFailed({"value": ["A card number: 4 to 64 hex digits."]})
     try:
         return _add_credential(session, membership, "keycard", number, valid_from=valid_from,
-                               valid_to=valid_to)
+                               valid_to=valid_to, by=by)
     except IntegrityError:
         raise Conflict("That card is already enrolled.", slug="keycard-taken") from None
 
 
 def issue_member_pin(session: Session, membership: Membership,
-                     site_id: uuid.UUID | None = None) -> DoorCredential:
+                     site_id: uuid.UUID | None = None, *,
+                     by: Membership | None = None) -> DoorCredential:
     """A PIN for a member at one site, sent to them by e-mail: the admin never sees it."""
     if membership.account_id is None:
         raise Unprocessable("The member has not registered yet.", slug="member-pending")
     account = session.get(Account, membership.account_id)
     if account is None:
         raise NotFound("No such member.")
-    cred, pin = issue_pin(session, membership, site_id=site_id)
+    cred, pin = issue_pin(session, membership, site_id=site_id, by=by)
     customer = session.get(Customer, membership.customer_id)
     site = session.get(Site, cred.site_id)
     mail.send(account.email, "Your door PIN",
@@ -756,7 +839,8 @@ class GuestInvitation:
 def invite_guest(session: Session, *, customer_id: uuid.UUID, email: str,
                  valid_from: dt.datetime, valid_to: dt.datetime,
                  door_ids: Sequence[uuid.UUID], first_name: str | None = None,
-                 invited_by: uuid.UUID | None = None) -> GuestInvitation:
+                 invited_by: uuid.UUID | None = None,
+                 by: Membership | None = None) -> GuestInvitation:
     """A short-term guest: a membership with role "guest" valid from/to, accesses to the doors
     (by PIN or personal QR code, at the doors' readers), and a PIN and QR code sent by e-mail.
 
@@ -800,31 +884,31 @@ def invite_guest(session: Session, *, customer_id: uuid.UUID, email: str,
     session.flush()
     # Renewal: the guest's previous accesses and codes end here.
     old = select(AccessMember.access_id).where(AccessMember.membership_id == existing.id)
-    session.execute(delete(Access).where(Access.id.in_(old), Access.guest.is_(True),
-                                         Access.customer_id == customer_id)
-                    .execution_options(synchronize_session=False))
-    session.execute(delete(DoorCredential).where(DoorCredential.membership_id == existing.id,
-                                                 DoorCredential.customer_id == customer_id))
+    for access in list(session.scalars(select(Access).where(
+            Access.id.in_(old), Access.guest.is_(True), Access.customer_id == customer_id))):
+        delete_access(session, access, by=by)
+    _revoke_where(session, existing, by)
     by_site: dict[uuid.UUID, list[Door]] = {}
     for d in doors:
         by_site.setdefault(d.site_id, []).append(d)
     accesses = [
         create_access(session, customer_id=customer_id, name="Guest", guest=True,
                       door_ids=[d.id for d in site_doors], member_ids=[existing.id],
-                      methods=["pin", "qr"], valid_from=valid_from, valid_to=valid_to)
+                      methods=["pin", "qr"], valid_from=valid_from, valid_to=valid_to, by=by)
         for site_doors in by_site.values()
     ]
     # One PIN per site of the visit: a PIN opens the doors of its own site only.
     pins = []
     for site_doors in by_site.values():
         _, pin = issue_pin(session, existing, site_id=site_doors[0].site_id,
-                           valid_from=valid_from, valid_to=valid_to)
+                           valid_from=valid_from, valid_to=valid_to, by=by)
         pins.append((site_doors[0].site.name, pin))
     pin_lines = (f"Your PIN for the door keypads: {pins[0][1]}" if len(pins) == 1 else
                  "\n".join(f"Your PIN for the door keypads at {name}: {pin}"
                            for name, pin in sorted(pins)))
     qr = "EFG1." + secrets.token_urlsafe(24)
-    _add_credential(session, existing, "qr", qr, valid_from=valid_from, valid_to=valid_to)
+    _add_credential(session, existing, "qr", qr, valid_from=valid_from, valid_to=valid_to,
+                    by=by)
     customer = session.get(Customer, customer_id)
     tz = _zone(doors[0].site.timezone)
     greeting = f"Hello {first_name}," if first_name else "Hello,"
@@ -836,6 +920,9 @@ def invite_guest(session: Session, *, customer_id: uuid.UUID, email: str,
               f"{pin_lines}\n"
               f"Your QR code for the door readers (show it on your phone or printed):\n"
               f"{qr}\n\nNo app is needed. The codes stop working when your visit ends.")
+    record_change(session, by, "guest.invite", customer_id=customer_id,
+                  object_type="membership", object_id=existing.id,
+                  subject_id=existing.account_id)
     log.info("guest invited membership=%s by=%s", existing.id, invited_by)
     return GuestInvitation(existing, accesses)
 
@@ -845,15 +932,38 @@ def invite_guest(session: Session, *, customer_id: uuid.UUID, email: str,
 CONTROLLER_KEY_PREFIX = "efc_"
 
 
-def create_controller(session: Session, *, customer_id: uuid.UUID, name: str
-                      ) -> tuple[Controller, str]:
-    """A new door controller and its key, which is returned once and stored as SHA-256."""
+def create_controller(session: Session, *, customer_id: uuid.UUID, name: str,
+                      by: Membership | None = None) -> tuple[Controller, str]:
+    """A new door controller and its key (a credential issued: audited), which is returned
+    once and stored as SHA-256."""
     key = CONTROLLER_KEY_PREFIX + secrets.token_urlsafe(32)
     c = Controller(id=uuid.uuid4(), customer_id=customer_id, name=name,
                    key_hash=security.sha256_hex(key), list_version=0)
     session.add(c)
     session.flush()
+    record_change(session, by, "controller.create", customer_id=customer_id,
+                  object_type="controller", object_id=c.id)
     return c, key
+
+
+def update_controller(session: Session, c: Controller, changes: dict[str, Any], *,
+                      by: Membership | None = None) -> Controller:
+    if "name" in changes:
+        c.name = changes["name"]
+    session.flush()
+    record_change(session, by, "controller.update", customer_id=c.customer_id,
+                  object_type="controller", object_id=c.id)
+    return c
+
+
+def delete_controller(session: Session, c: Controller, *, by: Membership | None = None
+                      ) -> None:
+    """Retire a controller: its key stops working (a credential revoked: audited)."""
+    customer_id, controller_id = c.customer_id, c.id
+    session.delete(c)
+    session.flush()
+    record_change(session, by, "controller.delete", customer_id=customer_id,
+                  object_type="controller", object_id=controller_id)
 
 
 def controller_by_key(session: Session, key: str) -> Controller | None:

@@ -120,7 +120,7 @@ def test_a_lists_hashes_and_key_are_its_own(session, estate):
 
 
 def test_keypad_locks_after_wrong_pins_and_controllers_report_it(client, session, estate):
-    a, x, _y, d1, _d2, pins = estate
+    _a, x, _y, d1, _d2, pins = estate
     payload = _list(session, x)
     assert payload["lockout"] == {"wrong_pin_limit": 5, "window_seconds": 900}
     pads = keypad.Keypads.from_list(payload)

@@ -236,3 +236,25 @@ def test_database_signs_only_what_the_caller_may_have(cast, session, make):
     conn.execute(text("SELECT set_config('entryfy.sig', '', true)"))
     assert conn.execute(text("SELECT entryfy_scope_customers(:ids)"),
                         {"ids": str(a.customer.id)}).scalar() == ""
+
+
+def test_customers_are_visible_only_to_their_scope_and_members(cast, session):
+    world, _, _ = cast
+    a, b = world.a, world.b
+    conn = _conn(session)
+    _as(conn, scope="system")
+    assert _count(conn, "customers") >= 2
+    for settings in ({}, {"scope": "system", "sig": "f" * 64}):
+        _as(conn, **settings)
+        assert _count(conn, "customers") == 0
+    conn.execute(text("SELECT set_config('entryfy.scope', 'system', true)"))
+    assert _count(conn, "customers") == 0
+    _as(conn, ids=str(a.customer.id))
+    assert conn.execute(text("SELECT id FROM customers")).scalars().all() == [a.customer.id]
+    # A signed-in person sees the customers they are a member of, no other.
+    _as(conn, acct=str(b.worker.id))
+    assert conn.execute(text("SELECT id FROM customers")).scalars().all() == [b.customer.id]
+    # Nor can the web role write a customer outside its scope.
+    _as(conn, ids=str(a.customer.id))
+    assert conn.execute(text("UPDATE customers SET name = 'Renamed' WHERE id = CAST(:b AS uuid)"),
+                        {"b": str(b.customer.id)}).rowcount == 0
