@@ -215,12 +215,25 @@ $$""",
 _CUSTOMER_IDS = ("id = ANY (string_to_array(nullif(current_setting('entryfy.customer_ids', "
                  "true), ''), ',')::uuid[])")
 _SYSTEM = "current_setting('entryfy.scope', true) = 'system'"
+_ACCOUNT = "nullif(current_setting('entryfy.account_id', true), '')::uuid"
+
+
+def _staff(roles: str) -> str:
+    return (f"EXISTS (SELECT 1 FROM accounts a WHERE a.id = {_ACCOUNT} AND a.is_active "
+            f"AND a.staff_role IN ({roles}))")
+
+
+_STAFF_READS = _staff("'support', 'platform_admin'")
+_STAFF_WRITES = _staff("'platform_admin'")
+
+# Vendor staff (support, platform admins) see the customer records (the vendor's own
+# customer relationships); platform admins also change them (offboarding).
 CUSTOMERS_RLS = [
     "DROP POLICY IF EXISTS customer_visible ON customers",
     f"CREATE POLICY customer_visible ON customers USING ({VALID} AND ({_SYSTEM} OR "
     f"{_CUSTOMER_IDS} OR id IN (SELECT m.customer_id FROM memberships m WHERE m.account_id = "
-    "nullif(current_setting('entryfy.account_id', true), '')::uuid))) "
-    f"WITH CHECK ({VALID} AND ({_SYSTEM} OR {_CUSTOMER_IDS}))",
+    f"{_ACCOUNT}) OR {_STAFF_READS})) "
+    f"WITH CHECK ({VALID} AND ({_SYSTEM} OR {_CUSTOMER_IDS} OR {_STAFF_WRITES}))",
     "ALTER TABLE customers ENABLE ROW LEVEL SECURITY",
     "ALTER TABLE customers FORCE ROW LEVEL SECURITY",
 ]
