@@ -118,7 +118,7 @@ def entryfy_env(db_url: str, **extra: str) -> dict[str, str]:
 @contextlib.contextmanager
 def gunicorn(app_spec: str, env: dict[str, str], *, ready_path: str = "/",
              workers: int = GUNICORN_WORKERS, threads: int = GUNICORN_THREADS,
-             timeout: float = 30.0) -> Iterator[str]:
+             timeout: float = 120.0) -> Iterator[str]:
     """Serve ``app_spec`` (``module:app``) with gunicorn; yields the base URL when it answers.
 
     Any HTTP answer on ``ready_path`` (even 404) means ready. gthread workers keep client
