@@ -28,7 +28,6 @@ from entryfy.web import db_session
 from models import Controller
 from models.doors import CREDENTIAL_KINDS, DIRECTIONS
 from models.tenancy import TenantContext, set_context
-from privacy import audit
 
 blp = Blueprint("controller", __name__, url_prefix="/api/v1",
                 description="Door controllers (hardware with its own key)")
@@ -164,10 +163,7 @@ class Controllers(MethodView):
         """Enrol a controller. Its key is in this answer only."""
         me = require_customer(customer_id, ADMIN)
         s = db_session()
-        c, key = ops.create_controller(s, customer_id=customer_id, name=data["name"])
-        audit.record(s, action="controller.create", customer_id=customer_id,
-                     actor_id=me.account_id, actor_role=me.role, object_type="controller",
-                     object_id=c.id)
+        c, key = ops.create_controller(s, customer_id=customer_id, name=data["name"], by=me)
         c.shown_key = key  # a plain attribute for this answer only, never persisted
         return c
 
@@ -182,25 +178,17 @@ class OneController(MethodView):
     @blp.arguments(ControllerPatch)
     @blp.response(200, ControllerOut)
     def patch(self, data, customer_id: uuid.UUID, controller_id: uuid.UUID):  # type: ignore[no-untyped-def]
-        require_customer(customer_id, ADMIN)
+        me = require_customer(customer_id, ADMIN)
         s = db_session()
-        c = ops.load_controller(s, customer_id, controller_id)
-        if "name" in data:
-            c.name = data["name"]
-        s.flush()
-        return c
+        return ops.update_controller(s, ops.load_controller(s, customer_id, controller_id),
+                                     data, by=me)
 
     @blp.response(204)
     def delete(self, customer_id: uuid.UUID, controller_id: uuid.UUID):  # type: ignore[no-untyped-def]
         """Retire a controller: its key stops working; its doors keep working from the app."""
         me = require_customer(customer_id, ADMIN)
         s = db_session()
-        c = ops.load_controller(s, customer_id, controller_id)
-        s.delete(c)
-        s.flush()
-        audit.record(s, action="controller.delete", customer_id=customer_id,
-                     actor_id=me.account_id, actor_role=me.role, object_type="controller",
-                     object_id=controller_id)
+        ops.delete_controller(s, ops.load_controller(s, customer_id, controller_id), by=me)
         return ""
 
 

@@ -22,9 +22,9 @@ from api.base import (
     page_schema,
 )
 from entryfy.ops import customers as ops
+from entryfy.ops.auditing import record_read
 from entryfy.web import db_session
 from models import Membership
-from privacy import audit
 
 blp = Blueprint("customers", __name__, url_prefix="/api/v1",
                 description="Customers (tenants) and their members")
@@ -166,8 +166,8 @@ class Members(MethodView):
         page = keyset_page(s, stmt, [Membership.created_at, Membership.id],
                            limit=args["limit"], cursor=args["cursor"], descending=False)
         if page["items"]:
-            audit.record(s, action="members.read", customer_id=customer_id,
-                         actor_id=me.account_id, actor_role="admin", object_type="members")
+            record_read(s, me, "members.read", customer_id=customer_id,
+                        object_type="members")
         return {"items": [member_payload(m) for m in page["items"]],
                 "next_cursor": page["next_cursor"]}
 

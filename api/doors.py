@@ -33,11 +33,11 @@ from entryfy.errors import Forbidden, NotFound, ValidationFailed
 from entryfy.ops import customers as customer_ops
 from entryfy.ops import doors as ops
 from entryfy.ops import sites as site_ops
+from entryfy.ops.auditing import record_read
 from entryfy.web import db_session, keep_refusal
 from models import Access, AccessEvent, Door, DoorCredential, Membership
 from models.doors import METHODS
 from models.tenancy import scope_to
-from privacy import audit
 
 log = logging.getLogger(__name__)
 
@@ -175,6 +175,10 @@ class CredentialIn(InSchema):
     value = ma.fields.String(load_default=None, validate=ma.validate.Length(1, 100),
                              metadata={"description": "The card number (keycard only). A PIN "
                                                       "is drawn and e-mailed to the member."})
+    site_id = ma.fields.UUID(load_default=None, allow_none=True,
+                             metadata={"description": "PIN only: the site whose doors it opens. "
+                                       "May be left out when the member's accesses are at "
+                                       "one site."})
     valid_from = _time(load_default=None, allow_none=True)
     valid_to = _time(load_default=None, allow_none=True)
 
@@ -183,6 +187,7 @@ class CredentialOut(OutSchema):
     id = ma.fields.UUID()
     member_id = ma.fields.UUID(attribute="membership_id")
     kind = ma.fields.String()
+    site_id = ma.fields.UUID(allow_none=True)
     valid_from = ma.fields.DateTime(allow_none=True)
     valid_to = ma.fields.DateTime(allow_none=True)
     created_at = ma.fields.DateTime()
@@ -280,10 +285,10 @@ class SiteDoors(MethodView):
     @blp.response(201, DoorOut)
     def post(self, data, customer_id: uuid.UUID, site_id: uuid.UUID):  # type: ignore[no-untyped-def]
         """Add a door; its printed Entry and Exit codes are drawn here."""
-        require_customer(customer_id, ADMIN)
+        me = require_customer(customer_id, ADMIN)
         s = db_session()
         site = site_ops.get_site(s, customer_id, site_id)
-        return ops.create_door(s, site=site, **data)
+        return ops.create_door(s, site=site, **data, by=me)
 
 
 @blp.route("/customers/<uuid:customer_id>/doors/<uuid:door_id>")
@@ -296,17 +301,16 @@ class OneDoor(MethodView):
     @blp.arguments(DoorPatch)
     @blp.response(200, DoorOut)
     def patch(self, data, customer_id: uuid.UUID, door_id: uuid.UUID):  # type: ignore[no-untyped-def]
-        require_customer(customer_id, ADMIN)
+        me = require_customer(customer_id, ADMIN)
         s = db_session()
-        return ops.update_door(s, ops.load_door(s, customer_id, door_id), data)
+        return ops.update_door(s, ops.load_door(s, customer_id, door_id), data, by=me)
 
     @blp.response(204)
     def delete(self, customer_id: uuid.UUID, door_id: uuid.UUID):  # type: ignore[no-untyped-def]
         """Remove a door; its access events stay (without the door)."""
-        require_customer(customer_id, ADMIN)
+        me = require_customer(customer_id, ADMIN)
         s = db_session()
-        s.delete(ops.load_door(s, customer_id, door_id))
-        s.flush()
+        ops.delete_door(s, ops.load_door(s, customer_id, door_id), by=me)
         return ""
 
 
@@ -325,8 +329,8 @@ class Accesses(MethodView):
     @blp.arguments(AccessIn)
     @blp.response(201, AccessOut)
     def post(self, data, customer_id: uuid.UUID):  # type: ignore[no-untyped-def]
-        require_customer(customer_id, ADMIN)
-        return ops.create_access(db_session(), customer_id=customer_id, **data)
+        me = require_customer(customer_id, ADMIN)
+        return ops.create_access(db_session(), customer_id=customer_id, **data, by=me)
 
 
 @blp.route("/customers/<uuid:customer_id>/accesses/<uuid:access_id>")
@@ -339,16 +343,15 @@ class OneAccess(MethodView):
     @blp.arguments(AccessPatch)
     @blp.response(200, AccessOut)
     def patch(self, data, customer_id: uuid.UUID, access_id: uuid.UUID):  # type: ignore[no-untyped-def]
-        require_customer(customer_id, ADMIN)
+        me = require_customer(customer_id, ADMIN)
         s = db_session()
-        return ops.update_access(s, ops.load_access(s, customer_id, access_id), data)
+        return ops.update_access(s, ops.load_access(s, customer_id, access_id), data, by=me)
 
     @blp.response(204)
     def delete(self, customer_id: uuid.UUID, access_id: uuid.UUID):  # type: ignore[no-untyped-def]
-        require_customer(customer_id, ADMIN)
+        me = require_customer(customer_id, ADMIN)
         s = db_session()
-        s.delete(ops.load_access(s, customer_id, access_id))
-        s.flush()
+        ops.delete_access(s, ops.load_access(s, customer_id, access_id), by=me)
         return ""
 
 
@@ -364,11 +367,8 @@ def invite_guest(data, customer_id: uuid.UUID):  # type: ignore[no-untyped-def]
     inv = ops.invite_guest(s, customer_id=customer_id, email=data["email"],
                            first_name=data.get("first_name"), valid_from=data["valid_from"],
                            valid_to=data["valid_to"], door_ids=data["door_ids"],
-                           invited_by=me.account_id)
+                           invited_by=me.account_id, by=me)
     m = inv.membership
-    audit.record(s, action="guest.invite", customer_id=customer_id, actor_id=me.account_id,
-                 actor_role=me.role, object_type="membership", object_id=m.id,
-                 subject_id=m.account_id)
     return {
         "id": m.id, "email": data["email"].strip().lower(), "role": m.role,
         "valid_from": m.valid_from, "valid_to": m.valid_to,
@@ -404,15 +404,15 @@ class Credentials(MethodView):
         if data["kind"] == "keycard":
             if not data["value"]:
                 raise ValidationFailed({"value": ["The card number is required."]})
+            if data["site_id"]:
+                raise ValidationFailed({"site_id": ["A keycard opens doors at any site of "
+                                                    "its accesses; site_id is for PINs."]})
             cred = ops.add_keycard(s, member, data["value"], valid_from=data["valid_from"],
-                                   valid_to=data["valid_to"])
+                                   valid_to=data["valid_to"], by=me)
         else:
             if data["value"]:
                 raise ValidationFailed({"value": ["PINs are drawn, never chosen."]})
-            cred = ops.issue_member_pin(s, member)
-        audit.record(s, action=f"credential.{data['kind']}.issue", customer_id=customer_id,
-                     actor_id=me.account_id, actor_role=me.role, object_type="door_credential",
-                     object_id=cred.id, subject_id=member.account_id)
+            cred = ops.issue_member_pin(s, member, site_id=data["site_id"], by=me)
         return cred
 
 
@@ -420,11 +420,9 @@ class Credentials(MethodView):
            methods=["DELETE"])
 @blp.response(204)
 def revoke_credential(customer_id: uuid.UUID, credential_id: uuid.UUID):  # type: ignore[no-untyped-def]
-    require_customer(customer_id, ADMIN)
+    me = require_customer(customer_id, ADMIN)
     s = db_session()
-    cred = ops.load_credential(s, customer_id, credential_id)
-    s.delete(cred)
-    s.flush()
+    ops.revoke_credential(s, ops.load_credential(s, customer_id, credential_id), by=me)
     return ""
 
 
@@ -453,9 +451,8 @@ def customer_events(args, customer_id: uuid.UUID):  # type: ignore[no-untyped-de
     if args["outcome"]:
         stmt = stmt.where(AccessEvent.outcome == args["outcome"])
     page = _event_page(stmt, args)
-    audit.record(db_session(), action="access_events.read", customer_id=customer_id,
-                 actor_id=me.account_id, actor_role=me.role, object_type="access_events",
-                 subject_id=None)
+    record_read(db_session(), me, "access_events.read", customer_id=customer_id,
+                object_type="access_events")
     return page
 
 

@@ -15,10 +15,10 @@ from api.base import Blueprint, InSchema, OutSchema, PageArgs, keyset_page, page
 from entryfy.auth import current_account, current_account_id
 from entryfy.errors import NotFound
 from entryfy.ops import entries as ops
+from entryfy.ops.auditing import record_read
 from entryfy.web import db_session
-from models import Entry, EntryCorrection
+from models import Entry, EntryCorrection, Membership
 from models.tenancy import scope_to
-from privacy import audit
 
 blp = Blueprint("entries", __name__, url_prefix="/api/v1",
                 description="Check-in and check-out at sites; entries and corrections")
@@ -200,11 +200,10 @@ def my_entries(args: dict[str, Any]):  # type: ignore[no-untyped-def]
 
 # ---------------------------------------------------------------- customer admins
 
-def _audit_read(customer_id: uuid.UUID, actor_id: uuid.UUID, object_type: str,
+def _audit_read(customer_id: uuid.UUID, by: Membership, object_type: str,
                 object_id: object | None = None, subject_id: uuid.UUID | None = None) -> None:
-    audit.record(db_session(), action="entries.read", customer_id=customer_id,
-                 actor_id=actor_id, actor_role="admin", object_type=object_type,
-                 object_id=object_id, subject_id=subject_id)
+    record_read(db_session(), by, "entries.read", customer_id=customer_id,
+                object_type=object_type, object_id=object_id, subject_id=subject_id)
 
 
 @blp.route("/customers/<uuid:customer_id>/entries", methods=["GET"])
@@ -223,7 +222,7 @@ def customer_entries(args: dict[str, Any], customer_id: uuid.UUID):  # type: ign
     page = keyset_page(s, stmt, [Entry.checked_in_at, Entry.id], limit=args["limit"],
                        cursor=args["cursor"])
     if page["items"]:
-        _audit_read(customer_id, membership.account_id, "entries",  # type: ignore[arg-type]
+        _audit_read(customer_id, membership, "entries",
                     object_id=args["site_id"], subject_id=args["account_id"])
     corrected = ops.corrected_ids(s, [e.id for e in page["items"]])
     return {"items": [admin_entry(e, e.id in corrected) for e in page["items"]],
@@ -250,7 +249,7 @@ def customer_entry(customer_id: uuid.UUID, entry_id: uuid.UUID):  # type: ignore
     entry = s.scalar(select(Entry).where(Entry.id == entry_id, Entry.customer_id == customer_id))
     if entry is None:
         raise NotFound("No such entry.")
-    _audit_read(customer_id, membership.account_id, "entry",  # type: ignore[arg-type]
+    _audit_read(customer_id, membership, "entry",
                 object_id=entry.id, subject_id=entry.account_id)
     return _detail(entry, ops.corrections_of(s, entry))
 
@@ -270,9 +269,6 @@ def correct(data: dict[str, Any], customer_id: uuid.UUID,
     changes = {k: data[k] for k in ("checked_in_at", "checked_out_at") if k in data}
     correction = ops.correct(s, entry=entry, actor_id=membership.account_id, changes=changes,
                              reason=data["reason"])
-    audit.record(s, action="entry.corrected", customer_id=customer_id,
-                 actor_id=membership.account_id, actor_role="admin", object_type="entry",
-                 object_id=entry.id, subject_id=entry.account_id)
     return {
         "id": correction.id, "created_at": correction.created_at,
         "corrected_by_id": correction.corrected_by_id,

@@ -25,7 +25,6 @@ from entryfy.errors import NotFound
 from entryfy.ops import entries as ops
 from entryfy.web import db_session
 from models import Site
-from privacy import audit
 
 blp = Blueprint("ledger", __name__, url_prefix="/api/v1",
                 description="The personnel ledger of a site")
@@ -143,13 +142,7 @@ def ledger(args: dict[str, Any], customer_id: uuid.UUID,
     if site is None:
         raise NotFound("No such site.")
     start, end = args["from_"], args["to"]
-    actor = membership.account_id
-    audit.record(s, action="entries.read", customer_id=customer_id, actor_id=actor,
-                 actor_role="admin", object_type="ledger", object_id=site.id)
-    for subject in ops.ledger_subjects(s, site, start, end):
-        audit.record(s, action="identity_number.read", customer_id=customer_id,
-                     actor_id=actor, actor_role="admin", subject_id=subject,
-                     object_type="ledger", object_id=site.id)
+    ops.record_ledger_read(s, site, start, end, by=membership)
     rows = ops.ledger_rows(s, site, start, end)
     headers = {"Cache-Control": "no-store"}
     if args["format"] == "csv":

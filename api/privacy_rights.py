@@ -30,11 +30,12 @@ from entryfy import clock
 from entryfy.auth import current_account
 from entryfy.errors import NotFound
 from entryfy.extensions import limiter
+from entryfy.ops.auditing import record_read
 from entryfy.web import database, db_session
 from models import Account, Customer, DataRequest, DataRequestPart
 from models.requests import REQUEST_TYPES
 from models.tenancy import NOBODY, TenantContext, system_scope
-from privacy import audit, erasure, export, offboarding
+from privacy import erasure, export, offboarding
 from privacy import requests as dsr
 
 blp = Blueprint("privacy_rights", __name__, url_prefix="/api/v1",
@@ -358,9 +359,8 @@ def customer_decision(data, customer_id: uuid.UUID, request_id: uuid.UUID):  # t
 @blp.response(200, description="Every tenant table of the customer, streamed")
 def customer_export(args, customer_id: uuid.UUID):  # type: ignore[no-untyped-def]
     member = require_customer(customer_id, ADMIN)
-    audit.record(db_session(), action="customer.export", customer_id=customer_id,
-                 actor_id=member.account_id, actor_role="admin", object_type="customer",
-                 object_id=customer_id)
+    record_read(db_session(), member, "customer.export", customer_id=customer_id,
+                object_type="customer", object_id=customer_id)
     fmt = args["format"]
     db = database()
 

@@ -97,8 +97,8 @@ class Sites(MethodView):
     @blp.response(201, SiteOut)
     def post(self, data: dict[str, Any], customer_id: uuid.UUID):  # type: ignore[no-untyped-def]
         """Add a site (admins)."""
-        require_customer(customer_id, ADMIN)
-        return ops.create_site(db_session(), customer_id, data)
+        me = require_customer(customer_id, ADMIN)
+        return ops.create_site(db_session(), customer_id, data, by=me)
 
 
 @blp.route("/customers/<uuid:customer_id>/sites/<uuid:site_id>")
@@ -114,17 +114,17 @@ class OneSite(MethodView):
     def patch(self, data: dict[str, Any], customer_id: uuid.UUID,  # type: ignore[no-untyped-def]
               site_id: uuid.UUID):
         """Change a site (admins)."""
-        require_customer(customer_id, ADMIN)
+        me = require_customer(customer_id, ADMIN)
         s = db_session()
-        return ops.update_site(s, ops.get_site(s, customer_id, site_id), data)
+        return ops.update_site(s, ops.get_site(s, customer_id, site_id), data, by=me)
 
     @blp.response(204)
     def delete(self, customer_id: uuid.UUID, site_id: uuid.UUID):  # type: ignore[no-untyped-def]
         """Remove a site (admins). Refused (422 `site-has-entries`) once attendance was
         recorded there: the personnel ledger must be kept."""
-        require_customer(customer_id, ADMIN)
+        me = require_customer(customer_id, ADMIN)
         s = db_session()
-        ops.delete_site(s, ops.get_site(s, customer_id, site_id))
+        ops.delete_site(s, ops.get_site(s, customer_id, site_id), by=me)
         return ""
 
 

@@ -118,7 +118,7 @@ def entryfy_env(db_url: str, **extra: str) -> dict[str, str]:
 @contextlib.contextmanager
 def gunicorn(app_spec: str, env: dict[str, str], *, ready_path: str = "/",
              workers: int = GUNICORN_WORKERS, threads: int = GUNICORN_THREADS,
-             timeout: float = 30.0) -> Iterator[str]:
+             timeout: float = 120.0) -> Iterator[str]:
     """Serve ``app_spec`` (``module:app``) with gunicorn; yields the base URL when it answers.
 
     Any HTTP answer on ``ready_path`` (even 404) means ready. gthread workers keep client
@@ -194,6 +194,11 @@ def seed_tenant(db_url: str, *, people: int, sites_per_person: int = 1,
     # Seeding only: the OWASP-minimum argon2 so a few hundred accounts take seconds.
     security.configure(passwords=security.Passwords(1, 8192, 1),
                        keys=security.DataKeys(data_key))
+    # The server signs its row-level-security settings with a key derived from data_key;
+    # the database must hold it (as `entryfy db upgrade` stores it; models/rls.py).
+    from entryfy import migrate
+
+    migrate.store_scope_key(db_url, security.db_scope_key())
     db = Database(make_engine(db_url))
     run = uuid.uuid4().hex[:6]
     with db.transaction(SYSTEM) as s:

@@ -30,10 +30,11 @@ db_cli = AppGroup("db", help="Database schema.")
 @click.option("--revision", default="head", show_default=True)
 def db_upgrade(revision: str) -> None:
     """Apply the migrations to DATABASE_URL (as DATABASE_ADMIN_URL when set)."""
-    from entryfy import migrate
+    from entryfy import migrate, security
 
     migrate.upgrade(current_app.config["DATABASE_ADMIN_URL"],
-                    app_role=current_app.config["DATABASE_APP_ROLE"], revision=revision)
+                    app_role=current_app.config["DATABASE_APP_ROLE"], revision=revision,
+                    scope_key=security.db_scope_key())
     click.echo(f"database at {revision}")
 
 

@@ -114,3 +114,17 @@ def keys() -> DataKeys:
     if _keys is None:
         raise RuntimeError("entryfy.security is not configured (create_app does it)")
     return _keys
+
+
+_scope_key: tuple[DataKeys, bytes] | None = None
+
+
+def db_scope_key() -> bytes:
+    """The key the app signs its row-level-security settings with (models.tenancy); the
+    database holds it where the web role cannot read it (models/rls.py). Derived from
+    ENTRYFY_DATA_KEY: rotating that key means storing this one again (`entryfy db upgrade`)."""
+    global _scope_key
+    k = keys()
+    if _scope_key is None or _scope_key[0] is not k:
+        _scope_key = (k, bytes.fromhex(k.keyed_hash("db-scope-signing", "v1")))
+    return _scope_key[1]

@@ -179,9 +179,14 @@ class AccessMember(TenantMixin, Base):
 
 
 class DoorCredential(IdMixin, CreatedMixin, TenantMixin, Base):
-    """A PIN, keycard or personal QR code of one membership, kept only as a keyed hash.
+    """A PIN, keycard or personal QR code of one membership.
 
-    Unique per customer and kind, so a keypad PIN or a card identifies one person.
+    Unique per customer and kind, so a keypad PIN or a card identifies one person. A PIN
+    belongs to one site (``site_id``): it opens that site's doors only, so a PIN recovered
+    from one controller's list opens nothing at another site (docs/DOORS.md, threat model).
+    ``value_hash`` is the server's keyed hash (never sent out); ``value_enc`` the value
+    encrypted with the data key, from which each controller's list is hashed with that
+    controller's own key.
     """
 
     __tablename__ = "door_credentials"
@@ -195,6 +200,10 @@ class DoorCredential(IdMixin, CreatedMixin, TenantMixin, Base):
             ["customer_id", "membership_id"], ["memberships.customer_id", "memberships.id"],
             name="fk_door_credentials_membership", ondelete="CASCADE",
         ),
+        ForeignKeyConstraint(
+            ["customer_id", "site_id"], ["sites.customer_id", "sites.id"],
+            name="fk_door_credentials_site", ondelete="CASCADE",
+        ),
     )
 
     membership_id: Mapped[uuid.UUID] = mapped_column(info=ref("member"))
@@ -204,6 +213,14 @@ class DoorCredential(IdMixin, CreatedMixin, TenantMixin, Base):
     )
     valid_from: Mapped[dt.datetime | None] = mapped_column(info=NOT_PERSONAL)
     valid_to: Mapped[dt.datetime | None] = mapped_column(info=NOT_PERSONAL)
+    # PINs: the site whose doors the PIN opens (keycards and QR codes: None, any door).
+    site_id: Mapped[uuid.UUID | None] = mapped_column(info=NOT_PERSONAL)
+    # The value, AES-GCM under the data key (context "door-credential:<id>"): as strong as
+    # the keyed hash for a 6-digit PIN (whoever holds the key recovers either), and it lets
+    # the server hash each controller's list with that controller's key.
+    value_enc: Mapped[str | None] = mapped_column(
+        String(255), info=personal("access.credential", subject="member", erasure="delete")
+    )
 
 
 class AccessEvent(IdMixin, TenantMixin, Base):

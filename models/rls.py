@@ -5,6 +5,17 @@ The policy mirrors models/tenancy.py: a row is visible when the transaction's
 is among ``entryfy.customer_ids``, or (tables with a subject column) it is the signed-in
 person's own row. The settings are written per transaction with ``set_config(.., true)``.
 Migrations call these functions with the table list frozen at that revision.
+
+The web role may write those settings, so since revision 0011 they count only when signed:
+``entryfy.sig`` = HMAC-SHA256(scope key, "ids|account|scope|signed_at") (the app signs,
+``models.tenancy``), checked by ``entryfy_scope_valid()``, a SECURITY DEFINER function that
+reads the key from ``entryfy_private``, a schema the web role cannot enter. A signature is
+good for transactions that began at most ``SIGNATURE_TTL`` after it was made (``now()`` is the
+transaction's start), so one seen once cannot be replayed later. Two SECURITY DEFINER
+functions sign inside the database, where the app cannot know the values beforehand, each
+narrowing what it may sign: ``entryfy_enter_account`` (the sign-in: only the account of a
+live token whose hash it is given) and ``entryfy_scope_customers`` (a signed person may scope
+to customers they are a member of). See docs/ARCHITECTURE.md, "The database wall".
 """
 
 from __future__ import annotations
@@ -20,7 +31,8 @@ def _ident(name: str) -> str:
     return name
 
 
-def policy_sql(table: str, subject_column: str | None) -> str:
+def policy_sql(table: str, subject_column: str | None, *, signed: bool = False) -> str:
+    """``signed``: the settings count only with a valid signature (revision 0011 on)."""
     table = _ident(table)
     cond = (
         "current_setting('entryfy.scope', true) = 'system'"
@@ -32,6 +44,9 @@ def policy_sql(table: str, subject_column: str | None) -> str:
             f" OR {_ident(subject_column)} = "
             "nullif(current_setting('entryfy.account_id', true), '')::uuid"
         )
+    if signed:
+        # A scalar subquery: an InitPlan, one check per statement, not one per row.
+        cond = f"{VALID} AND ({cond})"
     return (
         f"DROP POLICY IF EXISTS tenant_isolation ON {table};"
         f"CREATE POLICY tenant_isolation ON {table} USING ({cond}) WITH CHECK ({cond});"
@@ -44,8 +59,9 @@ def enable(conn: Connection, tables: dict[str, str | None]) -> None:
     """``tables``: tenant table -> subject column (or None)."""
     if conn.dialect.name != "postgresql":
         return
+    signed = _has_signed_scope(conn)
     for table, subject in tables.items():
-        for stmt in policy_sql(table, subject).split(";"):
+        for stmt in policy_sql(table, subject, signed=signed).split(";"):
             if stmt.strip():
                 conn.execute(text(stmt))
 
@@ -93,3 +109,212 @@ def current_tenant_tables() -> dict[str, str | None]:
         m.__tablename__: m.__subject_column__  # type: ignore[attr-defined]
         for m in tenant_models()
     }
+
+
+# ---------------------------------------------------------------------- signed scope (0011)
+
+SIGNATURE_TTL_SECONDS = 60
+VALID = "(SELECT public.entryfy_scope_valid())"
+PRIVATE = "entryfy_private"
+
+# HMAC-SHA256 with PostgreSQL's own sha256() (no extension needed): the key is stored as its
+# two padded forms, so HMAC(k, m) = sha256(opad || sha256(ipad || m)). Every name outside
+# pg_catalog is schema-qualified (pg_catalog is searched first and pg_temp never for
+# functions), so the SECURITY DEFINER functions need no search_path of their own (a SET
+# clause would cost every statement a configuration save and restore).
+SIGNED_SCOPE_SQL = [
+    f"CREATE SCHEMA IF NOT EXISTS {PRIVATE}",
+    f"REVOKE ALL ON SCHEMA {PRIVATE} FROM PUBLIC",
+    f"CREATE TABLE IF NOT EXISTS {PRIVATE}.scope_key (id integer PRIMARY KEY CHECK (id = 1), "
+    "ipad bytea NOT NULL, opad bytea NOT NULL)",
+    # plpgsql, not SQL: its plans are cached for the session, where a SQL function that
+    # cannot be inlined (SECURITY DEFINER) is planned again at every statement.
+    f"""CREATE OR REPLACE FUNCTION {PRIVATE}.sign(msg text) RETURNS text
+LANGUAGE plpgsql STABLE AS $$
+DECLARE k record;
+BEGIN
+  SELECT ipad, opad INTO k FROM {PRIVATE}.scope_key WHERE id = 1;
+  RETURN pg_catalog.encode(pg_catalog.sha256(k.opad || pg_catalog.sha256(
+    k.ipad || pg_catalog.convert_to(msg, 'UTF8'))), 'hex');
+END
+$$""",
+    f"""CREATE OR REPLACE FUNCTION public.entryfy_scope_valid() RETURNS boolean
+LANGUAGE plpgsql STABLE SECURITY DEFINER AS $$
+DECLARE
+  sig text := pg_catalog.current_setting('entryfy.sig', true);
+  ts text := pg_catalog.current_setting('entryfy.signed_at', true);
+  k record;
+BEGIN
+  IF sig IS NULL OR sig = '' OR ts IS NULL OR ts = '' THEN
+    RETURN false;
+  END IF;
+  -- The HMAC inline (not via sign()): this runs for every statement, one call less.
+  SELECT ipad, opad INTO k FROM {PRIVATE}.scope_key WHERE id = 1;
+  IF sig IS DISTINCT FROM pg_catalog.encode(pg_catalog.sha256(k.opad || pg_catalog.sha256(
+      k.ipad || pg_catalog.convert_to(
+        coalesce(pg_catalog.current_setting('entryfy.customer_ids', true), '') || '|' ||
+        coalesce(pg_catalog.current_setting('entryfy.account_id', true), '') || '|' ||
+        coalesce(pg_catalog.current_setting('entryfy.scope', true), '') || '|' || ts,
+        'UTF8'))), 'hex') THEN
+    RETURN false;
+  END IF;
+  -- Signed: ts is the app's number. Good for transactions begun up to the TTL after it.
+  RETURN pg_catalog.now() <= pg_catalog.to_timestamp(ts::double precision)
+    + interval '{SIGNATURE_TTL_SECONDS} seconds';
+END
+$$""",
+    # The sign-in: the person's context, signed, for the account of a live token only.
+    f"""CREATE OR REPLACE FUNCTION public.entryfy_enter_account(
+    token_hash text, kind text, at timestamptz) RETURNS text
+LANGUAGE sql VOLATILE SECURITY DEFINER AS $$
+  SELECT pg_catalog.concat(
+    pg_catalog.set_config('entryfy.customer_ids', '', true),
+    pg_catalog.set_config('entryfy.account_id', v.acct, true),
+    pg_catalog.set_config('entryfy.scope', '', true),
+    pg_catalog.set_config('entryfy.signed_at', v.ts, true),
+    pg_catalog.set_config('entryfy.sig', {PRIVATE}.sign('|' || v.acct || '||' || v.ts), true))
+  FROM (SELECT coalesce((
+      SELECT t.account_id::text FROM public.access_tokens t
+      JOIN public.accounts a ON a.id = t.account_id
+      WHERE t.token_hash = $1 AND t.kind = $2 AND t.revoked_at IS NULL
+        AND t.expires_at > $3 AND a.is_active), '') AS acct,
+    pg_catalog.floor(pg_catalog.date_part('epoch', pg_catalog.now()))::bigint::text AS ts) v
+$$""",
+    # Narrowing to customers: a signed person to customers they are a member of; the system
+    # scope to any. Anything else leaves the settings as they are and returns ''.
+    f"""CREATE OR REPLACE FUNCTION public.entryfy_scope_customers(ids text) RETURNS text
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER AS $$
+DECLARE
+  acct text := coalesce(pg_catalog.current_setting('entryfy.account_id', true), '');
+  scope text := coalesce(pg_catalog.current_setting('entryfy.scope', true), '');
+  ts text := pg_catalog.floor(pg_catalog.date_part('epoch', pg_catalog.now()))::bigint::text;
+BEGIN
+  ids := coalesce(ids, '');
+  IF NOT public.entryfy_scope_valid() THEN
+    RETURN '';
+  END IF;
+  IF scope <> 'system' AND ids <> '' AND (acct = '' OR EXISTS (
+      SELECT 1 FROM pg_catalog.unnest(pg_catalog.string_to_array(ids, ',')::uuid[]) AS c(id)
+      WHERE NOT EXISTS (SELECT 1 FROM public.memberships m
+                        WHERE m.customer_id = c.id AND m.account_id = acct::uuid))) THEN
+    RETURN '';
+  END IF;
+  PERFORM pg_catalog.set_config('entryfy.customer_ids', ids, true),
+          pg_catalog.set_config('entryfy.signed_at', ts, true),
+          pg_catalog.set_config('entryfy.sig', {PRIVATE}.sign(
+            ids || '|' || acct || '|' || scope || '|' || ts), true);
+  RETURN ids;
+END
+$$""",
+]
+
+# The customers table (platform data, no customer_id column): a customer is visible in the
+# system scope, in its own tenant context, and to the signed-in people who are its members
+# (their memberships name it: /me, require_customer). Written only in the system scope
+# (creating a customer, offboarding) or in its own context.
+_CUSTOMER_IDS = ("id = ANY (string_to_array(nullif(current_setting('entryfy.customer_ids', "
+                 "true), ''), ',')::uuid[])")
+_SYSTEM = "current_setting('entryfy.scope', true) = 'system'"
+_ACCOUNT = "nullif(current_setting('entryfy.account_id', true), '')::uuid"
+
+
+def _staff(roles: str) -> str:
+    return (f"EXISTS (SELECT 1 FROM accounts a WHERE a.id = {_ACCOUNT} AND a.is_active "
+            f"AND a.staff_role IN ({roles}))")
+
+
+_STAFF_READS = _staff("'support', 'platform_admin'")
+_STAFF_WRITES = _staff("'platform_admin'")
+
+# Vendor staff (support, platform admins) see the customer records (the vendor's own
+# customer relationships); platform admins also change them (offboarding).
+CUSTOMERS_RLS = [
+    "DROP POLICY IF EXISTS customer_visible ON customers",
+    f"CREATE POLICY customer_visible ON customers USING ({VALID} AND ({_SYSTEM} OR "
+    f"{_CUSTOMER_IDS} OR id IN (SELECT m.customer_id FROM memberships m WHERE m.account_id = "
+    f"{_ACCOUNT}) OR {_STAFF_READS})) "
+    f"WITH CHECK ({VALID} AND ({_SYSTEM} OR {_CUSTOMER_IDS} OR {_STAFF_WRITES}))",
+    "ALTER TABLE customers ENABLE ROW LEVEL SECURITY",
+    "ALTER TABLE customers FORCE ROW LEVEL SECURITY",
+]
+
+UNSIGNED_SCOPE_SQL = [
+    "DROP POLICY IF EXISTS customer_visible ON customers",
+    "ALTER TABLE customers NO FORCE ROW LEVEL SECURITY",
+    "ALTER TABLE customers DISABLE ROW LEVEL SECURITY",
+    "DROP FUNCTION IF EXISTS public.entryfy_scope_customers(text)",
+    "DROP FUNCTION IF EXISTS public.entryfy_enter_account(text, text, timestamptz)",
+    "DROP FUNCTION IF EXISTS public.entryfy_scope_valid()",
+    f"DROP SCHEMA IF EXISTS {PRIVATE} CASCADE",
+]
+
+
+def _has_signed_scope(conn: Connection) -> bool:
+    return bool(conn.execute(text(
+        "SELECT to_regprocedure('public.entryfy_scope_valid()') IS NOT NULL")).scalar())
+
+
+def _policies(conn: Connection) -> list[tuple[str, str, str | None, str | None]]:
+    return [tuple(r) for r in conn.execute(text(  # type: ignore[misc]
+        "SELECT tablename, policyname, qual, with_check FROM pg_policies "
+        "WHERE schemaname = 'public' ORDER BY tablename, policyname"))]
+
+
+def install_signed_scope(conn: Connection) -> None:
+    """Create the checking functions, and make every policy's settings count only when
+    signed: each USING / WITH CHECK becomes ``valid AND (...)`` (the originals are kept for
+    the downgrade). The platform chain of the audit trail stays open to appends from any
+    context (``customer_id IS NULL``), as before."""
+    if conn.dialect.name != "postgresql":
+        return
+    for stmt in SIGNED_SCOPE_SQL:
+        conn.execute(text(stmt))
+    conn.execute(text(
+        f"CREATE TABLE IF NOT EXISTS {PRIVATE}.unsigned_policies (tablename name, "
+        "policyname name, qual text, with_check text, PRIMARY KEY (tablename, policyname))"))
+    for table, name, qual, check in _policies(conn):
+        parts = []
+        if qual and "entryfy_scope_valid" not in qual:
+            parts.append(f"USING ({VALID} AND ({qual}))")
+        if check and "entryfy_scope_valid" not in check:
+            if (table, name) == ("audit_events", "audit_append"):
+                parts.append(f"WITH CHECK (customer_id IS NULL OR ({VALID} AND ({check})))")
+            else:
+                parts.append(f"WITH CHECK ({VALID} AND ({check}))")
+        if parts:
+            conn.execute(text(f"INSERT INTO {PRIVATE}.unsigned_policies VALUES "
+                              "(:t, :n, :q, :c) ON CONFLICT DO NOTHING"),
+                         {"t": table, "n": name, "q": qual, "c": check})
+            conn.execute(text(f"ALTER POLICY {_ident(name)} ON {_ident(table)} "
+                              + " ".join(parts)))
+    for stmt in CUSTOMERS_RLS:
+        conn.execute(text(stmt))
+
+
+def uninstall_signed_scope(conn: Connection) -> None:
+    if conn.dialect.name != "postgresql":
+        return
+    for table, name, qual, check in conn.execute(text(
+            f"SELECT tablename, policyname, qual, with_check FROM {PRIVATE}.unsigned_policies"
+            " p WHERE EXISTS (SELECT 1 FROM pg_policies x WHERE x.schemaname = 'public' AND "
+            "x.tablename = p.tablename AND x.policyname = p.policyname)")).all():
+        parts = [f"{clause} ({expr})" for clause, expr in (("USING", qual),
+                                                           ("WITH CHECK", check)) if expr]
+        conn.execute(text(f"ALTER POLICY {_ident(name)} ON {_ident(table)} " + " ".join(parts)))
+    for stmt in UNSIGNED_SCOPE_SQL:
+        conn.execute(text(stmt))
+
+
+def set_scope_key(conn: Connection, key: bytes) -> None:
+    """Store the key the app signs its settings with (as the owner: the web role cannot)."""
+    if conn.dialect.name != "postgresql":
+        return
+    if len(key) > 64:
+        raise ValueError("an HMAC-SHA256 key of at most 64 bytes")
+    block = key.ljust(64, b"\0")
+    ipad = bytes(b ^ 0x36 for b in block)
+    opad = bytes(b ^ 0x5C for b in block)
+    conn.execute(text(
+        f"INSERT INTO {PRIVATE}.scope_key (id, ipad, opad) VALUES (1, :i, :o) "
+        "ON CONFLICT (id) DO UPDATE SET ipad = excluded.ipad, opad = excluded.opad"),
+        {"i": ipad, "o": opad})

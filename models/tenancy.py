@@ -22,6 +22,9 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import functools
+import hashlib
+import hmac
+import time
 import uuid
 from collections.abc import Iterable, Iterator
 from typing import Any
@@ -33,7 +36,6 @@ from sqlalchemy import (
     String,
     Uuid,
     bindparam,
-    case,
     cast,
     event,
     func,
@@ -123,18 +125,38 @@ def _criteria_option(ctx: TenantContext):  # type: ignore[no-untyped-def]
     return with_loader_criteria(TenantMixin, _criteria_lambda(ctx), include_aliases=True)
 
 
+def sign(ids: str, acct: str, scope: str, signed_at: str) -> str:
+    """The signature the database checks (models/rls.py, ``entryfy_scope_valid``)."""
+    from entryfy import security
+
+    return hmac.new(security.db_scope_key(), f"{ids}|{acct}|{scope}|{signed_at}".encode(),
+                    hashlib.sha256).hexdigest()
+
+
 def _pg_values(ctx: TenantContext) -> dict[str, str]:
-    return {
+    values = {
         "ids": ",".join(str(i) for i in sorted(ctx.customer_ids)),
         "acct": str(ctx.account_id) if ctx.account_id else "",
         "scope": "system" if ctx.system else "",
+        # The wall clock, not entryfy.clock (tests freeze that): the database compares it
+        # with the transaction's start, so a signature cannot be replayed later.
+        "ts": str(int(time.time())),
     }
+    try:
+        values["sig"] = sign(values["ids"], values["acct"], values["scope"], values["ts"])
+    except RuntimeError:
+        # No key configured (a tool working as the tables' owner, which row-level security
+        # does not restrict): unsigned settings, which the web role's policies ignore.
+        values["sig"] = ""
+    return values
 
 
 _PG_SET = text(
     "SELECT set_config('entryfy.customer_ids', :ids, true),"
     " set_config('entryfy.account_id', :acct, true),"
-    " set_config('entryfy.scope', :scope, true)"
+    " set_config('entryfy.scope', :scope, true),"
+    " set_config('entryfy.signed_at', :ts, true),"
+    " set_config('entryfy.sig', :sig, true)"
 )
 
 
@@ -145,22 +167,20 @@ def _apply_pg_settings(session: Session, ctx: TenantContext) -> None:
     session.connection().execute(_PG_SET, _pg_values(ctx))
 
 
-def context_columns(dialect: str, *, account_id: ColumnElement[Any],
-                    when: ColumnElement[bool]) -> list[ColumnElement[Any]]:
+def sign_in_context_columns(dialect: str, *, token_hash: ColumnElement[Any],
+                            kind: ColumnElement[Any], at: ColumnElement[Any]
+                            ) -> list[ColumnElement[Any]]:
     """Columns that, on PostgreSQL, switch the transaction to the person's own context
-    (``TenantContext(account_id=...)``, or NOBODY unless ``when``) as a side effect of the
-    statement that selects them: the sign-in needs no separate ``set_config`` round trip.
+    (``TenantContext(account_id=...)`` for the account of the live token ``token_hash`` of
+    ``kind`` at ``at``, else NOBODY) as a side effect of the statement that selects them: the
+    sign-in needs no separate round trip. The database signs that context itself
+    (``entryfy_enter_account``, models/rls.py): the app cannot know the account beforehand,
+    and the web role cannot sign a context for an account whose token it does not hold.
     The caller then records the context with ``adopt_context``. Evaluated once per row
     returned, so the statement must return at most one row; none returned changes nothing."""
     if dialect != "postgresql":
         return []
-    acct = case((when, cast(account_id, String)), else_=literal(""))
-    # One column for the three settings: every column of a result costs the driver work.
-    return [func.concat(
-        func.set_config("entryfy.customer_ids", "", True),
-        func.set_config("entryfy.account_id", acct, True),
-        func.set_config("entryfy.scope", "", True),
-    ).label("context_set")]
+    return [func.entryfy_enter_account(token_hash, kind, at).label("context_set")]
 
 
 def adopt_context(session: Session, ctx: TenantContext) -> None:
@@ -190,8 +210,10 @@ class ScopedQuery:
         self._ids, self._query = ids, query
         sub = ids.subquery("scope_ids")
         joined = func.coalesce(func.string_agg(cast(sub.c[0], String), literal(",")), "")
+        # The database signs the narrowed scope itself, for customers the signed-in person
+        # is a member of (``entryfy_scope_customers``, models/rls.py); it answers what it set.
         scope = (
-            select(func.set_config("entryfy.customer_ids", joined, True).label("scoped_ids"))
+            select(func.entryfy_scope_customers(joined).label("scoped_ids"))
             .select_from(sub)
             .subquery("scope")
         )

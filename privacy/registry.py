@@ -258,7 +258,7 @@ DATA_CATEGORIES: dict[str, str] = {
     "location.verdict": "Whether a check-in was inside the site's geofence",
     "location.distance": "Distance from the site at check-in",
     "location.coarse": "Coarse position (about 1 km) at check-in, only where the site asks",
-    "access.credential": "Access credentials: PIN, QR code, keycard number (hashed)",
+    "access.credential": "Access credentials: PIN, QR code, keycard number (hashed, encrypted)",
     "access.event": "Door openings: which door, when, by which means, granted or refused",
     "support.case": "Content of a support case and what the customer shared for it",
     "consent.choice": "Consent given or withdrawn, notice version, time and channel",

@@ -54,6 +54,14 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(skip)
 
 
+def test_scope_key() -> bytes:
+    """The key the test app signs its row-level-security settings with (models/rls.py)."""
+    from entryfy.security import DataKeys
+
+    return bytes.fromhex(DataKeys(TEST_CONFIG["ENTRYFY_DATA_KEY"]).keyed_hash(
+        "db-scope-signing", "v1"))
+
+
 class Backend:
     """A migrated database: ``admin_engine`` owns the tables, ``app_engine`` is the app's."""
 
@@ -86,7 +94,7 @@ def _pg_backend() -> Backend:
         c.execute(text(f'CREATE DATABASE "{name}"'))
     server.dispose()
     admin_url = base.set(database=name).render_as_string(hide_password=False)
-    migrate.upgrade(admin_url)
+    migrate.upgrade(admin_url, scope_key=test_scope_key())
     admin = make_engine(admin_url)
     with admin.begin() as c:
         c.execute(text(

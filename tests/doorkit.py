@@ -32,8 +32,9 @@ def access(s: Session, doors: list[Door], members: list[Membership], methods: li
     return a
 
 
-def pin_for(s: Session, membership: Membership) -> str:
-    _, pin = ops.issue_pin(s, membership)
+def pin_for(s: Session, membership: Membership, site: Site | None = None) -> str:
+    """A PIN for the membership at ``site`` (default: the one site of its accesses)."""
+    _, pin = ops.issue_pin(s, membership, site_id=site.id if site else None)
     s.commit()
     return pin
 

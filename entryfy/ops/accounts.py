@@ -229,7 +229,8 @@ _LIVE = and_(_TOKENS.kind == bindparam("kind"), _TOKENS.revoked_at.is_(None),
 _SIGN_IN = {
     dialect: HotStatement(select(
         _TOKENS.id, _TOKENS.account_id, _TOKENS.last_used_at, _LIVE.label("live"),
-        *tenancy.context_columns(dialect, account_id=_TOKENS.account_id, when=_LIVE),
+        *tenancy.sign_in_context_columns(dialect, token_hash=bindparam("token_hash"),
+                                         kind=bindparam("kind"), at=bindparam("now")),
     )
     .select_from(AccessToken.__table__.join(Account.__table__,
                                             _ACCOUNTS.id == _TOKENS.account_id))

@@ -78,16 +78,18 @@ def create_customer(session: Session, *, name: str, org_nr: str, admin_email: st
         # The name goes into mail subjects: a line break there would end the header.
         raise ValidationFailed({"name": ["One line, without control characters."]})
     org_nr = normalise_org_nr(org_nr)
-    if session.scalar(select(Customer.id).where(Customer.org_nr == org_nr)) is not None:
-        # The platform admin needs to know: one company, one customer.
-        raise Conflict("A customer with this organisation number exists.", slug="org-nr-taken")
-    customer = Customer(name=name, org_nr=org_nr,
-                        address=address.strip() if address and address.strip() else None)
-    _insert(session, customer, Conflict("A customer with this organisation number exists.",
-                                        slug="org-nr-taken"))
-    # The first membership of a brand-new tenant: no tenant context can cover it yet.
     role = "platform_admin" if actor_id else "cli"
-    with system_scope(session, "create a customer's first admin"):
+    # A brand-new tenant: no tenant context can cover it yet (nor the check that the company
+    # has no customer already, which must see every customer).
+    with system_scope(session, "create a customer and its first admin"):
+        if session.scalar(select(Customer.id).where(Customer.org_nr == org_nr)) is not None:
+            # The platform admin needs to know: one company, one customer.
+            raise Conflict("A customer with this organisation number exists.",
+                           slug="org-nr-taken")
+        customer = Customer(name=name, org_nr=org_nr,
+                            address=address.strip() if address and address.strip() else None)
+        _insert(session, customer, Conflict("A customer with this organisation number "
+                                            "exists.", slug="org-nr-taken"))
         admin = _new_membership(session, customer.id, email=admin_email, role="admin")
         audit.record(session, action="customer.created", customer_id=None, actor_id=actor_id,
                      actor_role=role, object_type="customer", object_id=customer.id)

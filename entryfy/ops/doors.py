@@ -18,8 +18,12 @@ to refuse:
 Its lookup is one indexed join (door -> access_doors -> accesses <- access_members <-
 membership), so it costs the same for a customer with ten people as with ten thousand.
 
-Secrets: PINs, keycard numbers and guests' QR codes are stored only as keyed hashes
-(``credential_hash``), and door controllers' keys only as SHA-256.
+Secrets: PINs, keycard numbers and guests' QR codes are stored as the server's keyed hash
+(``credential_hash``, never sent out) and encrypted under the data key (``value_enc``), from
+which every controller's list is hashed with that controller's own key
+(``controller_credential_hash``); door controllers' keys only as SHA-256. A PIN opens the doors
+of one site: what a stolen controller gives up (its key, its hashes) yields at most the PINs of
+its own site (threat model: docs/DOORS.md).
 """
 
 from __future__ import annotations
@@ -44,13 +48,14 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import (
     Ed25519PublicKey,
 )
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
-from sqlalchemy import delete, func, select
+from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, joinedload
 
 from entryfy import clock, mail, security
 from entryfy.errors import Conflict, NotFound, Unprocessable, ValidationFailed
 from entryfy.ops import geo
+from entryfy.ops.auditing import record_change
 from entryfy.ops.tenant import load_owned
 from models import (
     Access,
@@ -112,6 +117,10 @@ _HHMM = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$|^24:00$")
 PIN_DIGITS = 6
 WRONG_PIN_LIMIT = 5  # wrong PINs per membership within WRONG_PIN_WINDOW, then refused
 WRONG_PIN_WINDOW = dt.timedelta(minutes=15)
+# A keypad (a door's, offline on its controller) refuses every PIN after this many wrong
+# ones within the window: 5 tries in 15 minutes make 10^6 PINs a matter of years.
+KEYPAD_WRONG_PIN_LIMIT = 5
+KEYPAD_LOCKOUT_WINDOW = dt.timedelta(minutes=15)
 UNLOCK_COMMAND_TTL = dt.timedelta(seconds=60)
 CONTROLLER_ONLINE_WITHIN = dt.timedelta(minutes=2)
 GUEST_MAX_DAYS = 90
@@ -137,12 +146,36 @@ def new_door_code() -> str:
 
 
 def credential_hash_key(customer_id: uuid.UUID) -> bytes:
-    """The customer's key for hashing door credentials (derived from ENTRYFY_DATA_KEY).
-
-    Door controllers receive it with their credential list, so they can hash what a person
-    types or presents and compare it with the list without ever holding a PIN in clear.
-    """
+    """The server's key for hashing a customer's door credentials (derived from
+    ENTRYFY_DATA_KEY). It never leaves the server: controllers get keys of their own
+    (``controller_hash_key``)."""
     return bytes.fromhex(security.keys().keyed_hash("door-credential-key", str(customer_id)))
+
+
+def controller_hash_key(controller_id: uuid.UUID) -> bytes:
+    """One controller's key for the hashes in its credential list. Another controller's list
+    is hashed with another key, so a list's hashes match nothing anywhere else."""
+    return bytes.fromhex(security.keys().keyed_hash("door-controller-list-key",
+                                                    str(controller_id)))
+
+
+def controller_credential_hash(controller_id: uuid.UUID, kind: str, value: str) -> str:
+    """HMAC-SHA256(controller_hash_key(controller), "<kind>:<value>"), hex: what the
+    controller computes from what its keypad or reader got, and looks up in its list."""
+    return hmac.new(controller_hash_key(controller_id), f"{kind}:{value}".encode(),
+                    hashlib.sha256).hexdigest()
+
+
+def _enc_context(cred_id: uuid.UUID) -> str:
+    return f"door-credential:{cred_id}"
+
+
+def credential_value(cred: DoorCredential) -> str | None:
+    """The clear value (for hashing a controller's list); None for a credential enrolled
+    before values were kept encrypted (revision 0011): it is honoured online only."""
+    if cred.value_enc is None:
+        return None
+    return security.keys().decrypt(cred.value_enc, context=_enc_context(cred.id))
 
 
 def credential_hash(customer_id: uuid.UUID, kind: str, value: str) -> str:
@@ -298,7 +331,7 @@ def recent_wrong_pins(session: Session, membership_id: uuid.UUID, at: dt.datetim
 
 
 def _credential_matches(session: Session, membership: Membership, kind: str, value_hash: str,
-                        at: dt.datetime) -> bool:
+                        at: dt.datetime, site_id: uuid.UUID | None = None) -> bool:
     cred = session.scalar(
         select(DoorCredential).where(
             DoorCredential.customer_id == membership.customer_id,
@@ -306,7 +339,9 @@ def _credential_matches(session: Session, membership: Membership, kind: str, val
             DoorCredential.value_hash == value_hash,
         )
     )
+    # A PIN opens the doors of its own site only (the same rule the controllers' lists hold).
     return (cred is not None and cred.membership_id == membership.id
+            and (kind != "pin" or cred.site_id == site_id)
             and _valid_at(cred.valid_from, cred.valid_to, at))
 
 
@@ -349,7 +384,8 @@ def decide(session: Session, *, membership: Membership, door: Door, channel: str
         if recent_wrong_pins(session, membership.id, at) >= WRONG_PIN_LIMIT:
             return Decision.refuse("too_many_attempts", method)
         if not _credential_matches(session, membership, "pin",
-                                   credential_hash(membership.customer_id, "pin", pin), at):
+                                   credential_hash(membership.customer_id, "pin", pin), at,
+                                   site_id=door.site_id):
             return Decision.refuse("wrong_pin", method)
     elif channel in ("keycard", "qr") and not (presented_hash and _credential_matches(
             session, membership, channel, presented_hash, at)):
@@ -480,7 +516,8 @@ def doors_for(session: Session, memberships: Sequence[Membership],
 
 def create_door(session: Session, *, site: Site, name: str, latitude: float | None = None,
                 longitude: float | None = None, radius_m: int | None = None,
-                controller_id: uuid.UUID | None = None, site_entrance: bool = False) -> Door:
+                controller_id: uuid.UUID | None = None, site_entrance: bool = False,
+                by: Membership | None = None) -> Door:
     if (latitude is None) != (longitude is None):
         raise ValidationFailed({"latitude": ["Give both latitude and longitude, or neither."]})
     if controller_id is not None:
@@ -491,10 +528,13 @@ def create_door(session: Session, *, site: Site, name: str, latitude: float | No
                 entry_code=new_door_code(), exit_code=new_door_code())
     session.add(door)
     session.flush()
+    record_change(session, by, "door.create", customer_id=door.customer_id,
+                  object_type="door", object_id=door.id)
     return door
 
 
-def update_door(session: Session, door: Door, changes: dict[str, Any]) -> Door:
+def update_door(session: Session, door: Door, changes: dict[str, Any], *,
+                by: Membership | None = None) -> Door:
     if "controller_id" in changes and changes["controller_id"] is not None:
         load_owned(session, Controller, door.customer_id, changes["controller_id"], "controller")
     lat = changes.get("latitude", door.latitude)
@@ -508,7 +548,22 @@ def update_door(session: Session, door: Door, changes: dict[str, Any]) -> Door:
         # Reprinting the signs: the old codes stop working at once.
         door.entry_code, door.exit_code = new_door_code(), new_door_code()
     session.flush()
+    if set(changes) - {"new_codes"}:
+        record_change(session, by, "door.update", customer_id=door.customer_id,
+                      object_type="door", object_id=door.id)
+    if changes.get("new_codes"):
+        record_change(session, by, "door.codes_reprinted", customer_id=door.customer_id,
+                      object_type="door", object_id=door.id)
     return door
+
+
+def delete_door(session: Session, door: Door, *, by: Membership | None = None) -> None:
+    """Remove a door; its access events stay (without the door)."""
+    customer_id, door_id = door.customer_id, door.id
+    session.delete(door)
+    session.flush()
+    record_change(session, by, "door.delete", customer_id=customer_id, object_type="door",
+                  object_id=door_id)
 
 
 def load_door(session: Session, customer_id: uuid.UUID, door_id: uuid.UUID) -> Door:
@@ -560,7 +615,8 @@ def create_access(session: Session, *, customer_id: uuid.UUID, name: str,
                   door_ids: Sequence[uuid.UUID], member_ids: Sequence[uuid.UUID],
                   methods: Sequence[str], valid_from: dt.datetime | None = None,
                   valid_to: dt.datetime | None = None,
-                  schedule: list[dict[str, Any]] | None = None, guest: bool = False) -> Access:
+                  schedule: list[dict[str, Any]] | None = None, guest: bool = False,
+                  by: Membership | None = None) -> Access:
     check_validity(valid_from, valid_to)
     schedule = validate_schedule(schedule)
     methods = _methods(methods)
@@ -574,10 +630,21 @@ def create_access(session: Session, *, customer_id: uuid.UUID, name: str,
                       for m in members]
     session.add(access)
     session.flush()
+    record_change(session, by, "access.create", customer_id=customer_id,
+                  object_type="access", object_id=access.id)
+    for m in members:
+        _member_event(session, by, "access.member_added", access, m)
     return access
 
 
-def update_access(session: Session, access: Access, changes: dict[str, Any]) -> Access:
+def _member_event(session: Session, by: Membership | None, action: str, access: Access,
+                  m: Membership) -> None:
+    record_change(session, by, action, customer_id=access.customer_id, object_type="access",
+                  object_id=access.id, subject_id=m.account_id)
+
+
+def update_access(session: Session, access: Access, changes: dict[str, Any], *,
+                  by: Membership | None = None) -> Access:
     valid_from = changes.get("valid_from", access.valid_from)
     valid_to = changes.get("valid_to", access.valid_to)
     check_validity(valid_from, valid_to)
@@ -590,8 +657,14 @@ def update_access(session: Session, access: Access, changes: dict[str, Any]) -> 
         access.site_id = doors[0].site_id
         access.doors = [AccessDoor(customer_id=access.customer_id, door_id=d.id)
                         for d in doors]
+    added: list[Membership] = []
+    removed: list[Membership] = []
     if "member_ids" in changes:
         members = _memberships(session, access.customer_id, changes["member_ids"])
+        before = {am.membership_id for am in access.members}
+        after = {m.id for m in members}
+        added = [m for m in members if m.id not in before]
+        removed = _memberships(session, access.customer_id, sorted(before - after, key=str))
         access.members = [AccessMember(customer_id=access.customer_id, membership_id=m.id)
                           for m in members]
     for key in ("name", "valid_from", "valid_to"):
@@ -599,7 +672,21 @@ def update_access(session: Session, access: Access, changes: dict[str, Any]) -> 
             setattr(access, key, changes[key])
     access.updated_at = clock.now()
     session.flush()
+    record_change(session, by, "access.update", customer_id=access.customer_id,
+                  object_type="access", object_id=access.id)
+    for m in added:
+        _member_event(session, by, "access.member_added", access, m)
+    for m in removed:
+        _member_event(session, by, "access.member_removed", access, m)
     return access
+
+
+def delete_access(session: Session, access: Access, *, by: Membership | None = None) -> None:
+    customer_id, access_id = access.customer_id, access.id
+    session.delete(access)
+    session.flush()
+    record_change(session, by, "access.delete", customer_id=customer_id,
+                  object_type="access", object_id=access_id)
 
 
 def load_access(session: Session, customer_id: uuid.UUID, access_id: uuid.UUID) -> Access:
@@ -622,32 +709,86 @@ def _new_pin() -> str:
     return f"{secrets.randbelow(10 ** PIN_DIGITS):0{PIN_DIGITS}d}"
 
 
+def _credential_event(session: Session, by: Membership | None, action: str,
+                      cred: DoorCredential, subject_id: uuid.UUID | None) -> None:
+    record_change(session, by, f"credential.{cred.kind}.{action}",
+                  customer_id=cred.customer_id, object_type="door_credential",
+                  object_id=cred.id, subject_id=subject_id)
+
+
 def _add_credential(session: Session, membership: Membership, kind: str, value: str, *,
                     valid_from: dt.datetime | None = None,
-                    valid_to: dt.datetime | None = None) -> DoorCredential:
-    cred = DoorCredential(id=uuid.uuid4(), customer_id=membership.customer_id,
-                          membership_id=membership.id, kind=kind,
+                    valid_to: dt.datetime | None = None,
+                    site_id: uuid.UUID | None = None,
+                    by: Membership | None = None) -> DoorCredential:
+    cred_id = uuid.uuid4()
+    cred = DoorCredential(id=cred_id, customer_id=membership.customer_id,
+                          membership_id=membership.id, kind=kind, site_id=site_id,
                           value_hash=credential_hash(membership.customer_id, kind, value),
+                          value_enc=security.keys().encrypt(value,
+                                                            context=_enc_context(cred_id)),
                           valid_from=valid_from, valid_to=valid_to)
     with session.begin_nested():
         session.add(cred)
         session.flush()
+    _credential_event(session, by, "issue", cred, membership.account_id)
     return cred
 
 
+def revoke_credential(session: Session, cred: DoorCredential, *,
+                      by: Membership | None = None) -> None:
+    """A PIN, keycard or QR code stops working (online at once; controllers with their next
+    list)."""
+    subject = session.scalar(select(Membership.account_id).where(
+        Membership.id == cred.membership_id, Membership.customer_id == cred.customer_id))
+    session.delete(cred)
+    session.flush()
+    _credential_event(session, by, "revoke", cred, subject)
+
+
+def _revoke_where(session: Session, membership: Membership, by: Membership | None,
+                  *conditions: Any) -> None:
+    for cred in list(session.scalars(select(DoorCredential).where(
+            DoorCredential.membership_id == membership.id,
+            DoorCredential.customer_id == membership.customer_id, *conditions))):
+        session.delete(cred)
+        session.flush()
+        _credential_event(session, by, "revoke", cred, membership.account_id)
+
+
+def pin_site(session: Session, membership: Membership,
+             site_id: uuid.UUID | None = None) -> uuid.UUID:
+    """The site a new PIN is for: the one given (of this customer), else the one site where
+    the membership has an access that takes a PIN; several or none: the caller must say."""
+    if site_id is not None:
+        return load_owned(session, Site, membership.customer_id, site_id, "site").id
+    sites = set(session.scalars(
+        select(Access.site_id).join(AccessMember, AccessMember.access_id == Access.id)
+        .where(AccessMember.membership_id == membership.id,
+               Access.customer_id == membership.customer_id)
+    ))
+    if len(sites) != 1:
+        raise Unprocessable("A PIN opens the doors of one site: name the site (site_id).",
+                            slug="pin-site-required")
+    return sites.pop()
+
+
 def issue_pin(session: Session, membership: Membership, *,
+              site_id: uuid.UUID | None = None,
               valid_from: dt.datetime | None = None,
-              valid_to: dt.datetime | None = None) -> tuple[DoorCredential, str]:
-    """A new random PIN for the membership, replacing its old one. Unique in the customer
-    (a keypad PIN identifies one person); returns the PIN to be sent, never stored."""
-    session.execute(delete(DoorCredential).where(
-        DoorCredential.membership_id == membership.id, DoorCredential.kind == "pin",
-        DoorCredential.customer_id == membership.customer_id))
+              valid_to: dt.datetime | None = None,
+              by: Membership | None = None) -> tuple[DoorCredential, str]:
+    """A new random PIN for the membership at one site (``pin_site``), replacing its old PIN
+    there. Unique in the customer (a keypad PIN identifies one person, and a PIN of one site
+    is never another site's); returns the PIN to be sent, never stored in clear."""
+    site_id = pin_site(session, membership, site_id)
+    _revoke_where(session, membership, by, DoorCredential.kind == "pin",
+                  DoorCredential.site_id == site_id)
     for _ in range(20):
         pin = _new_pin()
         try:
             return _add_credential(session, membership, "pin", pin, valid_from=valid_from,
-                                   valid_to=valid_to), pin
+                                   valid_to=valid_to, site_id=site_id, by=by), pin
         except IntegrityError:
             continue  # that PIN belongs to someone else in this customer: draw again
     raise Conflict("No free PIN could be drawn; try again.", slug="pin-space-exhausted")
@@ -655,29 +796,35 @@ def issue_pin(session: Session, membership: Membership, *,
 
 def add_keycard(session: Session, membership: Membership, value: str, *,
                 valid_from: dt.datetime | None = None,
-                valid_to: dt.datetime | None = None) -> DoorCredential:
+                valid_to: dt.datetime | None = None,
+                by: Membership | None = None) -> DoorCredential:
     number = normalise_keycard(value)
     if not re.fullmatch(r"[0-9A-F]{4,64}", number):
         raise ValidationFailed({"value": ["A card number: 4 to 64 hex digits."]})
     try:
         return _add_credential(session, membership, "keycard", number, valid_from=valid_from,
-                               valid_to=valid_to)
+                               valid_to=valid_to, by=by)
     except IntegrityError:
         raise Conflict("That card is already enrolled.", slug="keycard-taken") from None
 
 
-def issue_member_pin(session: Session, membership: Membership) -> DoorCredential:
-    """A PIN for a member, sent to them by e-mail: the admin never sees it."""
+def issue_member_pin(session: Session, membership: Membership,
+                     site_id: uuid.UUID | None = None, *,
+                     by: Membership | None = None) -> DoorCredential:
+    """A PIN for a member at one site, sent to them by e-mail: the admin never sees it."""
     if membership.account_id is None:
         raise Unprocessable("The member has not registered yet.", slug="member-pending")
     account = session.get(Account, membership.account_id)
     if account is None:
         raise NotFound("No such member.")
-    cred, pin = issue_pin(session, membership)
+    cred, pin = issue_pin(session, membership, site_id=site_id, by=by)
     customer = session.get(Customer, membership.customer_id)
+    site = session.get(Site, cred.site_id)
     mail.send(account.email, "Your door PIN",
               f"Your PIN for the doors of {customer.name if customer else 'your workplace'} "
-              f"is: {pin}\n\nKeep it to yourself. Your administrator can issue a new one.")
+              f"at {site.name if site else 'your site'} is: {pin}\n\n"
+              "It opens that site's doors only. Keep it to yourself. Your administrator can "
+              "issue a new one.")
     return cred
 
 
@@ -692,7 +839,8 @@ class GuestInvitation:
 def invite_guest(session: Session, *, customer_id: uuid.UUID, email: str,
                  valid_from: dt.datetime, valid_to: dt.datetime,
                  door_ids: Sequence[uuid.UUID], first_name: str | None = None,
-                 invited_by: uuid.UUID | None = None) -> GuestInvitation:
+                 invited_by: uuid.UUID | None = None,
+                 by: Membership | None = None) -> GuestInvitation:
     """A short-term guest: a membership with role "guest" valid from/to, accesses to the doors
     (by PIN or personal QR code, at the doors' readers), and a PIN and QR code sent by e-mail.
 
@@ -736,23 +884,31 @@ def invite_guest(session: Session, *, customer_id: uuid.UUID, email: str,
     session.flush()
     # Renewal: the guest's previous accesses and codes end here.
     old = select(AccessMember.access_id).where(AccessMember.membership_id == existing.id)
-    session.execute(delete(Access).where(Access.id.in_(old), Access.guest.is_(True),
-                                         Access.customer_id == customer_id)
-                    .execution_options(synchronize_session=False))
-    session.execute(delete(DoorCredential).where(DoorCredential.membership_id == existing.id,
-                                                 DoorCredential.customer_id == customer_id))
+    for access in list(session.scalars(select(Access).where(
+            Access.id.in_(old), Access.guest.is_(True), Access.customer_id == customer_id))):
+        delete_access(session, access, by=by)
+    _revoke_where(session, existing, by)
     by_site: dict[uuid.UUID, list[Door]] = {}
     for d in doors:
         by_site.setdefault(d.site_id, []).append(d)
     accesses = [
         create_access(session, customer_id=customer_id, name="Guest", guest=True,
                       door_ids=[d.id for d in site_doors], member_ids=[existing.id],
-                      methods=["pin", "qr"], valid_from=valid_from, valid_to=valid_to)
+                      methods=["pin", "qr"], valid_from=valid_from, valid_to=valid_to, by=by)
         for site_doors in by_site.values()
     ]
-    _, pin = issue_pin(session, existing, valid_from=valid_from, valid_to=valid_to)
+    # One PIN per site of the visit: a PIN opens the doors of its own site only.
+    pins = []
+    for site_doors in by_site.values():
+        _, pin = issue_pin(session, existing, site_id=site_doors[0].site_id,
+                           valid_from=valid_from, valid_to=valid_to, by=by)
+        pins.append((site_doors[0].site.name, pin))
+    pin_lines = (f"Your PIN for the door keypads: {pins[0][1]}" if len(pins) == 1 else
+                 "\n".join(f"Your PIN for the door keypads at {name}: {pin}"
+                           for name, pin in sorted(pins)))
     qr = "EFG1." + secrets.token_urlsafe(24)
-    _add_credential(session, existing, "qr", qr, valid_from=valid_from, valid_to=valid_to)
+    _add_credential(session, existing, "qr", qr, valid_from=valid_from, valid_to=valid_to,
+                    by=by)
     customer = session.get(Customer, customer_id)
     tz = _zone(doors[0].site.timezone)
     greeting = f"Hello {first_name}," if first_name else "Hello,"
@@ -761,9 +917,12 @@ def invite_guest(session: Session, *, customer_id: uuid.UUID, email: str,
               f"{valid_from.astimezone(tz):%Y-%m-%d %H:%M} to "
               f"{valid_to.astimezone(tz):%Y-%m-%d %H:%M} ({tz.key}).\n"
               f"Doors: {', '.join(sorted(d.name for d in doors))}\n\n"
-              f"Your PIN for the door keypads: {pin}\n"
+              f"{pin_lines}\n"
               f"Your QR code for the door readers (show it on your phone or printed):\n"
               f"{qr}\n\nNo app is needed. The codes stop working when your visit ends.")
+    record_change(session, by, "guest.invite", customer_id=customer_id,
+                  object_type="membership", object_id=existing.id,
+                  subject_id=existing.account_id)
     log.info("guest invited membership=%s by=%s", existing.id, invited_by)
     return GuestInvitation(existing, accesses)
 
@@ -773,15 +932,38 @@ def invite_guest(session: Session, *, customer_id: uuid.UUID, email: str,
 CONTROLLER_KEY_PREFIX = "efc_"
 
 
-def create_controller(session: Session, *, customer_id: uuid.UUID, name: str
-                      ) -> tuple[Controller, str]:
-    """A new door controller and its key, which is returned once and stored as SHA-256."""
+def create_controller(session: Session, *, customer_id: uuid.UUID, name: str,
+                      by: Membership | None = None) -> tuple[Controller, str]:
+    """A new door controller and its key (a credential issued: audited), which is returned
+    once and stored as SHA-256."""
     key = CONTROLLER_KEY_PREFIX + secrets.token_urlsafe(32)
     c = Controller(id=uuid.uuid4(), customer_id=customer_id, name=name,
                    key_hash=security.sha256_hex(key), list_version=0)
     session.add(c)
     session.flush()
+    record_change(session, by, "controller.create", customer_id=customer_id,
+                  object_type="controller", object_id=c.id)
     return c, key
+
+
+def update_controller(session: Session, c: Controller, changes: dict[str, Any], *,
+                      by: Membership | None = None) -> Controller:
+    if "name" in changes:
+        c.name = changes["name"]
+    session.flush()
+    record_change(session, by, "controller.update", customer_id=c.customer_id,
+                  object_type="controller", object_id=c.id)
+    return c
+
+
+def delete_controller(session: Session, c: Controller, *, by: Membership | None = None
+                      ) -> None:
+    """Retire a controller: its key stops working (a credential revoked: audited)."""
+    customer_id, controller_id = c.customer_id, c.id
+    session.delete(c)
+    session.flush()
+    record_change(session, by, "controller.delete", customer_id=customer_id,
+                  object_type="controller", object_id=controller_id)
 
 
 def controller_by_key(session: Session, key: str) -> Controller | None:
@@ -869,22 +1051,31 @@ def _list_content(session: Session, c: Controller, now: dt.datetime) -> dict[str
     credentials = []
     for cred in creds:
         m, aids = by_member[cred.membership_id]
-        usable = sorted(str(a) for a in aids if cred.kind in (accesses[a].methods or []))
-        if not usable:
+        # A PIN counts only for accesses of its own site (decide() holds the same rule).
+        usable = sorted(str(a) for a in aids if cred.kind in (accesses[a].methods or [])
+                        and (cred.kind != "pin" or accesses[a].site_id == cred.site_id))
+        value = credential_value(cred) if usable else None
+        if value is None:
             continue
         starts = [t for t in (cred.valid_from, m.valid_from) if t is not None]
         ends = [t for t in (cred.valid_to, m.valid_to) if t is not None]
         credentials.append({
-            "kind": cred.kind, "hash": cred.value_hash,
+            "kind": cred.kind, "hash": controller_credential_hash(c.id, cred.kind, value),
             "valid_from": _iso(max(starts)) if starts else None,
             "valid_to": _iso(min(ends)) if ends else None,
             "access_ids": usable,
         })
+    credentials.sort(key=lambda x: (x["kind"], x["hash"]))
     return {
         "controller_id": str(c.id),
         "customer_id": str(c.customer_id),
+        # This controller's own key: its hashes match no other controller's list.
         "hash": {"alg": "HMAC-SHA256", "input": "<kind>:<value>",
-                 "key": credential_hash_key(c.customer_id).hex()},
+                 "key": controller_hash_key(c.id).hex()},
+        # Keypad lockout, applied by the controller per keypad (door), reported in its
+        # events as reason "wrong_pin" / "too_many_attempts".
+        "lockout": {"wrong_pin_limit": KEYPAD_WRONG_PIN_LIMIT,
+                    "window_seconds": int(KEYPAD_LOCKOUT_WINDOW.total_seconds())},
         "doors": [{"id": str(d.id), "name": d.name, "timezone": tz[d.id]} for d in doors],
         "accesses": [
             {"id": str(a.id), "door_ids": sorted(str(x) for x in access_doors[a.id]),
@@ -979,6 +1170,25 @@ def pending_commands(session: Session, c: Controller) -> list[UnlockCommand]:
     return cmds
 
 
+def _controller_hashes(session: Session, c: Controller, doors: dict[uuid.UUID, Door]
+                       ) -> dict[tuple[str, str], DoorCredential]:
+    """(kind, this controller's hash) -> credential, for the members with an access to its
+    doors: the hash a controller reports is its own (``controller_credential_hash``)."""
+    if not doors:
+        return {}
+    members = (select(AccessMember.membership_id)
+               .join(AccessDoor, AccessDoor.access_id == AccessMember.access_id)
+               .where(AccessDoor.door_id.in_(list(doors))))
+    out = {}
+    for cred in session.scalars(select(DoorCredential).where(
+            DoorCredential.customer_id == c.customer_id,
+            DoorCredential.membership_id.in_(members))):
+        value = credential_value(cred)
+        if value is not None:
+            out[(cred.kind, controller_credential_hash(c.id, cred.kind, value))] = cred
+    return out
+
+
 @dataclasses.dataclass
 class ControllerEventsResult:
     recorded: int
@@ -1008,6 +1218,8 @@ def record_controller_events(session: Session, c: Controller,
     seen_ids = set(session.scalars(select(AccessEvent.controller_event_id).where(
         AccessEvent.controller_id == c.id,
         AccessEvent.controller_event_id.in_([e["event_id"] for e in events]))))
+    by_hash = (_controller_hashes(session, c, doors)
+               if any(e.get("credential_hash") for e in events) else {})
     recorded = duplicates = 0
     for e in events:
         if e["event_id"] in seen_ids:
@@ -1015,10 +1227,7 @@ def record_controller_events(session: Session, c: Controller,
             continue
         membership = None
         if e.get("credential_hash"):
-            cred = session.scalar(select(DoorCredential).where(
-                DoorCredential.customer_id == c.customer_id,
-                DoorCredential.kind == e["method"],
-                DoorCredential.value_hash == e["credential_hash"]))
+            cred = by_hash.get((e["method"], e["credential_hash"]))
             if cred is not None:
                 membership = session.scalar(select(Membership).where(
                     Membership.id == cred.membership_id,

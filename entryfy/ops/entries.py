@@ -35,6 +35,7 @@ from entryfy.ops.tenant import load_owned
 from models import Account, Entry, EntryCorrection, Membership, Site
 from models.hot import HotStatement
 from models.tenancy import ScopedQuery
+from privacy import audit
 
 MAX_IDEMPOTENCY_KEY = 100  # the column's length
 MAX_REASON = 1000
@@ -410,6 +411,9 @@ def correct(session: Session, *, entry: Entry, actor_id: uuid.UUID | None,
     entry.checked_out_at = new_out
     session.add(correction)
     session.flush()
+    audit.record(session, action="entry.corrected", customer_id=entry.customer_id,
+                 actor_id=actor_id, actor_role="admin" if actor_id else None,
+                 object_type="entry", object_id=entry.id, subject_id=entry.account_id)
     return correction
 
 
@@ -487,6 +491,19 @@ def _ledger_filter(site: Site, start: dt.datetime, end: dt.datetime) -> list[Any
         Entry.checked_in_at >= start,
         Entry.checked_in_at < end,
     ]
+
+
+def record_ledger_read(session: Session, site: Site, start: dt.datetime, end: dt.datetime,
+                       *, by: Membership) -> None:
+    """The ledger shows identity numbers in clear: the read, and every person's number read,
+    go to the customer's audit trail."""
+    audit.record(session, action="entries.read", customer_id=site.customer_id,
+                 actor_id=by.account_id, actor_role=by.role, object_type="ledger",
+                 object_id=site.id)
+    for subject in ledger_subjects(session, site, start, end):
+        audit.record(session, action="identity_number.read", customer_id=site.customer_id,
+                     actor_id=by.account_id, actor_role=by.role, subject_id=subject,
+                     object_type="ledger", object_id=site.id)
 
 
 def ledger_subjects(session: Session, site: Site, start: dt.datetime,

@@ -12,8 +12,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from entryfy.errors import Unprocessable, ValidationFailed
+from entryfy.ops.auditing import record_change
 from entryfy.ops.tenant import load_owned
-from models import Entry, Site
+from models import Entry, Membership, Site
 from models.customers import GEOFENCE_MODES
 from models.tenancy import system_scope
 
@@ -68,7 +69,8 @@ def _check(fields: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
-def create_site(session: Session, customer_id: uuid.UUID, fields: Mapping[str, Any]) -> Site:
+def create_site(session: Session, customer_id: uuid.UUID, fields: Mapping[str, Any], *,
+                by: Membership | None = None) -> Site:
     data = _check(fields)
     missing = [k for k in ("name", "latitude", "longitude", "radius_m") if k not in data]
     if missing:
@@ -78,6 +80,8 @@ def create_site(session: Session, customer_id: uuid.UUID, fields: Mapping[str, A
     site = Site(customer_id=customer_id, **data)
     session.add(site)
     session.flush()
+    record_change(session, by, "site.create", customer_id=customer_id, object_type="site",
+                  object_id=site.id)
     return site
 
 
@@ -85,14 +89,17 @@ def get_site(session: Session, customer_id: uuid.UUID, site_id: uuid.UUID) -> Si
     return load_owned(session, Site, customer_id, site_id, "site")
 
 
-def update_site(session: Session, site: Site, changes: Mapping[str, Any]) -> Site:
+def update_site(session: Session, site: Site, changes: Mapping[str, Any], *,
+                by: Membership | None = None) -> Site:
     for key, value in _check(changes).items():
         setattr(site, key, value)
     session.flush()
+    record_change(session, by, "site.update", customer_id=site.customer_id,
+                  object_type="site", object_id=site.id)
     return site
 
 
-def delete_site(session: Session, site: Site) -> None:
+def delete_site(session: Session, site: Site, *, by: Membership | None = None) -> None:
     """Remove a site, unless attendance was recorded there: deleting it would cascade into the
     entries, and the personnel ledger must be kept for its own period (the retention job
     removes them when it ends; then the site can go)."""
@@ -102,5 +109,8 @@ def delete_site(session: Session, site: Site) -> None:
     if has_entries is not None:
         raise Unprocessable("Attendance was recorded at this site; its entries belong to the "
                             "personnel ledger and must be kept.", slug="site-has-entries")
+    customer_id, site_id = site.customer_id, site.id
     session.delete(site)
     session.flush()
+    record_change(session, by, "site.delete", customer_id=customer_id, object_type="site",
+                  object_id=site_id)

@@ -226,7 +226,9 @@ def _passage(door, **kw):  # type: ignore[no-untyped-def]
 def test_retried_passages_record_once(client, session, rig):
     a, door, enrolled, _ = rig
     h = ctl_headers(enrolled["key"])
-    card = ops.credential_hash(a.customer.id, "keycard", "04A22B1C")
+    # The controller reports the hash from its own list (its own key).
+    card = ops.controller_credential_hash(uuid.UUID(enrolled["id"]), "keycard", "04A22B1C")
+    assert card != ops.credential_hash(a.customer.id, "keycard", "04A22B1C")
     e1 = _passage(door, credential_hash=card, direction="in")
     e2 = _passage(door, outcome="denied", reason="outside_schedule")
     r = client.post(f"{API}/controller/events", headers=h, json={"events": [e1, e2]})
@@ -340,8 +342,9 @@ def test_guest_codes_reach_the_controller_only_for_their_window(client, session,
     pin, qr = doorkit.guest_codes("visitor@example.test", exclude=before)
     creds = json.loads(doc["payload"])["credentials"]
     guest = {c["kind"]: c for c in creds if c["kind"] in ("pin", "qr")}
-    assert guest["pin"]["hash"] == ops.credential_hash(a.customer.id, "pin", pin)
-    assert guest["qr"]["hash"] == ops.credential_hash(a.customer.id, "qr", qr)
+    ctl = uuid.UUID(enrolled["id"])
+    assert guest["pin"]["hash"] == ops.controller_credential_hash(ctl, "pin", pin)
+    assert guest["qr"]["hash"] == ops.controller_credential_hash(ctl, "qr", qr)
     assert guest["pin"]["valid_from"].startswith("2026-06-15T07:00")
     assert guest["pin"]["valid_to"].startswith("2026-06-15T15:00")
     with clock.frozen_at(end + dt.timedelta(minutes=1)):

@@ -451,12 +451,22 @@ def test_member_pin_is_mailed_to_the_member_not_shown(client, world, session):
     a = world.a
     h = bearer(client, a.admin)
     before = doorkit.mail_ids()
+    # A PIN opens one site's doors: with no access to tell the site, it must be named.
     r = client.post(f"{API}/customers/{a.customer.id}/credentials", headers=h,
                     json={"member_id": str(a.worker_membership.id), "kind": "pin"})
+    assert r.status_code == 422 and r.get_json()["type"].endswith("/pin-site-required")
+    r = client.post(f"{API}/customers/{a.customer.id}/credentials", headers=h,
+                    json={"member_id": str(a.worker_membership.id), "kind": "pin",
+                          "site_id": str(world.b.site.id)})
+    assert r.status_code == 404  # another customer's site
+    r = client.post(f"{API}/customers/{a.customer.id}/credentials", headers=h,
+                    json={"member_id": str(a.worker_membership.id), "kind": "pin",
+                          "site_id": str(a.site.id)})
     assert r.status_code == 201, r.get_json()
     assert set(r.get_json()) >= {"id", "member_id", "kind"} and "value" not in r.get_json()
+    assert r.get_json()["site_id"] == str(a.site.id)
     body = doorkit.last_mail_to(a.worker.email, before).get_content()
-    assert "PIN" in body
+    assert "PIN" in body and a.site.name in body
     r = client.post(f"{API}/customers/{a.customer.id}/credentials", headers=h,
                     json={"member_id": str(a.worker_membership.id), "kind": "keycard",
                           "value": "04:A2:2B:1C"})

@@ -135,7 +135,7 @@ def test_another_persons_pin_is_wrong(session, setup, make):
     acc.methods = ["app_pin"]
     session.flush()
     colleague = make.membership(a.customer, make.account())
-    their_pin = doorkit.pin_for(session, colleague)
+    their_pin = doorkit.pin_for(session, colleague, a.site)
     doorkit.pin_for(session, a.worker_membership)
     assert _decide(session, a.worker_membership, door, pin=their_pin).reason == "wrong_pin"
 

@@ -8,15 +8,20 @@ make, for two customers).
 
 from __future__ import annotations
 
+import time
+
 import pytest
 from sqlalchemy import Connection, exc, text
 
+from models import tenancy
 from models.base import tenant_models
 from tests import isolation
 
 SET = text("SELECT set_config('entryfy.customer_ids', :ids, true),"
            " set_config('entryfy.account_id', :acct, true),"
-           " set_config('entryfy.scope', :scope, true)")
+           " set_config('entryfy.scope', :scope, true),"
+           " set_config('entryfy.signed_at', :ts, true),"
+           " set_config('entryfy.sig', :sig, true)")
 
 
 @pytest.fixture
@@ -37,8 +42,12 @@ def _conn(session) -> Connection:  # type: ignore[no-untyped-def]
     return session.connection()
 
 
-def _as(conn: Connection, *, ids: str = "", acct: str = "", scope: str = "") -> None:
-    conn.execute(SET, {"ids": ids, "acct": acct, "scope": scope})
+def _as(conn: Connection, *, ids: str = "", acct: str = "", scope: str = "",
+        ts: str | None = None, sig: str | None = None) -> None:
+    """Write the settings, signed as the app signs them unless ``sig`` is given."""
+    ts = ts if ts is not None else str(int(time.time()))
+    sig = sig if sig is not None else tenancy.sign(ids, acct, scope, ts)
+    conn.execute(SET, {"ids": ids, "acct": acct, "scope": scope, "ts": ts, "sig": sig})
 
 
 def _tables() -> list[tuple[str, str | None]]:
@@ -151,3 +160,101 @@ def test_system_scope_surfaces_the_real_error_and_restores_scope(backend, sessio
     assert "division by zero" in str(info.value)
     assert get_context(session) == NOBODY
     session.rollback()
+
+
+# ------------------------------------------------------------------ the wall the web role
+# cannot widen (revision 0011): the settings count only when signed with a key it cannot read.
+
+def _everything_hidden(conn: Connection) -> dict[str, int]:
+    return {t: _count(conn, t) for t, _ in _tables() if _count(conn, t)}
+
+
+def test_the_web_role_setting_system_scope_sees_nothing(cast, session):
+    world, _, _ = cast
+    conn = _conn(session)
+    _as(conn, scope="system")
+    assert _count(conn, "sites") >= 2  # signed by the app: the named system path works
+    # What an SQL injection or a stolen DATABASE_URL can do: write the settings itself, in
+    # a request signed for one customer...
+    _as(conn, ids=str(world.a.customer.id))
+    assert _count(conn, "sites") == 1
+    conn.execute(text("SELECT set_config('entryfy.scope', 'system', true)"))
+    assert _everything_hidden(conn) == {}
+    conn.execute(text("SELECT set_config('entryfy.customer_ids', :a, true)"),
+                 {"a": f"{world.a.customer.id},{world.b.customer.id}"})
+    assert _everything_hidden(conn) == {}
+    conn.execute(text("SELECT set_config('entryfy.account_id', :w, true)"),
+                 {"w": str(world.a.worker.id)})
+    assert _everything_hidden(conn) == {}
+    # A forged signature, and a signature made for another scope, count for nothing.
+    _as(conn, scope="system", sig="0" * 64)
+    assert _everything_hidden(conn) == {}
+    ts = str(int(time.time()))
+    _as(conn, ids=str(world.a.customer.id), ts=ts,
+        sig=tenancy.sign(str(world.b.customer.id), "", "", ts))
+    assert _everything_hidden(conn) == {}
+
+
+def test_a_signature_cannot_be_replayed_later(cast, session):
+    conn = _conn(session)
+    old = str(int(time.time()) - 3600)  # a system signature seen an hour ago
+    _as(conn, scope="system", ts=old)
+    assert _everything_hidden(conn) == {}
+
+
+def test_the_web_role_cannot_read_the_key_or_sign(pg, session):
+    conn = _conn(session)
+    for sql in ("SELECT * FROM entryfy_private.scope_key",
+                "SELECT entryfy_private.sign('x')"):
+        nested = conn.begin_nested()
+        with pytest.raises(exc.ProgrammingError, match="permission denied"):
+            conn.execute(text(sql))
+        nested.rollback()
+
+
+def test_database_signs_only_what_the_caller_may_have(cast, session, make):
+    world, _, _ = cast
+    a, b = world.a, world.b
+    conn = _conn(session)
+    # The sign-in function: an unknown token signs nobody in.
+    _as(conn)
+    conn.execute(text("SELECT entryfy_enter_account('no-such-hash', 'device', now())"))
+    assert conn.execute(text("SELECT current_setting('entryfy.account_id')")).scalar() == ""
+    assert _everything_hidden(conn) == {}
+    # A signed person may narrow to their own customers, not to others'.
+    _as(conn, acct=str(a.worker.id))
+    got = conn.execute(text("SELECT entryfy_scope_customers(:ids)"),
+                       {"ids": str(b.customer.id)}).scalar()
+    assert got == ""
+    assert _count(conn, "sites") == 0
+    got = conn.execute(text("SELECT entryfy_scope_customers(:ids)"),
+                       {"ids": str(a.customer.id)}).scalar()
+    assert got == str(a.customer.id)
+    assert _count(conn, "sites", "customer_id = CAST(:c AS uuid)", c=str(a.customer.id)) >= 1
+    assert _count(conn, "sites", "customer_id = CAST(:c AS uuid)", c=str(b.customer.id)) == 0
+    # Without a signed context, narrowing signs nothing.
+    conn.execute(text("SELECT set_config('entryfy.sig', '', true)"))
+    assert conn.execute(text("SELECT entryfy_scope_customers(:ids)"),
+                        {"ids": str(a.customer.id)}).scalar() == ""
+
+
+def test_customers_are_visible_only_to_their_scope_and_members(cast, session):
+    world, _, _ = cast
+    a, b = world.a, world.b
+    conn = _conn(session)
+    _as(conn, scope="system")
+    assert _count(conn, "customers") >= 2
+    for settings in ({}, {"scope": "system", "sig": "f" * 64}):
+        _as(conn, **settings)
+        assert _count(conn, "customers") == 0
+    conn.execute(text("SELECT set_config('entryfy.scope', 'system', true)"))
+    assert _count(conn, "customers") == 0
+    _as(conn, ids=str(a.customer.id))
+    assert conn.execute(text("SELECT id FROM customers")).scalars().all() == [a.customer.id]
+    # A signed-in person sees the customers they are a member of, no other.
+    _as(conn, acct=str(b.worker.id))
+    assert conn.execute(text("SELECT id FROM customers")).scalars().all() == [b.customer.id]
+    # Nor can the web role write a customer outside its scope.
+    _as(conn, ids=str(a.customer.id))
+    assert conn.execute(text("UPDATE customers SET name = 'Renamed' WHERE id = CAST(:b AS uuid)"),
+                        {"b": str(b.customer.id)}).rowcount == 0
