@@ -191,7 +191,9 @@ def init_app(app: Flask) -> None:
             return response
         refusal_kept = g.pop("_keep_refusal", False) and 400 <= response.status_code < 500
         if response.status_code >= 400 and not refusal_kept:
-            s.rollback()
+            # A refusal on a connection that has since died: nothing to undo.
+            with contextlib.suppress(exc.SQLAlchemyError):
+                s.rollback()
             return response
         try:
             s.commit()

@@ -10,6 +10,7 @@ from sqlalchemy import and_, bindparam, func, select, update
 from sqlalchemy.orm import Session
 
 from entryfy import clock, security
+from entryfy.db import end_read_transaction
 from entryfy.errors import Conflict, Unauthorized, ValidationFailed
 from models import AccessToken, Account, Device, Membership, tenancy
 from models.hot import HotStatement
@@ -54,6 +55,7 @@ def register(session: Session, *, email: str, password: str, first_name: str,
     if find_by_email(session, email) is not None:
         # Registration must say so; the address is the person's own to claim.
         raise Conflict("An account with this email exists.", slug="email-taken")
+    end_read_transaction(session)  # no lock held while hashing
     account = Account(
         email=email,
         password_hash=security.passwords().hash(password),
@@ -86,6 +88,8 @@ def authenticate(session: Session, email: str, password: str) -> Account:
     """Check a password. Unknown email and wrong password fail alike and take the same time."""
     pw = security.passwords()
     account = find_by_email(session, email)
+    # Hashing is the slow step of a sign-in: hold no lock through it (SQLite's one write lock).
+    end_read_transaction(session)
     if account is None or not account.is_active or account.password_hash is None:
         pw.burn(password)
         raise Unauthorized("Wrong email or password.", slug="invalid-credentials")
@@ -244,6 +248,7 @@ def revoke_all(session: Session, account: Account, *, except_id: uuid.UUID | Non
 def change_password(session: Session, account: Account, *, current: str, new: str,
                     keep_token_id: uuid.UUID | None) -> None:
     pw = security.passwords()
+    end_read_transaction(session)  # no lock held while hashing
     if not pw.verify(account.password_hash, current):
         raise ValidationFailed({"current_password": ["The current password is wrong."]})
     check_password_rules(new, email=account.email, names=(account.first_name, account.last_name))
