@@ -206,7 +206,7 @@ def gunicorn(env: dict[str, str], args: list[str] | None = None,
     out = open(log, "wb") if log else subprocess.DEVNULL  # noqa: SIM115
     proc = subprocess.Popen(cmd, cwd=ROOT, env=full_env, stdout=out, stderr=out)  # noqa: S603
     try:
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + 120  # a loaded CI machine imports slowly
         while True:
             if proc.poll() is not None:
                 raise RuntimeError(f"gunicorn exited with {proc.returncode}")
