@@ -32,7 +32,7 @@ def _cpus() -> int:
         return multiprocessing.cpu_count()
 
 
-bind = os.environ.get("ENTRYFY_BIND", "0.0.0.0:" + os.environ.get("PORT", "8000"))  # noqa: S104
+bind = os.environ.get("ENTRYFY_BIND", "0.0.0.0:" + os.environ.get("PORT", "8000"))
 
 # Workers from the machine: one per CPU for the CPU-bound work (password hashing, JSON),
 # plus one so a CPU never idles while a worker waits for the database, at least two so a

@@ -123,7 +123,7 @@ class RedisServer:
         return f"redis://127.0.0.1:{self.port}/0"
 
     def start(self) -> None:
-        self.proc = subprocess.Popen(  # noqa: S603
+        self.proc = subprocess.Popen(
             [self.exe, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
              "--appendonly", "no", "--protected-mode", "no"],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -172,7 +172,8 @@ class Tally:
         return line
 
 
-def hammer(n_threads: int, work: Callable[[int], None], stop: threading.Event) -> list[threading.Thread]:
+def hammer(n_threads: int, work: Callable[[int], None],
+           stop: threading.Event) -> list[threading.Thread]:
     def loop(i: int) -> None:
         while not stop.is_set():
             work(i)
@@ -185,9 +186,9 @@ def hammer(n_threads: int, work: Callable[[int], None], stop: threading.Event) -
 
 def http(method: str, url: str, body: bytes | None = None, headers: dict[str, str] | None = None,
          timeout: float = 30.0) -> tuple[int, Any, bytes]:
-    req = urllib.request.Request(url, data=body, method=method, headers=headers or {})  # noqa: S310
+    req = urllib.request.Request(url, data=body, method=method, headers=headers or {})
     try:
-        with urllib.request.urlopen(req, timeout=timeout) as r:  # noqa: S310
+        with urllib.request.urlopen(req, timeout=timeout) as r:
             return r.status, r.headers, r.read()
     except urllib.error.HTTPError as e:
         return e.code, e.headers, e.read()
@@ -204,7 +205,7 @@ def gunicorn(env: dict[str, str], args: list[str] | None = None,
         cmd += ["-b", f"127.0.0.1:{port}"]
     cmd.append("wsgi:app")
     out = open(log, "wb") if log else subprocess.DEVNULL  # noqa: SIM115
-    proc = subprocess.Popen(cmd, cwd=ROOT, env=full_env, stdout=out, stderr=out)  # noqa: S603
+    proc = subprocess.Popen(cmd, cwd=ROOT, env=full_env, stdout=out, stderr=out)
     try:
         deadline = time.monotonic() + 120  # a loaded CI machine imports slowly
         while True:

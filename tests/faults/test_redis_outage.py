@@ -35,8 +35,8 @@ def test_redis_stopped_and_started(sqlite_url, tmp_path, caplog):
             tally.add(r.status_code, r.headers)
             if r.status_code == 201:
                 auth = {"Authorization": f"Bearer {r.get_json()['token']}"}
-                r = client.post("/api/v1/me/requests", json={"type": "access", "password": PASSWORD},
-                                headers=auth)
+                r = client.post("/api/v1/me/requests", headers=auth,
+                                json={"type": "access", "password": PASSWORD})
                 tally.add(r.status_code, r.headers)
 
         # Two failures counted in Redis before it goes away.

@@ -127,7 +127,7 @@ def test_sqlite_holds_concurrent_writers(sqlite_url, tmp_path):
         def cli_jobs() -> None:
             while not stop.is_set():
                 n = uuid.uuid4().hex[:8]
-                r = subprocess.run(  # noqa: S603
+                r = subprocess.run(
                     [sys.executable, "-m", "entryfy.cli", "customer", "create",
                      "--name", f"Load {n} AB", "--org-nr", factories.org_nr(),
                      "--admin-email", f"admin-{n}@load.test"],
