@@ -212,7 +212,7 @@ def gunicorn(env: dict[str, str], args: list[str] | None = None,
             if proc.poll() is not None:
                 raise RuntimeError(f"gunicorn exited with {proc.returncode}")
             with contextlib.suppress(OSError):
-                if http("GET", f"http://127.0.0.1:{port}/healthz", timeout=2)[0] == 200:
+                if http("GET", f"http://127.0.0.1:{port}/healthz", timeout=2)[0] < 500:
                     break
             if time.monotonic() > deadline:
                 raise TimeoutError("gunicorn did not start")
