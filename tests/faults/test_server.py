@@ -74,7 +74,8 @@ def test_sqlite_holds_concurrent_writers(sqlite_url, tmp_path):
     from entryfy import create_app
 
     create_app({**APP_CONFIG, "DATABASE_URL": sqlite_url, "OUTBOX_DIR": str(tmp_path)})
-    tenant, _ = seed(sqlite_url, workers=3)
+    # FAULTS_CHECKIN_THREADS and FAULTS_LOAD_SECONDS scale the load to measure throughput.
+    tenant, _ = seed(sqlite_url, workers=int(os.environ.get("FAULTS_CHECKIN_THREADS", "3")))
     env = _env(sqlite_url, 4)
     log = tmp_path / "gunicorn.log"
     seconds = float(os.environ.get("FAULTS_LOAD_SECONDS", "6"))
