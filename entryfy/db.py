@@ -81,9 +81,8 @@ def _install_sqlite(engine: Engine) -> None:
         cur = dbapi_conn.cursor()
         cur.execute("PRAGMA foreign_keys=ON")
         cur.execute("PRAGMA journal_mode=WAL")
-        # WAL: a commit need not reach the disk at once, only the checkpoint does; a power
-        # cut may lose the last commits but never corrupts the file.
-        cur.execute("PRAGMA synchronous=NORMAL")
+        # synchronous stays FULL (the default): with NORMAL a power cut could lose commits
+        # already acknowledged to a client.
         cur.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
         cur.close()
 
