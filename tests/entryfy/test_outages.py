@@ -175,6 +175,15 @@ def test_readyz_is_503_when_the_database_does_not_answer(tmp_path):
         assert client.get("/healthz").status_code == 200
 
 
+@pytest.fixture
+def _keep_limiter():  # type: ignore[no-untyped-def]
+    from tests.faults.kit import keep_limiter
+
+    with keep_limiter():
+        yield
+
+
+@pytest.mark.usefixtures("_keep_limiter")
 def test_a_redis_that_is_down_does_not_stop_sign_in(database, make, tmp_path, caplog):
     from tests.faults.kit import free_port
 

@@ -14,6 +14,7 @@ from entryfy.db import Database, make_engine
 from models.tenancy import SYSTEM, set_context
 from tests import conftest as root
 from tests import factories
+from tests.faults import kit
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -21,6 +22,12 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if str(item.fspath).startswith(here):
             item.add_marker(pytest.mark.faults)
+
+
+@pytest.fixture(autouse=True)
+def _keep_limiter() -> Iterator[None]:
+    with kit.keep_limiter():
+        yield
 
 
 @pytest.fixture

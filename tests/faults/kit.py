@@ -22,6 +22,21 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[2]
 
 
+@contextlib.contextmanager
+def keep_limiter() -> Iterator[None]:
+    """The limiter is one object for every app in the process (entryfy.extensions): an app
+    made with another storage (a Redis the test then stops) must not leave it to the suite's
+    app, whose next ``limiter.reset()`` would fail."""
+    from entryfy.extensions import limiter
+
+    saved = dict(vars(limiter))
+    try:
+        yield
+    finally:
+        vars(limiter).clear()
+        vars(limiter).update(saved)
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
