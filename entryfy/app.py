@@ -58,6 +58,9 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     from api import init_api
 
     init_api(app)
+    from api import health
+
+    app.register_blueprint(health.blp)
     from entryfy.extensions import check_hot_endpoints
 
     check_hot_endpoints(app)

@@ -42,6 +42,10 @@ def load(instance_path: str, overrides: dict[str, Any] | None = None) -> dict[st
         "ENTRYFY_DATA_KEY": os.environ.get("ENTRYFY_DATA_KEY"),
         "RATELIMIT_STORAGE_URI": os.environ.get("RATELIMIT_STORAGE_URI", "memory://"),
         "RATELIMIT_HEADERS_ENABLED": True,
+        # Redis down: count in this process's memory instead (Flask-Limiter logs the switch
+        # once, and switches back when Redis answers again), never fail the request.
+        "RATELIMIT_IN_MEMORY_FALLBACK_ENABLED": True,
+        "RATELIMIT_SWALLOW_ERRORS": True,
         # Failed sign-ins: per account and per client address (Flask-Limiter strings).
         "LOGIN_FAILURE_LIMIT_ACCOUNT": os.environ.get(
             "LOGIN_FAILURE_LIMIT_ACCOUNT", "5 per 15 minutes"
@@ -85,6 +89,10 @@ def load(instance_path: str, overrides: dict[str, Any] | None = None) -> dict[st
         "TESTING": False,
     }
     cfg.update(overrides)
+    if str(cfg["RATELIMIT_STORAGE_URI"]).startswith(("redis", "rediss")):
+        # A Redis that hangs must not hang requests: fail fast, and fall back (above).
+        cfg.setdefault("RATELIMIT_STORAGE_OPTIONS", {"socket_connect_timeout": 0.5,
+                                                     "socket_timeout": 0.5})
     if dev:
         cfg["SECRET_KEY"] = cfg["SECRET_KEY"] or DEV_SECRET_KEY
         cfg["ENTRYFY_DATA_KEY"] = cfg["ENTRYFY_DATA_KEY"] or DEV_DATA_KEY

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import contextlib
+import contextvars
+import random
+import sqlite3
+import time
 from collections.abc import Iterator
 from typing import Any
 
-from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event, exc
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -21,13 +25,110 @@ def normalise_url(url: str) -> str:
     return u.render_as_string(hide_password=False)
 
 
+# Does the work running in this context (a request, a job) write? On SQLite a writing
+# transaction takes the write lock at its BEGIN (BEGIN IMMEDIATE) instead of at its first
+# write: a transaction that read first and then writes cannot wait for the lock (SQLite
+# answers "database is locked" at once when another writer committed since it read), while
+# one that asks at its start waits its turn. Everything writes unless told otherwise; the web
+# layer says "reads only" for GET/HEAD/OPTIONS (entryfy.web). Rails 8 does the same
+# (IMMEDIATE transactions, a busy wait that lets other threads run).
+_WRITES: contextvars.ContextVar[bool] = contextvars.ContextVar("entryfy_writes", default=True)
+
+# How long a writer waits for SQLite's write lock before giving up ("database is locked").
+SQLITE_LOCK_WAIT = 15.0
+# The C-level busy handler, for the rare waits outside BEGIN IMMEDIATE (a read-only
+# transaction that ends up writing). Short: it blocks the whole process under gevent.
+SQLITE_BUSY_TIMEOUT_MS = 200
+WROTE = "entryfy.wrote"
+
+
+def set_writes(writes: bool) -> contextvars.Token[bool]:
+    return _WRITES.set(writes)
+
+
+def reset_writes(token: contextvars.Token[bool]) -> None:
+    _WRITES.reset(token)
+
+
+def _locked(err: BaseException) -> bool:
+    text = str(err).lower()
+    return "locked" in text or "busy" in text
+
+
+def _begin_immediate(dbapi_conn: sqlite3.Connection) -> None:
+    """BEGIN IMMEDIATE, waiting in Python between attempts (time.sleep yields to other
+    threads, and to other greenlets under gevent, one of which may hold the lock)."""
+    deadline = time.monotonic() + SQLITE_LOCK_WAIT
+    delay = 0.002
+    while True:
+        try:
+            dbapi_conn.execute("BEGIN IMMEDIATE")
+            return
+        except sqlite3.OperationalError as err:
+            if not _locked(err) or time.monotonic() > deadline:
+                raise exc.OperationalError("BEGIN IMMEDIATE", None, err) from err
+        time.sleep(random.uniform(delay / 2, delay))
+        delay = min(delay * 2, 0.05)
+
+
+def _install_sqlite(engine: Engine) -> None:
+    @event.listens_for(engine, "connect")
+    def _sqlite_pragmas(dbapi_conn, _record):  # type: ignore[no-untyped-def]
+        # pysqlite's own transaction handling begins lazily before DML and never IMMEDIATE;
+        # turn it off and send BEGIN ourselves (SQLAlchemy's documented pysqlite recipe,
+        # which also makes SAVEPOINT work).
+        dbapi_conn.isolation_level = None
+        cur = dbapi_conn.cursor()
+        cur.execute("PRAGMA foreign_keys=ON")
+        cur.execute("PRAGMA journal_mode=WAL")
+        # synchronous stays FULL (the default): with NORMAL a power cut could lose commits
+        # already acknowledged to a client.
+        cur.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+        cur.close()
+
+    @event.listens_for(engine, "begin")
+    def _sqlite_begin(conn: Connection) -> None:
+        dbapi_conn = conn.connection.dbapi_connection
+        if _WRITES.get():
+            _begin_immediate(dbapi_conn)  # type: ignore[arg-type]
+        else:
+            dbapi_conn.execute("BEGIN")  # type: ignore[union-attr]
+
+
+def _track_writes(engine: Engine) -> None:
+    @event.listens_for(engine, "after_cursor_execute")
+    def _wrote(conn, _cursor, _stmt, _params, context, _many):  # type: ignore[no-untyped-def]
+        if context is not None and (context.isinsert or context.isupdate or context.isdelete):
+            conn.info[WROTE] = True
+
+    @event.listens_for(engine, "begin")
+    def _reset(conn: Connection) -> None:
+        conn.info[WROTE] = False
+
+
+def end_read_transaction(session: Session) -> None:
+    """Before a slow step (password hashing, mail, a remote call): end the session's
+    transaction when it has written nothing, so no lock and no snapshot is held through it
+    (on SQLite a writing request holds the database's one write lock from its BEGIN). Loaded
+    objects stay usable (expire_on_commit=False); the next statement begins a new
+    transaction. A transaction that has written stays open: its writes commit with the
+    request, as always."""
+    if not session.in_transaction() or session.new or session.dirty or session.deleted:
+        return
+    if session.connection().info.get(WROTE, True):
+        return
+    session.commit()
+
+
 def make_engine(url: str, *, pool_size: int = 5, max_overflow: int = 5,
                 app_role: str | None = None) -> Engine:
     url = normalise_url(url)
     kwargs: dict[str, Any] = {"future": True}
     if url.startswith("sqlite"):
         # Several app threads share the file; wait for a lock instead of failing at once.
-        kwargs["connect_args"] = {"timeout": 15, "check_same_thread": False}
+        # Waits for the write lock happen at BEGIN (see _begin_immediate), not in the driver.
+        kwargs["connect_args"] = {"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000,
+                                  "check_same_thread": False}
     else:
         # Keep pools small: N workers x (pool + overflow) must stay below max_connections.
         # No pool_pre_ping: it is a round trip at every checkout, i.e. one more on every
@@ -36,17 +137,21 @@ def make_engine(url: str, *, pool_size: int = 5, max_overflow: int = 5,
         # which SQLAlchemy notices at the first failed statement: it invalidates that
         # connection and every older one in the pool, so only requests in flight fail, with
         # a 503 "try again" (api.problems), and the next ones reconnect.
-        kwargs.update(pool_size=pool_size, max_overflow=max_overflow, pool_recycle=1800)
+        kwargs.update(pool_size=pool_size, max_overflow=max_overflow, pool_recycle=1800,
+                      # A request waits at most this long for a pooled connection, then
+                      # answers 503 (entryfy.web): better than queueing until the client
+                      # gives up.
+                      pool_timeout=10,
+                      # An unreachable server fails the connect instead of hanging it;
+                      # keepalives notice a peer that vanished without closing the socket.
+                      connect_args={"connect_timeout": 5, "keepalives": 1,
+                                    "keepalives_idle": 30, "keepalives_interval": 10,
+                                    "keepalives_count": 3})
     engine = create_engine(url, **kwargs)
     tenancy.install_engine(engine)
     if engine.dialect.name == "sqlite":
-        @event.listens_for(engine, "connect")
-        def _sqlite_pragmas(dbapi_conn, _record):  # type: ignore[no-untyped-def]
-            cur = dbapi_conn.cursor()
-            cur.execute("PRAGMA foreign_keys=ON")
-            cur.execute("PRAGMA journal_mode=WAL")
-            cur.execute("PRAGMA busy_timeout=15000")
-            cur.close()
+        _install_sqlite(engine)
+    _track_writes(engine)
     return engine
 
 
@@ -80,6 +185,7 @@ class Database:
         """A unit of work for the CLI and jobs: commit on success, roll back on error."""
         session = self.session()
         tenancy.set_context(session, ctx)
+        token = set_writes(True)
         try:
             yield session
             session.commit()
@@ -88,6 +194,7 @@ class Database:
             raise
         finally:
             session.close()
+            reset_writes(token)
 
     @property
     def dialect(self) -> str:

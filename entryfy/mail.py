@@ -32,6 +32,9 @@ class Mailer:
         message_id = f"{uuid.uuid4()}@entryfy"
         msg["Message-ID"] = f"<{message_id}>"
         msg.set_content(body)
+        from entryfy.web import note_side_effect
+
+        note_side_effect()  # a request that sent mail is never rerun (entryfy.web)
         if self.smtp_url:
             self._smtp(msg)
         else:

@@ -1,18 +1,48 @@
 """The request's unit of work: one session per request, committed when the view succeeded,
-rolled back otherwise. Views never call commit()."""
+rolled back otherwise. Views never call commit().
+
+Database outages and lost races (entryfy.dbfaults) never answer 500: a request that met one
+runs again when that is safe (``RetryingApp``), else it answers 503 problem+json with
+``Retry-After``. Whether it is safe:
+
+* the failure came before COMMIT was sent (in a view, a before-request step, a flush): the
+  transaction never committed, so running the whole request again changes nothing twice;
+* or it came at COMMIT but the database certainly rolled back (deadlock victim,
+  serialization failure, SQLite's lock): the same;
+* or the request is idempotent by its method (GET, HEAD, OPTIONS, PUT, DELETE) or carries
+  an ``Idempotency-Key``: running it again is what a client would do anyway.
+
+Never when the connection died during COMMIT of a POST/PATCH without a key (it may have
+committed: the client gets 503 and decides), when the request already did something outside
+the database (sent mail), or when the response had started (a streamed body). A retry
+reruns the whole request from its buffered body, with jittered backoff, a few times at most.
+"""
 
 from __future__ import annotations
 
+import contextlib
+import io
 import logging
+import random
+import time
+from typing import Any
 
-from flask import Flask, current_app, g
-from sqlalchemy.exc import IntegrityError, OperationalError
+from flask import Flask, Response, current_app, g, has_request_context, request
+from sqlalchemy import exc
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from entryfy.db import Database
+from entryfy.db import Database, set_writes
+from entryfy.dbfaults import Fault, classify, incidents
 from entryfy.errors import Conflict, EntryfyError
 
 log = logging.getLogger(__name__)
+
+READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+IDEMPOTENT_METHODS = READ_METHODS | {"PUT", "DELETE"}
+FAULT = "entryfy.db_fault"  # environ: (Fault, phase) of this attempt
+SIDE_EFFECTS = "entryfy.side_effects"  # environ: the attempt did something outside the DB
+ATTEMPTS = {"contention": 4, "unavailable": 2}  # attempts in all, per kind of fault
 
 
 def database(app: Flask | None = None) -> Database:
@@ -36,15 +66,134 @@ def keep_refusal() -> None:
     g._keep_refusal = True
 
 
+def note_side_effect() -> None:
+    """This request did something outside the database (e.g. sent mail): never rerun it."""
+    if has_request_context():
+        request.environ[SIDE_EFFECTS] = True
+
+
+def unavailable_response(fault: Fault) -> Response:
+    from api.problems import problem_response
+
+    return problem_response(EntryfyError(
+        "The database is unavailable or busy; try again shortly.",
+        slug="temporarily-unavailable", title="Temporarily unavailable",
+    ), status=503, headers={"Retry-After": str(fault.retry_after)})
+
+
+def _fault_response(err: BaseException, fault: Fault, phase: str) -> Response:
+    request.environ[FAULT] = (fault, phase)
+    s: Session | None = g.get("_db_session")
+    if s is not None:
+        # The connection may be gone; closing the session (teardown) then suffices.
+        with contextlib.suppress(exc.SQLAlchemyError):
+            s.rollback()
+    return unavailable_response(fault)
+
+
+def _handle_db_error(err: exc.SQLAlchemyError) -> Response:
+    fault = classify(err)
+    if fault is None:
+        from api.problems import handle_unexpected
+
+        return handle_unexpected(err)
+    return _fault_response(err, fault, "request")
+
+
+def _no_write(data: bytes) -> None:
+    raise NotImplementedError("write() is not supported: return the body instead")
+
+
+class RetryingApp:
+    """WSGI middleware: reruns a request whose attempt met a retryable database fault (see
+    the module's docstring), from a buffered copy of its body; the last attempt's answer
+    (a 503 with Retry-After, at worst) goes to the client."""
+
+    def __init__(self, app: Any, max_body: int) -> None:
+        self.app = app
+        self.max_body = max_body
+
+    def _buffer(self, environ: dict[str, Any]) -> bytes | None:
+        """The request body, read once so every attempt can have it; None when too large
+        to keep (the app answers 413 for it anyway)."""
+        try:
+            length = int(environ.get("CONTENT_LENGTH") or 0)
+        except ValueError:
+            return None
+        stream = environ.get("wsgi.input")
+        if stream is None:
+            return b""
+        if length > self.max_body:
+            return None
+        if length:
+            return bytes(stream.read(length))
+        if "chunked" in environ.get("HTTP_TRANSFER_ENCODING", "").lower():
+            data = bytes(stream.read(self.max_body + 1))
+            environ["wsgi.input"] = io.BytesIO(data)
+            return None if len(data) > self.max_body else data
+        return b""
+
+    def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
+        method = environ.get("REQUEST_METHOD", "GET").upper()
+        body = self._buffer(environ)
+        pristine = dict(environ)
+        writes = method not in READ_METHODS
+        attempt = 0
+        while True:
+            env = dict(pristine)
+            if body is not None:
+                env["wsgi.input"] = io.BytesIO(body)
+            # Reads take no write lock on SQLite (entryfy.db); left set after the request
+            # on purpose: a streamed body may still read after this call returns.
+            set_writes(writes)
+            captured: list[Any] = []
+
+            def capture(status: str, headers: list[tuple[str, str]], exc_info: Any = None,
+                        _c: list[Any] = captured) -> Any:
+                _c[:] = [status, headers, exc_info]
+                return _no_write
+
+            result = self.app(env, capture)
+            found = env.get(FAULT)
+            if found is None:
+                start_response(*captured)
+                return result
+            fault, phase = found
+            attempt += 1
+            again = (attempt < ATTEMPTS[fault.kind] and body is not None
+                     and not env.get(SIDE_EFFECTS)
+                     and (phase != "commit" or fault.rolled_back
+                          or method in IDEMPOTENT_METHODS or "HTTP_IDEMPOTENCY_KEY" in env))
+            incidents.failed(fault, retried=again, phase=phase)
+            if not again:
+                start_response(*captured)
+                return result
+            if hasattr(result, "close"):
+                result.close()
+            if fault.code == "sqlite-busy":
+                # A read that turned into a write met SQLite's lock: ask for it at BEGIN.
+                writes = True
+            base = 0.05 if fault.kind == "contention" else 0.25
+            time.sleep(random.uniform(base / 2, base) * 2 ** (attempt - 1))
+
+
 def init_app(app: Flask) -> None:
+    app.wsgi_app = RetryingApp(  # type: ignore[method-assign]
+        app.wsgi_app, max_body=int(app.config.get("MAX_CONTENT_LENGTH") or 1 << 20)
+    )
+    app.register_error_handler(exc.DBAPIError, _handle_db_error)
+    app.register_error_handler(exc.TimeoutError, _handle_db_error)
+
     @app.after_request
     def _commit_or_rollback(response):  # type: ignore[no-untyped-def]
         s: Session | None = g.get("_db_session")
-        if s is None:
+        if s is None or FAULT in request.environ:
             return response
         refusal_kept = g.pop("_keep_refusal", False) and 400 <= response.status_code < 500
         if response.status_code >= 400 and not refusal_kept:
-            s.rollback()
+            # A refusal on a connection that has since died: nothing to undo.
+            with contextlib.suppress(exc.SQLAlchemyError):
+                s.rollback()
             return response
         try:
             s.commit()
@@ -56,21 +205,21 @@ def init_app(app: Flask) -> None:
             return problem_response(
                 Conflict("The change conflicts with existing data.", slug="constraint-violation")
             )
-        except OperationalError:
-            s.rollback()
-            log.warning("commit failed: database unavailable or serialisation failure")
-            from api.problems import problem_response
-
-            return problem_response(EntryfyError(
-                "The database is busy; try again.", slug="temporarily-unavailable",
-                title="Temporarily unavailable",
-            ), status=503)
+        except (exc.DBAPIError, exc.TimeoutError) as err:
+            fault = classify(err)
+            if fault is None:
+                raise
+            return _fault_response(err, fault, "commit")
+        incidents.succeeded()
         return response
 
     @app.teardown_appcontext
-    def _close(exc: BaseException | None) -> None:
+    def _close(exc_: BaseException | None) -> None:
         s: Session | None = g.pop("_db_session", None)
         if s is not None:
-            if exc is not None:
-                s.rollback()
-            s.close()
+            try:
+                if exc_ is not None:
+                    s.rollback()
+                s.close()
+            except exc.SQLAlchemyError as err:  # a dead connection: the pool replaces it
+                log.debug("closing the session failed: %s", type(err).__name__)

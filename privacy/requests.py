@@ -28,6 +28,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from entryfy import clock, mail, security
+from entryfy.db import end_read_transaction
 from entryfy.errors import (
     Conflict,
     EntryfyError,
@@ -119,6 +120,7 @@ def submit(session: Session, account: Account, type_: str, details: str | None,
            password: str) -> DataRequest:
     """A request from a signed-in session; the fresh password check verifies it."""
     _check_type(type_)
+    end_read_transaction(session)  # no lock held while hashing
     if not security.passwords().verify(account.password_hash, password):
         err = ValidationFailed({"password": ["The password is wrong."]},
                                detail="Confirm the request with your password.")

@@ -148,11 +148,9 @@ def _isolated(request: pytest.FixtureRequest) -> Iterator[None]:
         return
     database: Database = request.getfixturevalue("database")
     connection = database.engine.connect()
+    # On SQLite this sends BEGIN itself (entryfy.db turns pysqlite's lazy BEGIN off), so a
+    # test whose first statement is a SAVEPOINT cannot commit for real at its RELEASE.
     outer = connection.begin()
-    if connection.dialect.name == "sqlite":
-        # pysqlite opens a transaction lazily, before DML only: without this BEGIN, a test
-        # whose first statement is a SAVEPOINT would commit for real at its RELEASE.
-        connection.exec_driver_sql("BEGIN")
     database.bind_to(connection)
     limiter.reset() if limiter.enabled else None
     try:

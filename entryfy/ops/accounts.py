@@ -11,6 +11,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from entryfy import clock, mail, security
+from entryfy.db import end_read_transaction
 from entryfy.errors import Conflict, Unauthorized, ValidationFailed
 from entryfy.ops import mailbox, password_policy
 from models import AccessToken, Account, Device, tenancy
@@ -47,6 +48,7 @@ def register(session: Session, *, email: str, password: str, first_name: str,
     email = normalise_email(email)
     if find_by_email(session, email) is not None:
         raise Conflict("An account with this email exists.", slug="email-taken")
+    end_read_transaction(session)  # no lock held while hashing
     account = Account(
         email=email,
         password_hash=security.passwords().hash(password),
@@ -127,6 +129,8 @@ def authenticate(session: Session, email: str, password: str,
 
     pw = security.passwords()
     account = find_by_email(session, email)
+    # Hashing is the slow step of a sign-in: hold no lock through it (SQLite's one write lock).
+    end_read_transaction(session)
     if account is None or not account.is_active or account.password_hash is None:
         pw.burn(password)
         raise _sign_in_failed(session, None)
@@ -314,6 +318,7 @@ def check_current_password(account: Account, password: str | None,
 
 def change_password(session: Session, account: Account, *, current: str, new: str,
                     keep_token_id: uuid.UUID | None) -> None:
+    end_read_transaction(session)  # no lock held while hashing
     check_current_password(account, current)
     check_password_rules(new, email=account.email, names=(account.first_name, account.last_name),
                          field="new_password")
@@ -336,6 +341,7 @@ def request_email_change(session: Session, account: Account, *, email: str,
     address and the change takes effect when it is entered (mailbox.verify); the old address
     is told. An address that belongs to another account gets a notice instead of a code,
     and the answer is the same."""
+    end_read_transaction(session)  # no lock held while hashing
     check_current_password(account, current_password)
     email = normalise_email(email)
     if email == normalise_email(account.email):
