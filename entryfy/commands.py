@@ -15,18 +15,28 @@ audit_cli = AppGroup("audit", help="The audit trail.")
 
 @audit_cli.command("verify")
 def audit_verify() -> None:
-    """Check every audit chain; exit 1 on a break."""
+    """Check every audit chain, and compare each with the head the witness saw last (a
+    database restored from an older backup is behind it); exit 1 on a break or a rollback."""
+    from entryfy.witness import WitnessUnavailable
     from models.tenancy import SYSTEM
-    from privacy import audit
+    from privacy import audit, journal
 
     breaks = 0
     with database().transaction(SYSTEM) as s:
         for b in audit.verify(s):
             breaks += 1
             click.echo(f"BROKEN {b.chain} #{b.seq}: {b.problem}", err=True)
+        try:
+            behind = journal.compare_with_witness(s)
+        except WitnessUnavailable as e:
+            click.echo(f"WITNESS {e.detail}", err=True)
+            raise SystemExit(2) from None
+        for r in behind:
+            breaks += 1
+            click.echo(f"ROLLED BACK {r.chain} #{r.seq}: {r.problem}", err=True)
     if breaks:
         raise SystemExit(1)
-    click.echo("every audit chain is intact")
+    click.echo("every audit chain is intact and not behind the published heads")
 
 
 ALL.append(audit_cli)

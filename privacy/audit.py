@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session
 
 from entryfy import clock
 from models.audit import AuditChainHead, AuditEvent
+from privacy import journal
 
 GENESIS = "0" * 64
 
@@ -103,6 +104,8 @@ def record(
     session.add(ev)
     head.seq, head.hash, head.updated_at = ev.seq, ev.hash, clock.now()
     session.flush()
+    # Published to the witness when this transaction commits (privacy.journal).
+    journal.note_head(session, chain, ev.seq, ev.hash)
     return ev
 
 

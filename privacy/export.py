@@ -220,12 +220,12 @@ def person_export_zip(document: dict[str, Any]) -> bytes:
 def customer_tables() -> list[Table]:
     """Every table holding a customer's data: a ``customer_id`` that references customers.
 
-    Parents before children. The vendor's own records about the customer (offboarding) and
-    request tombstones are not the customer's data.
+    Parents before children. The vendor's own records about the customer (offboarding, the
+    record of its exports) and request tombstones are not the customer's data.
     """
     out = []
     for t in Base.metadata.sorted_tables:
-        if t.name in ("customer_offboardings",) or "customer_id" not in t.c:
+        if t.name in ("customer_offboardings", "customer_exports") or "customer_id" not in t.c:
             continue
         if any(fk.column.table.name == "customers" for fk in t.c.customer_id.foreign_keys):
             out.append(t)
