@@ -192,6 +192,11 @@ def run_pending(db: Database, request_id: uuid.UUID) -> None:
         approved = [p.id for p in parts if p.status == "approved"]
         ready = req.status == "in_progress" and not any(p.status == "pending" for p in parts)
         email = _email_of(s, account_id)
+    if ready:
+        # The whole person goes: freeze the account first, so their phone hears
+        # "account-frozen" (401) rather than "no such site" while the parts are erased.
+        with db.transaction(SYSTEM) as s:
+            freeze(s, account_id, None)
     for part_id in approved:
         with db.transaction(SYSTEM) as s, system_scope(s, "erasure: a customer's part"):
             cid = s.get_one(DataRequestPart, part_id).customer_id
