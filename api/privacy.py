@@ -276,7 +276,7 @@ def newsletter_unsubscribe_page(args):  # type: ignore[no-untyped-def]
 
     from entryfy.ops import newsletter
 
-    newsletter._account_of(args["token"])  # an invalid token is 404 here too
+    newsletter.account_of(args["token"])  # an invalid token is 404 here too
     action = escape(f"{newsletter.UNSUBSCRIBE_PATH}?token={args['token']}", quote=True)
     return Response(
         "<!doctype html><html lang=en><meta charset=utf-8><title>Unsubscribe</title>"

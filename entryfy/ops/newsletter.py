@@ -26,7 +26,7 @@ log = logging.getLogger(__name__)
 PURPOSE = "newsletter"
 UNSUBSCRIBE_PATH = "/api/v1/newsletter/unsubscribe"
 FOOTER = ("\n\n--\nYou receive this because you agreed to our newsletter. Unsubscribe with one "
-          "click: {link}\nor withdraw at any time in the app (Settings > Privacy); it stops "
+          "click: {link}\nWithdraw at any time in the app (Settings > Privacy) too; it stops "
           "at once.")
 
 
@@ -35,7 +35,8 @@ def unsubscribe_token(account_id: uuid.UUID) -> str:
     return f"{account_id}.{mac[:32]}"
 
 
-def _account_of(token: str) -> uuid.UUID:
+def account_of(token: str) -> uuid.UUID:
+    """The account a valid unsubscribe token names; NotFound for any other token."""
     raw_id, _, mac = (token or "").partition(".")
     try:
         account_id = uuid.UUID(raw_id)
@@ -49,7 +50,7 @@ def _account_of(token: str) -> uuid.UUID:
 def unsubscribe(session: Session, token: str) -> bool:
     """Withdraw the newsletter consent of the token's person (RFC 8058 one-click). True when
     a consent was withdrawn now; a second click changes nothing and is no error."""
-    account_id = _account_of(token)
+    account_id = account_of(token)
     if not consent.has_consent(session, account_id, PURPOSE):
         return False
     consent.decide(session, account_id, [consent.Choice(purpose=PURPOSE, granted=False)],
