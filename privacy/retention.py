@@ -14,7 +14,7 @@ A run:
 * records itself in ``retention_runs`` (started, finished, host, dry-run, counts per rule).
 
 Legal holds outrank deletion: the personnel ledger is kept until its own period ends
-(:func:`hold_or_erase_entries` is what an erasure request calls for ledger entries).
+(erasure decides per row, privacy.erasure.HoldScope: only entries at ledger sites are held).
 
 What an executor is and does: privacy/executors.py (a new rule gets its executor there; a
 test fails while an automated rule has none).

@@ -498,3 +498,23 @@ def test_executor_for_every_automated_rule(n, monkeypatch):
                                    registry.Period(days=n), "created_at")
     monkeypatch.setattr(registry, "_RULES", (*registry._RULES, extra))
     assert executors.missing() == ["new_rule"]
+
+
+def test_offboarding_keeps_only_entries_at_ledger_sites(session, make):
+    from entryfy import clock
+    from privacy import offboarding
+
+    c = make.customer()
+    acc = make.account()
+    make.membership(c, acc)
+    ledger, plain = make.site(c), make.site(c, ledger_id=None)
+    for site in (ledger, plain, plain):
+        session.add(Entry(customer_id=c.id, site_id=site.id, account_id=acc.id,
+                          checked_in_at=clock.now(), checked_out_at=clock.now()))
+    session.commit()
+    offboarding.start(session, c.id, actor_id=make.account().id, grace_days=0)
+    cert = offboarding.purge(session, c.id, force=True)
+    assert cert["tables"]["entries"] == {"deleted": 2, "kept": 1,
+                                         "kept_because": "legal hold: personnel_ledger"}
+    assert [e.site_id for e in session.scalars(select(Entry).where(
+        Entry.customer_id == c.id))] == [ledger.id]
