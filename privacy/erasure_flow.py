@@ -106,9 +106,14 @@ class Outcome:
     def summary(self) -> str:
         text = (f"erased: {self.counts['deleted']} deleted, {self.counts['anonymised']} "
                 f"anonymised, {self.counts['withheld']} withheld")
-        rules = sorted({w["rule"] for w in self.withheld if w.get("rule")})
-        if rules:
-            text += " (" + "; ".join(_rule_text(r) for r in rules) + ")"
+        groups: dict[tuple[str, str], int] = {}
+        for w in self.withheld:
+            key = (w["table"], w.get("rule") or "no rule")
+            groups[key] = groups.get(key, 0) + 1
+        if groups:
+            # The rule of every withheld row, by table (each row's own is in erasure_records).
+            text += " (" + "; ".join(f"{t} {n} under {_rule_text(r)}"
+                                     for (t, r), n in sorted(groups.items())) + ")"
         if self.residue:
             text += (". NOT COMPLETE: rows still hold data about the person after "
                      f"{self.rounds} rounds: " + ", ".join(

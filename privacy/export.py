@@ -25,7 +25,7 @@ from typing import Any
 from sqlalchemy import Table, select, text
 from sqlalchemy.orm import Session
 
-from entryfy import clock
+from entryfy import clock, security
 from models import Account, Customer
 from models.base import Base
 from models.tenancy import system_scope
@@ -38,9 +38,9 @@ CREDENTIAL_PLACEHOLDER = "(stored, not disclosed: a one-way hash of a secret onl
 
 
 def _reveal_identity_number(row: dict[str, Any], value: str) -> str:
-    from entryfy.ops import identity
-
-    return identity.reveal(row["id"], value) or ""
+    # The encryption context of entryfy.ops.identity (bound to the account); decrypted here
+    # with the kernel's keys so privacy/ does not import the operations layer above it.
+    return security.keys().decrypt(value, context=f"account:{row['id']}:identity_number")
 
 
 # Encrypted columns: (table, column) -> (name shown to the person, decryptor(row, value)).

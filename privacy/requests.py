@@ -158,9 +158,10 @@ def submit_from_outside(session: Session, email: str, type_: str, details: str |
     the later verification behave the same: nobody learns whether an address has an account.
     """
     _check_type(type_)
-    from entryfy.ops.accounts import find_by_email
-
-    account = find_by_email(session, email)
+    # The same lookup as sign-in (one account per address, whatever its case); written here
+    # so privacy/ does not import the operations layer above it.
+    account = session.scalar(select(Account).where(
+        func.lower(Account.email) == email.strip().lower()))
     now = clock.now()
     code = f"{secrets.randbelow(10**6):06d}"
     ver = VerificationCode(id=uuid.uuid4(), attempts=0, expires_at=now + CODE_LIFETIME,
