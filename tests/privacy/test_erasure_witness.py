@@ -521,3 +521,63 @@ def test_offboarding_keeps_only_entries_at_ledger_sites(session, make):
                                          "kept_because": "legal hold: personnel_ledger"}
     assert [e.site_id for e in session.scalars(select(Entry).where(
         Entry.customer_id == c.id))] == [ledger.id]
+
+
+def test_request_records_are_deleted_two_years_after_closing(session, make, runner):
+    import datetime as dt
+
+    from entryfy import clock
+
+    acc = make.account()
+    now = clock.now()
+    old = DataRequest(account_id=acc.id, type="access", status="completed", channel="session",
+                      received_at=now - dt.timedelta(days=800),
+                      due_at=now - dt.timedelta(days=770),
+                      closed_at=now - dt.timedelta(days=2 * 366 + 1), extended_months=0)
+    young = DataRequest(account_id=acc.id, type="access", status="completed",
+                        channel="session", received_at=now - dt.timedelta(days=40),
+                        due_at=now - dt.timedelta(days=10), closed_at=now - dt.timedelta(days=9),
+                        extended_months=0)
+    still_open = DataRequest(account_id=acc.id, type="erasure", status="in_progress",
+                             channel="session", received_at=now - dt.timedelta(days=900),
+                             due_at=now - dt.timedelta(days=870), extended_months=0)
+    session.add_all([old, young, still_open])
+    session.commit()
+    ids = (old.id, young.id, still_open.id)
+    dry = runner.invoke(args=["retention", "run", "--dry-run", "--rule", "request_record"])
+    assert dry.exit_code == 0, dry.output
+    assert "request_record: would requests_deleted=1, erasures_deleted=0" in dry.output
+    assert "no executor" not in dry.output
+    result = runner.invoke(args=["retention", "run", "--rule", "request_record"])
+    assert result.exit_code == 0, result.output
+    session.expire_all()
+    assert [session.get(DataRequest, i) is not None for i in ids] == [False, True, True]
+
+
+def test_one_key_sent_twice_at_once_makes_one_request(app, committed, backend):
+    if backend.name != "postgresql":
+        pytest.skip("SQLite has one writer: the two never overlap")
+    with committed.transaction(SYSTEM) as s:
+        acc = Factory(s).account()
+    client = app.test_client()
+    h = {**bearer(client, acc), "Idempotency-Key": "tap-twice"}
+    barrier = threading.Barrier(2)
+    answers: list[Any] = []
+
+    def post() -> None:
+        c = app.test_client()
+        barrier.wait()
+        r = c.post(f"{API}/me/requests", headers=h,
+                   json={"type": "access", "password": PASSWORD})
+        answers.append((r.status_code, r.get_json()["id"]))
+
+    threads = [threading.Thread(target=post) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert sorted(code for code, _ in answers) == [200, 201]
+    assert len({rid for _, rid in answers}) == 1
+    with committed.transaction(SYSTEM) as s:
+        assert s.scalar(select(func.count()).select_from(DataRequest).where(
+            DataRequest.account_id == acc.id)) == 1
