@@ -243,7 +243,8 @@ class MyRequests(MethodView):
                       description="The same Idempotency-Key again: the request it made.")
     def post(self, data, headers):  # type: ignore[no-untyped-def]
         """Make a request. With an `Idempotency-Key`, the same key again (also two at once)
-        answers 200 with the request the first one made. An erasure is carried out at once
+        answers 200 with the request the first one made; the same key with another type or
+        other details is refused (422 `idempotency-key-reused`). An erasure is carried out at once
         when no customer has to decide (503 with Retry-After if the evidence store is down:
         the request stays open)."""
         account = current_account()
@@ -257,8 +258,8 @@ class MyRequests(MethodView):
                 request_id, type_ = req.id, req.type
         except IntegrityError:  # the same key at the same moment: the other one won
             with db.transaction(NOBODY) as s:
-                request_id, type_ = dsr.by_idempotency_key(s, account.id, key), "replay"
-                created = False
+                request_id = dsr.replayed(s, account.id, key, data["type"], data.get("details"))
+                type_, created = "replay", False
             if request_id is None:
                 raise
         if type_ == "erasure":

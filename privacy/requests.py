@@ -132,7 +132,7 @@ def submit_once(session: Session, account: Account, type_: str, details: str | N
         raise ValidationFailed({"password": ["The password is wrong."]},
                                detail="Confirm the request with your password.")
     if idempotency_key:
-        found = by_idempotency_key(session, account.id, idempotency_key)
+        found = replayed(session, account.id, idempotency_key, type_, details)
         if found is not None:
             return session.get_one(DataRequest, found), False
     req = _new(session, account.id, type_, details, "session")
@@ -142,12 +142,22 @@ def submit_once(session: Session, account: Account, type_: str, details: str | N
     return req, True
 
 
-def by_idempotency_key(session: Session, account_id: uuid.UUID, key: str | None
-                       ) -> uuid.UUID | None:
+def replayed(session: Session, account_id: uuid.UUID, key: str | None, type_: str,
+             details: str | None) -> uuid.UUID | None:
+    """The request ``key`` already made for this account, if any. A key reused for a
+    different request (another type or details) is refused (422): answering with the first
+    request would tell the client its second one was made."""
     if not key:
         return None
-    return session.scalar(select(DataRequest.id).where(
-        DataRequest.account_id == account_id, DataRequest.idempotency_key == key))
+    found = session.execute(select(DataRequest.id, DataRequest.type, DataRequest.details)
+                            .where(DataRequest.account_id == account_id,
+                                   DataRequest.idempotency_key == key)).first()
+    if found is None:
+        return None
+    if found.type != type_ or (found.details or None) != (details or None):
+        raise Unprocessable("This Idempotency-Key was already used for a different request; "
+                            "use a new key for a new request.", slug="idempotency-key-reused")
+    return found.id  # type: ignore[no-any-return]
 
 
 def submit_from_outside(session: Session, email: str, type_: str, details: str | None

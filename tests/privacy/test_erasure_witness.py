@@ -235,6 +235,13 @@ def test_the_same_request_twice_with_one_key_is_one_request(client, session, mak
                         json=body)
     assert (first.status_code, again.status_code) == (201, 200)
     assert first.get_json()["id"] == again.get_json()["id"]
+    # The same key with another body is refused, and makes nothing.
+    for changed in ({**body, "details": "Employer is right"}, {**body, "type": "access"},
+                    {"type": "rectification", "password": PASSWORD}):
+        clash = client.post(f"{API}/me/requests", headers={**h, "Idempotency-Key": "req-1"},
+                            json=changed)
+        assert clash.status_code == 422, changed
+        assert clash.get_json()["type"].endswith("/idempotency-key-reused")
     other = client.post(f"{API}/me/requests", headers={**h, "Idempotency-Key": "req-2"},
                         json=body)
     assert other.status_code == 201 and other.get_json()["id"] != first.get_json()["id"]
