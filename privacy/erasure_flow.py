@@ -21,6 +21,7 @@ the ``Database``, like the retention job, because one transaction cannot do it):
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import logging
 import time
 import uuid
@@ -261,25 +262,38 @@ class Reapplied:
     residue: dict[str, int]
 
 
+def _when(at: str) -> dt.datetime | None:
+    try:
+        when = dt.datetime.fromisoformat(at)
+    except ValueError:
+        return None
+    return when if when.tzinfo else when.replace(tzinfo=dt.UTC)
+
+
 def reapply(db: Database) -> Reapplied:
     """Erase again what a restore brought back, from the witness journal (not from the
     restored tables, which may predate the erasure). Idempotent: a person with nothing left
     is not touched. Lines that do not verify are reported, never acted on."""
     lines, bad = journal.erasures()
     hashes = {line.email_hash for line in lines if line.email_hash}
-    by_hash: dict[str, uuid.UUID] = {}
+    by_hash: dict[str, list[tuple[uuid.UUID, dt.datetime]]] = {}
     with db.transaction(SYSTEM) as s:
         if hashes:
-            for acc_id, addr in s.execute(select(Account.id, Account.email)):
+            for acc_id, addr, created in s.execute(
+                    select(Account.id, Account.email, Account.created_at)):
                 h = erasure.email_hash(addr)
                 if h in hashes:
-                    by_hash[h] = acc_id
+                    by_hash.setdefault(h, []).append((acc_id, created))
     done = 0
     left: dict[str, int] = {}
     for line in lines:
         targets = [line.account_id]
-        if line.email_hash in by_hash and by_hash[line.email_hash] not in targets:
-            targets.append(by_hash[line.email_hash])  # the same person under a new id
+        erased_at = _when(line.at)
+        for acc_id, created in by_hash.get(line.email_hash or "", []):
+            # The same person under another id, restored with the old data. An account made
+            # with that address after the erasure is someone signing up again: theirs to keep.
+            if acc_id not in targets and erased_at is not None and created < erased_at:
+                targets.append(acc_id)
         for acc_id in targets:
             with db.transaction(SYSTEM) as s:
                 email = _email_of(s, acc_id)

@@ -155,6 +155,28 @@ def test_a_tampered_journal_line_is_reported_not_acted_on(client, make, witness_
     assert "1 journal lines checked, 0 applied again, residue 0" in result.output
 
 
+def test_reapply_spares_an_account_made_with_the_address_after_the_erasure(
+        client, session, make, witness_dir, runner):
+    gone = make.account(email="comes.back@example.test")
+    gone_id = gone.id
+    r = client.post(f"{API}/me/requests", headers=bearer(client, gone),
+                    json={"type": "erasure", "password": PASSWORD})
+    assert r.get_json()["status"] == "completed"
+    # The person signs up again later: a new account, not the erased one restored.
+    again = make.account(email="comes.back@example.test", first_name="Returning")
+    again_id = again.id
+    session.commit()
+    result = runner.invoke(args=["privacy", "reapply-erasures"])
+    assert result.exit_code == 0, result.output
+    assert "1 journal lines checked, 0 applied again, residue 0" in result.output
+    session.expire_all()
+    assert session.get(Account, gone_id) is None
+    kept = session.get(Account, again_id)
+    assert kept is not None and kept.is_active
+    assert (kept.email, kept.first_name) == ("comes.back@example.test", "Returning")
+    assert client.get(f"{API}/me", headers=bearer(client, kept)).status_code == 200
+
+
 # ------------------------------------------------------------------ the legal hold per row
 
 def test_erasure_at_a_site_without_a_ledger_keeps_no_name(client, session, make):
