@@ -210,3 +210,16 @@ def count(session: Session, customer_id: uuid.UUID | None) -> int:
             AuditEvent.chain == chain_name(customer_id)
         )
     ) or 0
+
+
+def acknowledge_restore(session: Session) -> dict[str, tuple[int, str]]:
+    """After a restore from backup (and ``reapply-erasures``): record that an operator accepted
+    the audit chains as the restore left them, then publish every chain's head to the witness
+    as the new point of comparison. Flushes; if the witness cannot be written,
+    WitnessUnavailable propagates and the caller's rollback drops the event too."""
+    record(session, action="audit.restore_acknowledged", customer_id=None,
+           actor_role="operator", object_type="audit_heads")
+    heads = {h.chain: (h.seq, h.hash) for h in session.scalars(
+        select(AuditChainHead).execution_options(populate_existing=True))}
+    journal.publish_restore_ack(heads)
+    return heads

@@ -10,7 +10,9 @@ the folder but does not hold the key is reported, never acted on:
 * ``audit-heads``: the head (seq, hash) of every audit chain an audit append moved, published
   when its transaction commits (one line per commit, i.e. short batches). ``entryfy audit
   verify`` compares the database's chains with the latest published head of each: a database
-  restored from an older backup is behind, and so fails.
+  restored from an older backup is behind, and so fails until an operator acknowledges the
+  restore (``entryfy audit acknowledge-restore``: a ``restore-ack`` line with the database's
+  heads, from which comparisons start again, and an audit event saying so).
 """
 
 from __future__ import annotations
@@ -140,8 +142,18 @@ def _forget_after_rollback(session: Session) -> None:
     session.info.pop(_PENDING_HEADS, None)
 
 
+def publish_restore_ack(heads: dict[str, tuple[int, str]]) -> None:
+    """An operator acknowledged a restore: from this line on, the database's heads as they are
+    now are what the witness compares with (the earlier lines stay, as the evidence of what was
+    rolled back). Raises WitnessUnavailable if it cannot be written."""
+    witness_mod.witness().append(HEADS, seal({
+        "v": 1, "kind": "restore-ack", "at": clock.now().isoformat(),
+        "heads": {c: [s, h] for c, (s, h) in sorted(heads.items())}}))
+
+
 def published_heads() -> tuple[dict[str, tuple[int, str]], list[BadLine]]:
-    """The highest head the witness saw for each chain (publications may land out of order)."""
+    """The highest head the witness saw for each chain (publications may land out of order),
+    counted from the last acknowledged restore on."""
     out: dict[str, tuple[int, str]] = {}
     bad: list[BadLine] = []
     for n, line in enumerate(witness_mod.witness().lines(HEADS), start=1):
@@ -153,6 +165,8 @@ def published_heads() -> tuple[dict[str, tuple[int, str]], list[BadLine]]:
         if not isinstance(heads, dict):
             bad.append(BadLine(HEADS, n, "fields missing or malformed"))
             continue
+        if data.get("kind") == "restore-ack":
+            out = {}  # a verified acknowledgement: the heads before it are history
         for chain, pair in heads.items():
             seq, h = int(pair[0]), str(pair[1])
             if chain not in out or seq > out[chain][0]:

@@ -517,6 +517,49 @@ def test_database_rolled_back_behind_the_witness_fails_verify(app, committed, ru
     assert result.exit_code == 1
     assert ("ROLLED BACK platform #2: the database chain ends at #1, the witness saw #2"
             in result.output)
+    # A forged acknowledgement (no key) is reported, and acknowledges nothing.
+    wdir = Path(witness.witness().url.removeprefix("file://"))
+    with (wdir / "audit-heads.jsonl").open("a") as f:
+        f.write(json.dumps({"v": 1, "kind": "restore-ack", "heads": {"platform": [1, "x"]}})
+                + "\n")
+    forged_no = len(list(witness.witness().lines(journal.HEADS)))
+    result = runner.invoke(args=["audit", "verify"])
+    assert result.exit_code == 1
+    assert "ROLLED BACK platform #2: the database chain ends at #1" in result.output
+    assert f"witness line {forged_no}: no authentication code" in result.output
+    # Drop the forged line again (the witness is append-only; this stands in for a clean one).
+    lines = (wdir / "audit-heads.jsonl").read_text().splitlines()[:-1]
+    (wdir / "audit-heads.jsonl").write_text("\n".join(lines) + "\n")
+    # The operator acknowledges the restore: the event is recorded, verify is green again,
+    # and the witness still holds the heads from before (the evidence).
+    ack = runner.invoke(args=["audit", "acknowledge-restore", "--yes"])
+    assert ack.exit_code == 0, ack.output
+    assert "ROLLED BACK platform #2" in ack.output
+    assert "restore acknowledged: 1 findings" in ack.output
+    with committed.transaction(SYSTEM) as s:
+        ev = s.scalar(select(AuditEvent).where(AuditEvent.chain == "platform",
+                                               AuditEvent.seq == 2))
+        assert (ev.action, ev.actor_role) == ("audit.restore_acknowledged", "operator")
+        ack_hash = ev.hash
+    kinds = [json.loads(x)["kind"] for x in witness.witness().lines(journal.HEADS)]
+    assert kinds[:2] == ["audit-heads", "audit-heads"] and "restore-ack" in kinds
+    result = runner.invoke(args=["audit", "verify"])
+    assert result.exit_code == 0, result.output
+    again = runner.invoke(args=["audit", "acknowledge-restore", "--yes"])
+    assert again.exit_code == 0 and "nothing to acknowledge" in again.output
+    # A later rollback is caught again, against the acknowledged heads.
+    with committed.transaction(SYSTEM) as s:
+        audit.record(s, action="test.third", customer_id=None, actor_role="system")
+    with committed.transaction(SYSTEM) as s:
+        head = s.get(AuditChainHead, "platform")
+        head.seq, head.hash = 2, ack_hash
+        if s.get_bind().dialect.name == "postgresql":
+            s.execute(text("SELECT set_config('entryfy.audit_prune', 'on', true)"))
+        s.execute(AuditEvent.__table__.delete().where(AuditEvent.seq == 3,
+                                                      AuditEvent.chain == "platform"))
+    result = runner.invoke(args=["audit", "verify"])
+    assert result.exit_code == 1
+    assert "ROLLED BACK platform #3: the database chain ends at #2" in result.output
 
 
 @pytest.mark.parametrize("n", [1])
