@@ -136,12 +136,30 @@ class HoldScope:
         self._ledger_sites: set[Any] | None = None
         self._entry_sites: dict[Any, Any] = {}
 
+    @staticmethod
+    def ledger_sites_stmt() -> Any:
+        """The one statement of where the ledger duty exists: sites with a ledger id."""
+        from models import Site
+
+        return select(Site.id).where(Site.ledger_id.is_not(None), Site.ledger_id != "")
+
+    @classmethod
+    def reach_sql(cls, key: str | None, table: Table) -> Any:
+        """:meth:`reaches` as SQL over ``table`` (offboarding's purge); None: every row."""
+        if key != "personnel_ledger":
+            return None
+        from models import Entry
+
+        if "site_id" in table.c:
+            return table.c.site_id.in_(cls.ledger_sites_stmt())
+        if "entry_id" in table.c:
+            return table.c.entry_id.in_(
+                select(Entry.id).where(Entry.site_id.in_(cls.ledger_sites_stmt())))
+        return None
+
     def ledger_sites(self) -> set[Any]:
         if self._ledger_sites is None:
-            from models import Site
-
-            self._ledger_sites = set(self.session.scalars(
-                select(Site.id).where(Site.ledger_id.is_not(None), Site.ledger_id != "")))
+            self._ledger_sites = set(self.session.scalars(self.ledger_sites_stmt()))
         return self._ledger_sites
 
     def reaches(self, key: str, table: str, row: dict[str, Any]) -> bool:

@@ -129,7 +129,7 @@ def purge(session: Session, customer_id: uuid.UUID, *, force: bool = False
                     held = mine
                 else:
                     held = _or([func.coalesce(t.c[c], EPOCH) >= cut for c in anchors])
-                reach = _hold_reach(key, t)
+                reach = erasure.HoldScope.reach_sql(key, t)
                 keep_conds.append(held if reach is None else and_(held, reach))
                 reason = f"legal hold: {key}"
             # Rows that kept rows need (ON DELETE CASCADE would take the kept rows along).
@@ -184,21 +184,6 @@ def purge(session: Session, customer_id: uuid.UUID, *, force: bool = False
     log.info("customer %s purged: %d rows deleted, %d kept", customer_id,
              cert["deleted_total"], cert["kept_total"])
     return {**cert, "sha256": off.certificate_sha256}
-
-
-def _hold_reach(key: str | None, t: Table) -> Any:
-    """The rows a hold's duty reaches (privacy.erasure.HoldScope, as SQL): the personnel
-    ledger only at sites with a ledger id. None: every row of the table."""
-    if key != "personnel_ledger":
-        return None
-    from models import Entry, Site
-
-    ledger_sites = select(Site.id).where(Site.ledger_id.is_not(None), Site.ledger_id != "")
-    if "site_id" in t.c:
-        return t.c.site_id.in_(ledger_sites)
-    if "entry_id" in t.c:
-        return t.c.entry_id.in_(select(Entry.id).where(Entry.site_id.in_(ledger_sites)))
-    return None
 
 
 def _or(conds: list[Any]) -> Any:
