@@ -71,8 +71,13 @@ class FileWitness:
         try:
             self.folder.mkdir(parents=True, exist_ok=True)
             # O_APPEND: concurrent writers (several app processes) each add whole lines.
-            fd = os.open(self._path(log), os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+            fd = os.open(self._path(log), os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o600)
             try:
+                size = os.fstat(fd).st_size
+                if size and os.pread(fd, 1, size - 1) != b"\n":
+                    # An earlier append was cut short (disk full, crash): start a line of our
+                    # own, so this one stays whole and only the torn one fails to verify.
+                    data = b"\n" + data
                 written = os.write(fd, data)
                 if written != len(data):
                     raise OSError("short write")

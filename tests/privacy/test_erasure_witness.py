@@ -177,6 +177,15 @@ def test_reapply_spares_an_account_made_with_the_address_after_the_erasure(
     assert client.get(f"{API}/me", headers=bearer(client, kept)).status_code == 200
 
 
+def test_a_torn_witness_line_does_not_swallow_the_next_one(tmp_path):
+    w = witness.FileWitness(tmp_path / "w")
+    w.append("erasures", '{"first":1}')
+    with (tmp_path / "w" / "erasures.jsonl").open("ab") as f:
+        f.write(b'{"torn":')  # a write cut short: disk full, power lost
+    w.append("erasures", '{"second":2}')
+    assert list(w.lines("erasures")) == ['{"first":1}', '{"torn":', '{"second":2}']
+
+
 # ------------------------------------------------------------------ the legal hold per row
 
 def test_erasure_at_a_site_without_a_ledger_keeps_no_name(client, session, make):
