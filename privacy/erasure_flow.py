@@ -23,6 +23,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import logging
+import socket
 import time
 import uuid
 from typing import Any
@@ -38,6 +39,8 @@ from privacy import audit, erasure, journal, registry, subjects
 log = logging.getLogger(__name__)
 
 MAX_ROUNDS = 5
+# SQLite's lock row outlives a crashed run by this much at most.
+LOCK_TTL = dt.timedelta(minutes=15)
 ROUND_PAUSE_S = 0.05
 
 
@@ -183,7 +186,24 @@ def erase(db: Database, *, account_id: uuid.UUID, request_id: uuid.UUID | None,
 def run_pending(db: Database, request_id: uuid.UUID) -> None:
     """Carry out whatever the erasure request ``request_id`` has approved and not yet done:
     each approved customer part, then (once no part is pending) the platform part. Safe to
-    call again after a failure (e.g. the witness was down): it resumes."""
+    call again after a failure (e.g. the witness was down): it resumes. Two runs of one
+    request at once (two parts approved together, resume-erasures beside the API) would both
+    erase and both report: the second finds the request's lock taken and leaves it to the
+    first."""
+    from privacy.retention import NamedLock
+
+    lock = NamedLock(db, f"{socket.gethostname()[:200]}:{uuid.uuid4().hex[:8]}",
+                     name=f"erasure:{request_id.hex}", ttl=LOCK_TTL)
+    if not lock.acquire():
+        log.info("erasure already running elsewhere; left to it")
+        return
+    try:
+        _run_pending(db, request_id)
+    finally:
+        lock.release()
+
+
+def _run_pending(db: Database, request_id: uuid.UUID) -> None:
     from privacy import requests as dsr
 
     with db.transaction(SYSTEM) as s:

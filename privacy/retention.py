@@ -147,18 +147,24 @@ Progress = Callable[[RuleReport], None]
 
 
 class _Lock:
-    """The run's lock: an advisory lock on its own connection (PostgreSQL) or a lock row."""
+    """The run's lock: an advisory lock on its own connection (PostgreSQL) or a lock row.
+    ``name`` (at most 40 characters): the retention job's by default; privacy.erasure_flow
+    takes one per erasure request."""
 
-    def __init__(self, db: Database, holder: str) -> None:
+    def __init__(self, db: Database, holder: str, name: str = LOCK_NAME,
+                 ttl: dt.timedelta = SQLITE_LOCK_TTL) -> None:
         self.db = db
         self.holder = holder
+        self.name = name
+        self.ttl = ttl
+        self.key = 0x454E5452 << 32 | zlib.crc32(name.encode())
         self.conn: Any = None
 
     def acquire(self) -> bool:
         if self.db.dialect == "postgresql":
             self.conn = self.db.engine.connect()
             got = bool(self.conn.execute(text("SELECT pg_try_advisory_lock(:k)"),
-                                         {"k": PG_LOCK_KEY}).scalar())
+                                         {"k": self.key}).scalar())
             self.conn.commit()
             if not got:
                 self.conn.close()
@@ -167,9 +173,9 @@ class _Lock:
         now = clock.now()
         with self.db.session() as s:
             set_context(s, SYSTEM)
-            s.execute(delete(JobLock).where(JobLock.name == LOCK_NAME, JobLock.expires_at < now))
-            s.add(JobLock(name=LOCK_NAME, holder=self.holder, acquired_at=now,
-                          expires_at=now + SQLITE_LOCK_TTL))
+            s.execute(delete(JobLock).where(JobLock.name == self.name, JobLock.expires_at < now))
+            s.add(JobLock(name=self.name, holder=self.holder, acquired_at=now,
+                          expires_at=now + self.ttl))
             try:
                 s.commit()
             except IntegrityError:
@@ -180,16 +186,19 @@ class _Lock:
     def release(self) -> None:
         if self.db.dialect == "postgresql":
             if self.conn is not None:
-                self.conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": PG_LOCK_KEY})
+                self.conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": self.key})
                 self.conn.commit()
                 self.conn.close()
                 self.conn = None
             return
         with self.db.session() as s:
             set_context(s, SYSTEM)
-            s.execute(delete(JobLock).where(JobLock.name == LOCK_NAME,
+            s.execute(delete(JobLock).where(JobLock.name == self.name,
                                             JobLock.holder == self.holder))
             s.commit()
+
+
+NamedLock = _Lock  # for other runs that must not overlap (privacy.erasure_flow)
 
 
 def _record_start(db: Database, host: str, dry_run: bool, status: str) -> uuid.UUID:

@@ -331,6 +331,39 @@ def test_an_unwritable_witness_fails_the_erasure_loudly(app, committed, backend,
         assert s.get(Account, p["worker"].id) is None
 
 
+def test_one_erasure_request_is_carried_out_by_one_run_at_a_time(app, committed, backend,
+                                                                  witness_dir):
+    from privacy.retention import NamedLock
+
+    with committed.transaction(SYSTEM) as s:
+        make = Factory(s)
+        p = _person(s, make, ledger=False, email="one.run@example.test")
+    client = app.test_client()
+    r = client.post(f"{API}/me/requests", headers=bearer(client, p["worker"]),
+                    json={"type": "erasure", "password": PASSWORD})
+    rid = uuid.UUID(r.get_json()["id"])
+    # Another run (resume-erasures, a second approval) holds the request's lock.
+    other = NamedLock(committed, "other-host:1", name=f"erasure:{rid.hex}",
+                      ttl=erasure_flow.LOCK_TTL)
+    assert other.acquire()
+    try:
+        csrf = login(client, p["admin"])
+        d = client.post(f"{API}/customers/{p['customer'].id}/requests/{rid}/decision",
+                        headers={"X-CSRF-Token": csrf}, json={"decision": "approve"})
+        assert d.status_code == 200, d.get_json()
+        assert d.get_json()["status"] == "approved"  # decided, left to the other run
+        assert not (witness_dir / "erasures.jsonl").exists()
+        with committed.transaction(SYSTEM) as s:
+            assert s.get(Account, p["worker"].id).email == "one.run@example.test"
+    finally:
+        other.release()
+    erasure_flow.run_pending(committed, rid)
+    with committed.transaction(SYSTEM) as s:
+        assert s.get(DataRequest, rid).status == "completed"
+        assert s.get(Account, p["worker"].id) is None
+    assert len((witness_dir / "erasures.jsonl").read_text().splitlines()) == 2  # part, account
+
+
 # ------------------------------------------------------------------ the restore drill
 
 def _backup(backend, dest: Path) -> None:
