@@ -35,6 +35,8 @@ class RetentionOut(OutSchema):
     legal_basis_for_hold = ma.fields.String(allow_none=True)
     automated = ma.fields.Boolean()
     carried_out_by = ma.fields.String(allow_none=True)
+    applies_to = ma.fields.String(allow_none=True, metadata={
+        "description": "Which rows a legal hold reaches, when not every row of its tables"})
 
 
 class KeyedText(OutSchema):
@@ -51,6 +53,9 @@ class PurposeOut(OutSchema):
         metadata={"enum": ["consent", "contract", "legitimate_interest", "legal_obligation"]})
     legal_basis_description = ma.fields.String()
     legal_basis_detail = ma.fields.String(allow_none=True)
+    legal_obligation = ma.fields.Boolean(metadata={
+        "description": "A law obliges this processing (GDPR Art. 6(1)(c)); false for every "
+                       "other purpose"})
     data_categories = ma.fields.List(ma.fields.Nested(KeyedText))
     data_subjects = ma.fields.List(ma.fields.Nested(KeyedText))
     recipients = ma.fields.List(ma.fields.String())
@@ -76,6 +81,9 @@ class ControllerRecord(OutSchema):
     purposes = ma.fields.List(ma.fields.Nested(PurposeOut))
     security_measures = ma.fields.List(ma.fields.String())
     rights = ma.fields.List(ma.fields.String())
+    automated_decision_making = ma.fields.Boolean()
+    profiling = ma.fields.Boolean()
+    statement = ma.fields.String()
 
 
 class ProcessorRecord(OutSchema):
@@ -85,6 +93,9 @@ class ProcessorRecord(OutSchema):
     sub_processors = ma.fields.List(ma.fields.String())
     purposes = ma.fields.List(ma.fields.Nested(PurposeOut))
     security_measures = ma.fields.List(ma.fields.String())
+    automated_decision_making = ma.fields.Boolean()
+    profiling = ma.fields.Boolean()
+    statement = ma.fields.String()
 
 
 class ProcessingActivities(OutSchema):
@@ -219,3 +230,55 @@ def customer_audit_events(args, customer_id):  # type: ignore[no-untyped-def]
         stmt = stmt.where(AuditEvent.occurred_at < args["to"])
     return keyset_page(db_session(), stmt, [AuditEvent.seq], limit=args["limit"],
                        cursor=args["cursor"])
+
+
+# --------------------------------------------------------------------------- newsletter
+
+class UnsubscribeArgs(ma.Schema):
+    class Meta:
+        unknown = ma.EXCLUDE
+
+    token = ma.fields.String(required=True, validate=ma.validate.Length(min=1, max=100),
+                             metadata={"description": "From the newsletter's link"})
+
+
+class UnsubscribedOut(OutSchema):
+    unsubscribed = ma.fields.Boolean()
+    detail = ma.fields.String()
+
+
+@blp.route("/newsletter/unsubscribe", methods=["POST"])
+@blp.arguments(UnsubscribeArgs, location="query")
+@blp.response(200, UnsubscribedOut)
+@blp.doc(security=[])
+def newsletter_unsubscribe(args):  # type: ignore[no-untyped-def]
+    """One-click unsubscribe (RFC 8058): the newsletter's `List-Unsubscribe` address, POSTed
+    by the mail client (body `List-Unsubscribe=One-Click`, ignored) or by the page behind the
+    link. Withdraws the newsletter consent at once; again is harmless. No sign-in: the token
+    is the proof."""
+    from entryfy.ops import newsletter
+
+    newsletter.unsubscribe(db_session(), args["token"])
+    return {"unsubscribed": True,
+            "detail": "You will receive no more newsletters. You can subscribe again in the "
+                      "app."}
+
+
+@blp.route("/newsletter/unsubscribe", methods=["GET"])
+@blp.arguments(UnsubscribeArgs, location="query")
+@blp.response(200, description="A page with the one-click button (a GET changes nothing: mail "
+                               "scanners follow links)")
+@blp.doc(security=[])
+def newsletter_unsubscribe_page(args):  # type: ignore[no-untyped-def]
+    from html import escape
+
+    from flask import Response
+
+    from entryfy.ops import newsletter
+
+    newsletter.account_of(args["token"])  # an invalid token is 404 here too
+    action = escape(f"{newsletter.UNSUBSCRIBE_PATH}?token={args['token']}", quote=True)
+    return Response(
+        "<!doctype html><html lang=en><meta charset=utf-8><title>Unsubscribe</title>"
+        f"<form method=post action=\"{action}\"><p>Stop the Entryfy newsletter?</p>"
+        "<button type=submit>Unsubscribe</button></form></html>", mimetype="text/html")

@@ -14,6 +14,7 @@ from flask.views import MethodView
 from flask_limiter.util import get_remote_address
 from flask_login import current_user
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 
 from api.access import ADMIN, require_customer, require_staff
 from api.base import (
@@ -26,7 +27,7 @@ from api.base import (
     page_schema,
 )
 from api.throttle import current_password_checks
-from entryfy import clock
+from entryfy import clock, web
 from entryfy.auth import current_account
 from entryfy.errors import NotFound
 from entryfy.extensions import limiter
@@ -35,7 +36,7 @@ from entryfy.web import database, db_session
 from models import Account, Customer, DataRequest, DataRequestPart
 from models.requests import REQUEST_TYPES
 from models.tenancy import NOBODY, TenantContext, system_scope
-from privacy import erasure, export, offboarding
+from privacy import audit, erasure, erasure_flow, export, offboarding
 from privacy import requests as dsr
 
 blp = Blueprint("privacy_rights", __name__, url_prefix="/api/v1",
@@ -80,6 +81,16 @@ class RequestIn(InSchema):
     details = ma.fields.String(load_default=None, allow_none=True, validate=TEXT)
     password = ma.fields.String(required=True, load_only=True,
                                 validate=ma.validate.Length(min=1, max=256))
+
+
+class IdempotencyArgs(ma.Schema):
+    class Meta:
+        unknown = ma.EXCLUDE
+
+    idempotency_key = ma.fields.String(
+        load_default=None, data_key="Idempotency-Key",
+        validate=[ma.validate.Length(min=1, max=100), ma.validate.Regexp(r"^[\x21-\x7e]+$")],
+        metadata={"description": "The same key again makes no second request."})
 
 
 class OutsideRequestIn(InSchema):
@@ -187,6 +198,8 @@ class OffboardingOut(OutSchema):
     grace_until = ma.fields.DateTime()
     last_export_at = ma.fields.DateTime(allow_none=True)
     last_export_sha256 = ma.fields.String(allow_none=True)
+    exports = ma.fields.List(ma.fields.Dict(), metadata={
+        "description": "Every export of the customer's data: at, sha256, format, rows"})
     purged_at = ma.fields.DateTime(allow_none=True)
     certificate = ma.fields.Dict(allow_none=True)
     certificate_sha256 = ma.fields.String(allow_none=True)
@@ -227,15 +240,36 @@ class MyRequests(MethodView):
                    scope="me-requests")
     @current_password_checks()
     @blp.arguments(RequestIn)
+    @blp.arguments(IdempotencyArgs, location="headers")
     @blp.response(201, RequestOut)
-    def post(self, data):  # type: ignore[no-untyped-def]
+    @blp.alt_response(200, schema=RequestOut,
+                      description="The same Idempotency-Key again: the request it made.")
+    def post(self, data, headers):  # type: ignore[no-untyped-def]
+        """Make a request. With an `Idempotency-Key`, the same key again (also two at once)
+        answers 200 with the request the first one made; the same key with another type or
+        other details is refused (422 `idempotency-key-reused`). An erasure is carried out at once
+        when no customer has to decide (503 with Retry-After if the evidence store is down:
+        the request stays open)."""
         account = current_account()
-        s = db_session()
-        req = dsr.submit(s, account, data["type"], data.get("details"), data["password"])
-        request_id = req.id
-        s.flush()
-        req = s.get(DataRequest, request_id)
-        return dsr.describe(s, req)
+        key = headers.get("idempotency_key")
+        web.settle()
+        db = database()
+        try:
+            with db.transaction(NOBODY) as s:
+                req, created = dsr.submit_once(s, account, data["type"], data.get("details"),
+                                          data["password"], idempotency_key=key)
+                request_id, type_ = req.id, req.type
+        except IntegrityError:  # the same key at the same moment: the other one won
+            with db.transaction(NOBODY) as s:
+                request_id = dsr.replayed(s, account.id, key, data["type"], data.get("details"))
+                type_, created = "replay", False
+            if request_id is None:
+                raise
+        if type_ == "erasure":
+            erasure_flow.run_pending(db, request_id)
+        with db.transaction(NOBODY) as s:
+            out = dsr.describe(s, s.get_one(DataRequest, request_id))
+        return out, (201 if created else 200)
 
 
 @blp.route("/privacy/requests", methods=["POST"])
@@ -259,12 +293,15 @@ def outside_request(data):  # type: ignore[no-untyped-def]
 @blp.response(200, RequestOut)
 def verify_outside_request(data):  # type: ignore[no-untyped-def]
     # Its own unit of work, committed even when the code is wrong: every try counts.
+    web.settle()
     with database().transaction(NOBODY) as s:
         req, err = dsr.check_code(s, data["verification_id"], data["code"])
-        out = dsr.describe(s, req) if req is not None else None
+        request_id = req.id if req is not None else None
     if err is not None:
         raise err
-    return out
+    erasure_flow.run_pending(database(), request_id)
+    with database().transaction(NOBODY) as s:
+        return dsr.describe(s, s.get_one(DataRequest, request_id))
 
 
 @blp.route("/privacy/requests/<uuid:request_id>/extension", methods=["POST"])
@@ -342,12 +379,19 @@ def customer_decision(data, customer_id: uuid.UUID, request_id: uuid.UUID):  # t
                                                   DataRequestPart.request_id == request_id))
     if part is None:
         raise NotFound("No such request.")
-    part_id = part.id
-    dsr.decide(s, part, decision=data["decision"], reason=data.get("reason"),
-               actor_id=member.account_id)
-    with system_scope(s, "the decided part, after erasure may have run"):
-        part = s.get(DataRequestPart, part_id)
-    return _decorate(s, [part])[0]
+    part_id, resume = part.id, part.status == "approved" and data["decision"] == "approve"
+    # The decision commits first; an approved erasure then runs in steps of its own
+    # (privacy.erasure_flow). Approving again an erasure that stopped (503) resumes it.
+    web.settle()
+    db = database()
+    ctx = TenantContext(customer_ids=frozenset({customer_id}))
+    if not resume:
+        with db.transaction(ctx) as t:
+            dsr.decide(t, t.get_one(DataRequestPart, part_id), decision=data["decision"],
+                       reason=data.get("reason"), actor_id=member.account_id)
+    erasure_flow.run_pending(db, request_id)
+    with db.transaction(ctx) as t, system_scope(t, "the decided part, after erasure ran"):
+        return _decorate(t, [t.get_one(DataRequestPart, part_id)])[0]
 
 
 # ------------------------------------------------------------------ a customer's data set
@@ -367,8 +411,9 @@ def customer_export(args, customer_id: uuid.UUID):  # type: ignore[no-untyped-de
     def body():  # type: ignore[no-untyped-def]
         # Its own unit of work: the request's session has committed by the time this runs.
         with db.transaction(TenantContext(customer_ids=frozenset({customer_id}))) as s:
-            def done(sha: str, _counts: dict[str, int]) -> None:
-                offboarding.record_export(s, customer_id, sha)
+            def done(sha: str, counts: dict[str, int]) -> None:
+                offboarding.record_export(s, customer_id, sha, fmt=fmt,
+                                          rows=sum(counts.values()))
 
             yield from export.customer_export(s, customer_id, fmt=fmt, on_done=done)
 

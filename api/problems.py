@@ -103,6 +103,10 @@ def handle_http_exception(err: HTTPException) -> Response:
 
 
 def handle_entryfy_error(err: EntryfyError) -> Response:
+    if err.status == 503:
+        # A dependency is down (e.g. the witness store): say when to try again.
+        retry = str(err.extra.get("retry_after") or 30)
+        return problem_response(err, headers={"Retry-After": retry})
     return problem_response(err)
 
 

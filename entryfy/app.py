@@ -39,6 +39,11 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app.extensions["entryfy.mail"] = mail.Mailer(app.config["SMTP_URL"], app.config["OUTBOX_DIR"])
     mail.configure(app.extensions["entryfy.mail"])
 
+    from entryfy import witness
+
+    app.extensions["entryfy.witness"] = witness.from_url(app.config["WITNESS_URL"])
+    witness.configure(app.extensions["entryfy.witness"])
+
     db = app.config.get("DATABASE") or Database(
         make_engine(
             app.config["DATABASE_URL"],

@@ -108,6 +108,11 @@ def _load_from_bearer(req) -> Principal | None:  # type: ignore[no-untyped-def]
 
 @login_manager.unauthorized_handler
 def _unauthorized():  # type: ignore[no-untyped-def]
+    secret = _bearer_secret(request) or session.get("sid")
+    if secret and account_ops.frozen(db_session(), secret):
+        raise Unauthorized("This account is frozen: it is being erased at its owner's "
+                           "request, so nothing more is recorded for it.",
+                           slug="account-frozen")
     raise Unauthorized("Sign in first.")
 
 

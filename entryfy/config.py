@@ -62,6 +62,9 @@ def load(instance_path: str, overrides: dict[str, Any] | None = None) -> dict[st
         "REGISTER_LIMIT_IP": os.environ.get("REGISTER_LIMIT_IP", "20 per hour"),
         "SMTP_URL": os.environ.get("SMTP_URL"),
         "OUTBOX_DIR": os.environ.get("ENTRYFY_OUTBOX", str(Path(instance_path) / "outbox")),
+        # Evidence outside the database: the erasure journal, published audit-chain heads.
+        "WITNESS_URL": os.environ.get("ENTRYFY_WITNESS_URL",
+                                      (Path(instance_path) / "witness").resolve().as_uri()),
         "TOKEN_LIFETIME_DAYS": int(os.environ.get("TOKEN_LIFETIME_DAYS", "90")),
         "SESSION_LIFETIME_HOURS": int(os.environ.get("SESSION_LIFETIME_HOURS", "12")),
         # argon2id: RFC 9106 "second recommended" (64 MiB, t=3, p=4), above the OWASP minimum.

@@ -23,11 +23,14 @@ class Mailer:
         self.outbox = Path(outbox_dir)
         self.sender = sender
 
-    def send(self, to: str, subject: str, body: str) -> str:
+    def send(self, to: str, subject: str, body: str,
+             headers: dict[str, str] | None = None) -> str:
         msg = EmailMessage()
         msg["From"] = self.sender
         msg["To"] = to
         msg["Subject"] = subject
+        for name, value in (headers or {}).items():
+            msg[name] = value
         msg["Date"] = clock.now().strftime("%a, %d %b %Y %H:%M:%S +0000")
         message_id = f"{uuid.uuid4()}@entryfy"
         msg["Message-ID"] = f"<{message_id}>"
@@ -90,5 +93,5 @@ def mailer() -> Mailer:
     return _mailer
 
 
-def send(to: str, subject: str, body: str) -> str:
-    return mailer().send(to, subject, body)
+def send(to: str, subject: str, body: str, headers: dict[str, str] | None = None) -> str:
+    return mailer().send(to, subject, body, headers)

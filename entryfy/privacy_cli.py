@@ -106,11 +106,13 @@ def retention_run(dry_run: bool, batch_size: int, rules: tuple[str, ...]) -> Non
 @click.option("--subject", required=True)
 @click.option("--body-file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               required=True)
-def send_newsletter(subject: str, body_file: Path) -> None:
+@click.option("--base-url", envvar="ENTRYFY_PUBLIC_URL", default="http://localhost:5000",
+              show_default=True, help="Where this server is reached (the unsubscribe link).")
+def send_newsletter(subject: str, body_file: Path, base_url: str) -> None:
     """Send the newsletter to the people who consent to it now (and to no one else)."""
     from entryfy.ops import newsletter
     from models.tenancy import SYSTEM
 
     with database().transaction(SYSTEM) as s:
-        n = newsletter.send_newsletter(s, subject, body_file.read_text("utf-8"))
+        n = newsletter.send_newsletter(s, subject, body_file.read_text("utf-8"), base_url)
     click.echo(f"newsletter sent to {n} consenting people")

@@ -18,14 +18,38 @@ from entryfy.web import database
 @click.command("reapply-erasures")
 @with_appcontext
 def reapply_erasures() -> None:
-    """Erase again what a restore from backup brought back (every recorded erasure)."""
-    from models.tenancy import SYSTEM
-    from privacy import erasure
+    """After a restore: erase again everything the witness journal records (idempotent).
 
-    with database().transaction(SYSTEM) as s:
-        result = erasure.reapply(s)
-    click.echo(f"{result['checked']} recorded erasures checked, "
-               f"{result['reapplied']} applied again")
+    Reads the journal in ENTRYFY_WITNESS_URL, not the restored tables. A journal line that does
+    not verify is printed and makes the exit status 1; it is never acted on."""
+    from entryfy.witness import WitnessUnavailable
+    from privacy import erasure_flow
+
+    try:
+        result = erasure_flow.reapply(database())
+    except WitnessUnavailable as e:
+        raise click.ClickException(e.detail) from None
+    for b in result.bad_lines:
+        click.echo(f"UNVERIFIED journal line {b.line_no}: {b.problem}", err=True)
+    left = sum(result.residue.values())
+    click.echo(f"{result.checked} journal lines checked, {result.reapplied} applied again, "
+               f"residue {left}")
+    if result.bad_lines or left:
+        raise SystemExit(1)
+
+
+@click.command("resume-erasures")
+@with_appcontext
+def resume_erasures() -> None:
+    """Carry out approved erasures that have not finished (e.g. the witness was down)."""
+    from entryfy.witness import WitnessUnavailable
+    from privacy import erasure_flow
+
+    try:
+        n = erasure_flow.resume_all(database())
+    except WitnessUnavailable as e:
+        raise click.ClickException(e.detail) from None
+    click.echo(f"{n} erasure requests resumed")
 
 
 @click.command("purge")
@@ -62,6 +86,7 @@ def attach(commands: list[click.Command]) -> None:
     """Add the commands to the ``privacy`` and ``customer`` groups in ``commands``."""
     for group_name, cmd, help_ in (
         ("privacy", reapply_erasures, "The data map, the registry and notices."),
+        ("privacy", resume_erasures, "The data map, the registry and notices."),
         ("customer", customer_purge, "Customers."),
     ):
         group = next((c for c in commands

@@ -57,6 +57,16 @@ def db_session() -> Session:
     return s
 
 
+def settle() -> None:
+    """Commit what this request has done so far (e.g. the sign-in's bookkeeping), so that a
+    process working in units of work of its own (an erasure: freeze, journal, erase, check)
+    neither waits on this session's locks nor is undone by its rollback. Still the one
+    commit point: views call this, never ``commit()``."""
+    s: Session | None = g.get("_db_session")
+    if s is not None:
+        s.commit()
+
+
 def keep_refusal() -> None:
     """Commit this request's writes even though it answers with a 4xx.
 

@@ -42,6 +42,8 @@ class DataRequest(IdMixin, CreatedMixin, Base):
         CheckConstraint(_in("status", REQUEST_STATUSES), name="status"),
         CheckConstraint("channel IN ('session', 'email')", name="channel"),
         Index("ix_data_requests_account_received", "account_id", "received_at"),
+        Index("uq_data_requests_account_idempotency", "account_id", "idempotency_key",
+              unique=True),
     )
 
     account_id: Mapped[uuid.UUID | None] = mapped_column(
@@ -60,6 +62,8 @@ class DataRequest(IdMixin, CreatedMixin, Base):
     closed_at: Mapped[dt.datetime | None] = mapped_column(info=NOT_PERSONAL)
     # The answer: what was done, or why the request was denied.
     outcome: Mapped[str | None] = mapped_column(Text, info=NOT_PERSONAL)
+    # The client's retry key (POST /me/requests): the same key again is the same request.
+    idempotency_key: Mapped[str | None] = mapped_column(String(100), info=NOT_PERSONAL)
 
 
 class DataRequestPart(IdMixin, CreatedMixin, TenantMixin, Base):
@@ -197,3 +201,21 @@ class CustomerOffboarding(IdMixin, CreatedMixin, Base):
     # The deletion certificate (canonical JSON: counts per table, time, export hash).
     certificate: Mapped[str | None] = mapped_column(Text, info=NOT_PERSONAL)
     certificate_sha256: Mapped[str | None] = mapped_column(String(64), info=NOT_PERSONAL)
+
+
+class CustomerExport(IdMixin, Base):
+    """Each export of a customer's whole data set (GET /customers/{id}/export): when, its
+    SHA-256 and format. The offboarding certificate lists them all. Who asked is in the
+    customer's audit trail (``customer.export``)."""
+
+    __tablename__ = "customer_exports"
+    __privacy__ = {"purpose": "customer_relationship", "retention": "contract"}
+    __table_args__ = (Index("ix_customer_exports_customer_at", "customer_id", "exported_at"),)
+
+    customer_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("customers.id", ondelete="CASCADE"), info=NOT_PERSONAL
+    )
+    exported_at: Mapped[dt.datetime] = mapped_column(info=NOT_PERSONAL)
+    sha256: Mapped[str] = mapped_column(String(64), info=NOT_PERSONAL)
+    format: Mapped[str] = mapped_column(String(8), info=NOT_PERSONAL)
+    rows: Mapped[int] = mapped_column(Integer, default=0, info=NOT_PERSONAL)

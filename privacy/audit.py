@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session
 
 from entryfy import clock
 from models.audit import AuditChainHead, AuditEvent
+from privacy import journal
 
 GENESIS = "0" * 64
 
@@ -103,6 +104,8 @@ def record(
     session.add(ev)
     head.seq, head.hash, head.updated_at = ev.seq, ev.hash, clock.now()
     session.flush()
+    # Published to the witness when this transaction commits (privacy.journal).
+    journal.note_head(session, chain, ev.seq, ev.hash)
     return ev
 
 
@@ -207,3 +210,16 @@ def count(session: Session, customer_id: uuid.UUID | None) -> int:
             AuditEvent.chain == chain_name(customer_id)
         )
     ) or 0
+
+
+def acknowledge_restore(session: Session) -> dict[str, tuple[int, str]]:
+    """After a restore from backup (and ``reapply-erasures``): record that an operator accepted
+    the audit chains as the restore left them, then publish every chain's head to the witness
+    as the new point of comparison. Flushes; if the witness cannot be written,
+    WitnessUnavailable propagates and the caller's rollback drops the event too."""
+    record(session, action="audit.restore_acknowledged", customer_id=None,
+           actor_role="operator", object_type="audit_heads")
+    heads = {h.chain: (h.seq, h.hash) for h in session.scalars(
+        select(AuditChainHead).execution_options(populate_existing=True))}
+    journal.publish_restore_ack(heads)
+    return heads

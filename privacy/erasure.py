@@ -19,7 +19,9 @@ number for the ledger) is kept, withheld under that rule.
 
 Proof is written as ``ErasureRecord`` rows (table, row id, outcome, rule, column names), never
 the data, under an ``Erasure`` tombstone holding the account id and a keyed hash of the
-e-mail address, which ``reapply`` uses after a restore.
+e-mail address. What erasing again after a restore needs lives outside the database, in the
+witness journal (privacy.journal, privacy.erasure_flow.reapply): a backup older than the
+erasure holds no tombstone.
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ import uuid
 from collections.abc import Iterable
 from typing import Any
 
-from sqlalchemy import Table, delete, func, select, update
+from sqlalchemy import Table, delete, select, update
 from sqlalchemy.orm import Session
 
 from entryfy import clock, security
@@ -122,15 +124,75 @@ def anchor_columns(table: Table) -> list[str]:
     return cols
 
 
-def _held(tl: TableLinks, row: dict[str, Any], now: dt.datetime) -> str | None:
+class HoldScope:
+    """Whether a legal hold's duty reaches one row (registry ``RetentionRule.applies_to``).
+
+    The personnel-ledger duty (skatteförfarandelagen) exists only where the site keeps a
+    ledger: an entry at a site with a ledger id (and a correction of such an entry) is held;
+    an entry anywhere else is ordinary attendance data and is erased like any other row."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+        self._ledger_sites: set[Any] | None = None
+        self._entry_sites: dict[Any, Any] = {}
+
+    @staticmethod
+    def ledger_sites_stmt() -> Any:
+        """The one statement of where the ledger duty exists: sites with a ledger id."""
+        from models import Site
+
+        return select(Site.id).where(Site.ledger_id.is_not(None), Site.ledger_id != "")
+
+    @classmethod
+    def reach_sql(cls, key: str | None, table: Table) -> Any:
+        """:meth:`reaches` as SQL over ``table`` (offboarding's purge); None: every row."""
+        if key != "personnel_ledger":
+            return None
+        from models import Entry
+
+        if "site_id" in table.c:
+            return table.c.site_id.in_(cls.ledger_sites_stmt())
+        if "entry_id" in table.c:
+            return table.c.entry_id.in_(
+                select(Entry.id).where(Entry.site_id.in_(cls.ledger_sites_stmt())))
+        return None
+
+    def ledger_sites(self) -> set[Any]:
+        if self._ledger_sites is None:
+            self._ledger_sites = set(self.session.scalars(self.ledger_sites_stmt()))
+        return self._ledger_sites
+
+    def reaches(self, key: str, table: str, row: dict[str, Any]) -> bool:
+        if key != "personnel_ledger":
+            return True
+        site_id = row.get("site_id")
+        if site_id is None and row.get("entry_id") is not None:
+            if row["entry_id"] not in self._entry_sites:
+                from models import Entry
+
+                self._entry_sites[row["entry_id"]] = self.session.scalar(
+                    select(Entry.site_id).where(Entry.id == row["entry_id"]))
+            site_id = self._entry_sites[row["entry_id"]]
+        return site_id in self.ledger_sites()
+
+
+def _held(tl: TableLinks, row: dict[str, Any], now: dt.datetime,
+          scope: HoldScope | None = None) -> str | None:
     """The retention key of a legal hold that keeps this row now, or None."""
     key = tl.privacy.get("retention")
     rule = _rule(key)
-    if rule is None or not rule.legal_hold:
+    if rule is None or not rule.legal_hold or key is None:
+        return None
+    if scope is not None and not scope.reaches(key, tl.name, row):
         return None
     times = [row[c] for c in anchor_columns(tl.table) if row.get(c) is not None]
     anchor = max(times) if times else now
     return key if rule.held(anchor, now) else None
+
+
+def _hold_text(key: str) -> str:
+    rule = _rule(key)
+    return (rule.applies_to or rule.description) if rule else key
 
 
 def _cleared_value(tl: TableLinks, name: str, row: dict[str, Any]) -> Any:
@@ -161,7 +223,7 @@ def _anonymise_values(tl: TableLinks, row: dict[str, Any], columns: Iterable[str
 
 
 def _decide(tl: TableLinks, row: dict[str, Any], account_id: uuid.UUID, email: str | None,
-            now: dt.datetime) -> Action:
+            now: dt.datetime, scope: HoldScope | None = None) -> Action:
     pk = _pk(tl, row)
     cid = row.get("customer_id")
     base = {"table": tl.name, "row_id": _row_id(pk), "customer_id": cid, "pk": pk}
@@ -172,13 +234,14 @@ def _decide(tl: TableLinks, row: dict[str, Any], account_id: uuid.UUID, email: s
         return Action(**base, outcome="withheld", rule=tl.privacy.get("retention"), columns=[],
                       reason="kept until its own retention period ends; holds references "
                              "only, no values about you")
-    held = _held(tl, row, now)
+    held = _held(tl, row, now, scope)
     if held:
         values = {"restricted": True} if "restricted" in tl.table.c else {}
         return Action(**base, outcome="withheld", rule=held,
                       columns=[c.column for c in tl.columns if c.personal],
-                      reason=f"kept under legal hold ({held}); restricted to storage and "
-                             "legal claims" if values else f"kept under legal hold ({held})",
+                      reason=f"kept under legal hold ({held}: {_hold_text(held)}); "
+                             "restricted to storage and legal claims" if values else
+                             f"kept under legal hold ({held}: {_hold_text(held)})",
                       values=values)
     own = bool(row.get("_own"))
     mode = tl.privacy.get("erasure", "delete")
@@ -207,6 +270,7 @@ def plan(session: Session, account_id: uuid.UUID, email: str | None, *,
     ``platform``: also the vendor's data (the account, its devices, requests ...)."""
     now = now or clock.now()
     actions: list[Action] = []
+    holds = HoldScope(session)
     with system_scope(session, "erasure: rows linked to one person"):
         # Children first: a parent is only decided once we know what still needs it.
         for tl in reversed(subjects.person_tables()):
@@ -232,10 +296,10 @@ def plan(session: Session, account_id: uuid.UUID, email: str | None, *,
             else:
                 found = subjects.rows(session, tl, account_id, email, customer_ids=scope)
             for row in found:
-                actions.append(_decide(tl, row, account_id, email, now))
+                actions.append(_decide(tl, row, account_id, email, now, holds))
         _protect_parents(session, actions)
         if platform:
-            acc = account_action(session, account_id, actions)
+            acc = account_action(session, account_id, actions, holds)
             if acc is not None:
                 actions.append(acc)
     return Plan(account_id, actions)
@@ -273,8 +337,8 @@ def _protect_parents(session: Session, actions: list[Action]) -> None:
             a.values = _anonymise_values(tl, row, cols)
 
 
-def account_action(session: Session, account_id: uuid.UUID, planned: list[Action]
-                   ) -> Action | None:
+def account_action(session: Session, account_id: uuid.UUID, planned: list[Action],
+                   scope: HoldScope | None = None) -> Action | None:
     """The account row: deleted, or cleared except what a legal hold needs."""
     tl = subjects.links(ACCOUNTS)
     row_obj = session.execute(select(tl.table).where(tl.table.c.id == account_id)).first()
@@ -300,7 +364,7 @@ def account_action(session: Session, account_id: uuid.UUID, planned: list[Action
                 rid = _row_id({c.name: m[c.name] for c in t.primary_key.columns})
                 if (t.name, rid) in gone:
                     continue
-                held = _held(by_name[t.name], m, now) if t.name in by_name else None
+                held = _held(by_name[t.name], m, now, scope) if t.name in by_name else None
                 if held:
                     holds.add(held)
                 else:
@@ -340,7 +404,8 @@ def preview(session: Session, account: Account) -> dict[str, Any]:
 
 def execute(session: Session, account_id: uuid.UUID, *, request_id: uuid.UUID | None = None,
             customer_id: uuid.UUID | None = None, platform: bool = True,
-            erasure: Erasure | None = None) -> tuple[Erasure, Plan]:
+            erasure: Erasure | None = None, email: str | None = None
+            ) -> tuple[Erasure, Plan]:
     """Erase one customer's part (``customer_id``) or the platform part (``platform``).
 
     Flushes; the caller commits. Records the proof under an ``Erasure`` tombstone.
@@ -350,7 +415,10 @@ def execute(session: Session, account_id: uuid.UUID, *, request_id: uuid.UUID | 
         acc = session.execute(
             select(Account.email).where(Account.id == account_id)
         ).scalar_one_or_none()
-        email = acc if acc and not acc.endswith("@" + ACCOUNT_EMAIL_DOMAIN) else None
+        # ``email``: the address as it was before an earlier round erased it (invitations
+        # and other rows found by address).
+        email = email or (acc if acc and not acc.endswith("@" + ACCOUNT_EMAIL_DOMAIN)
+                          else None)
         p = plan(session, account_id, email,
                  customer_ids={customer_id} if customer_id else (set() if platform else None),
                  platform=platform, now=now)
@@ -385,51 +453,3 @@ def apply(session: Session, p: Plan) -> None:
         elif a.values:
             session.execute(update(t).where(*where).values(**a.values))
     session.expire_all()
-
-
-def reapply(session: Session) -> dict[str, int]:
-    """Erase again what a restore from backup brought back: every recorded erasure whose
-    person still has data. Idempotent; rows under a legal hold stay withheld."""
-    done = 0
-    checked = 0
-    with system_scope(session, "re-apply recorded erasures"):
-        erasures = list(session.scalars(select(Erasure).order_by(Erasure.performed_at)))
-        hashes = {e.email_hash for e in erasures if e.email_hash}
-        by_hash: dict[str, uuid.UUID] = {}
-        if hashes:
-            for acc_id, email in session.execute(select(Account.id, Account.email)):
-                h = email_hash(email)
-                if h in hashes:
-                    by_hash[h] = acc_id
-        for e in erasures:
-            checked += 1
-            targets = {e.account_id}
-            if e.email_hash and e.email_hash in by_hash:
-                targets.add(by_hash[e.email_hash])
-            for acc_id in targets:
-                if not _has_data(session, acc_id, e.customer_id):
-                    continue
-                execute(session, acc_id, customer_id=e.customer_id,
-                        platform=e.customer_id is None, erasure=e)
-                done += 1
-    return {"checked": checked, "reapplied": done}
-
-
-def _has_data(session: Session, account_id: uuid.UUID, customer_id: uuid.UUID | None) -> bool:
-    """Anything of this person left that erasure would change (beyond what it withheld)."""
-    email = session.execute(select(Account.email).where(Account.id == account_id)
-                            ).scalar_one_or_none()
-    if email is not None and customer_id is None and not email.endswith(
-            "@" + ACCOUNT_EMAIL_DOMAIN):
-        return True
-    p = plan(session, account_id, None,
-             customer_ids={customer_id} if customer_id else set(),
-             platform=customer_id is None)
-    return any(a.outcome == "deleted" or (a.outcome == "anonymised" and any(
-        v is not None for v in a.values.values())) for a in p.actions
-        if not (a.table == ACCOUNTS and _account_already_cleared(session, account_id)))
-
-
-def _account_already_cleared(session: Session, account_id: uuid.UUID) -> bool:
-    email = session.scalar(select(func.lower(Account.email)).where(Account.id == account_id))
-    return email is None or email.endswith("@" + ACCOUNT_EMAIL_DOMAIN)

@@ -25,7 +25,7 @@ from typing import Any
 from sqlalchemy import Table, select, text
 from sqlalchemy.orm import Session
 
-from entryfy import clock
+from entryfy import clock, security
 from models import Account, Customer
 from models.base import Base
 from models.tenancy import system_scope
@@ -38,9 +38,9 @@ CREDENTIAL_PLACEHOLDER = "(stored, not disclosed: a one-way hash of a secret onl
 
 
 def _reveal_identity_number(row: dict[str, Any], value: str) -> str:
-    from entryfy.ops import identity
-
-    return identity.reveal(row["id"], value) or ""
+    # The encryption context of entryfy.ops.identity (bound to the account); decrypted here
+    # with the kernel's keys so privacy/ does not import the operations layer above it.
+    return security.keys().decrypt(value, context=f"account:{row['id']}:identity_number")
 
 
 # Encrypted columns: (table, column) -> (name shown to the person, decryptor(row, value)).
@@ -220,12 +220,12 @@ def person_export_zip(document: dict[str, Any]) -> bytes:
 def customer_tables() -> list[Table]:
     """Every table holding a customer's data: a ``customer_id`` that references customers.
 
-    Parents before children. The vendor's own records about the customer (offboarding) and
-    request tombstones are not the customer's data.
+    Parents before children. The vendor's own records about the customer (offboarding, the
+    record of its exports) and request tombstones are not the customer's data.
     """
     out = []
     for t in Base.metadata.sorted_tables:
-        if t.name in ("customer_offboardings",) or "customer_id" not in t.c:
+        if t.name in ("customer_offboardings", "customer_exports") or "customer_id" not in t.c:
             continue
         if any(fk.column.table.name == "customers" for fk in t.c.customer_id.foreign_keys):
             out.append(t)

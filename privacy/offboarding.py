@@ -75,12 +75,28 @@ def start(session: Session, customer_id: uuid.UUID, *, actor_id: uuid.UUID,
     return off
 
 
-def record_export(session: Session, customer_id: uuid.UUID, sha256: str) -> None:
+def record_export(session: Session, customer_id: uuid.UUID, sha256: str, *,
+                  fmt: str = "jsonl", rows: int = 0) -> None:
+    """Every export is recorded (before or during offboarding): the certificate lists all."""
+    from models.requests import CustomerExport
+
+    now = clock.now()
+    session.add(CustomerExport(id=uuid.uuid4(), customer_id=customer_id, exported_at=now,
+                               sha256=sha256, format=fmt, rows=rows))
     off = get(session, customer_id)
     if off is not None:
-        off.last_export_at = clock.now()
+        off.last_export_at = now
         off.last_export_sha256 = sha256
-        session.flush()
+    session.flush()
+
+
+def exports(session: Session, customer_id: uuid.UUID) -> list[dict[str, Any]]:
+    from models.requests import CustomerExport
+
+    return [{"at": _iso(e.exported_at), "sha256": e.sha256, "format": e.format, "rows": e.rows}
+            for e in session.scalars(select(CustomerExport).where(
+                CustomerExport.customer_id == customer_id).order_by(
+                CustomerExport.exported_at, CustomerExport.id))]
 
 
 def purge(session: Session, customer_id: uuid.UUID, *, force: bool = False
@@ -110,10 +126,11 @@ def purge(session: Session, customer_id: uuid.UUID, *, force: bool = False
             if rule is not None and rule.legal_hold and anchors:
                 cut = rule.cutoff(now)
                 if cut is None:
-                    keep_conds.append(mine)
+                    held = mine
                 else:
-                    keep_conds.append(_or([func.coalesce(t.c[c], EPOCH) >= cut
-                                           for c in anchors]))
+                    held = _or([func.coalesce(t.c[c], EPOCH) >= cut for c in anchors])
+                reach = erasure.HoldScope.reach_sql(key, t)
+                keep_conds.append(held if reach is None else and_(held, reach))
                 reason = f"legal hold: {key}"
             # Rows that kept rows need (ON DELETE CASCADE would take the kept rows along).
             for child, ids in kept_ids.items():
@@ -152,6 +169,8 @@ def purge(session: Session, customer_id: uuid.UUID, *, force: bool = False
             "grace_until": _iso(off.grace_until),
             "deleted_at": _iso(now),
             "export": {"sha256": off.last_export_sha256, "at": _iso(off.last_export_at)},
+            # Every export made for the customer, before or during offboarding.
+            "exports": exports(session, customer_id),
             "tables": tables,
             "kept_total": sum(v["kept"] for v in tables.values()),
             "deleted_total": sum(v["deleted"] for v in tables.values()),
@@ -215,6 +234,7 @@ def certificate(session: Session, customer_id: uuid.UUID) -> dict[str, Any]:
         "grace_until": off.grace_until,
         "last_export_at": off.last_export_at,
         "last_export_sha256": off.last_export_sha256,
+        "exports": exports(session, customer_id),
         "purged_at": off.purged_at,
         "certificate": json.loads(off.certificate) if off.certificate else None,
         "certificate_sha256": off.certificate_sha256,

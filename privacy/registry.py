@@ -108,6 +108,9 @@ class RetentionRule:
     # Who carries the rule out when it is not the retention job (``entryfy retention run``):
     # e.g. the account-deletion flow, customer offboarding. None: the job has an executor.
     carried_out_by: str | None = None
+    # Which rows the hold's duty reaches, when not every row of its tables (privacy.erasure
+    # HoldScope decides per row): e.g. only entries at sites that keep a personnel ledger.
+    applies_to: str | None = None
 
     def __post_init__(self) -> None:
         if self.anchor not in ANCHORS:
@@ -151,6 +154,7 @@ class RetentionRule:
             "legal_basis_for_hold": self.legal_basis_for_hold,
             "automated": self.carried_out_by is None,
             "carried_out_by": self.carried_out_by,
+            "applies_to": self.applies_to,
         }
 
 
@@ -203,6 +207,9 @@ _RULES: tuple[RetentionRule, ...] = (
         "restricted to ledger use), and deleted after that.",
         Period(years=2), "end_of_calendar_year",
         legal_hold=True, legal_basis_for_hold=SFL,
+        applies_to="entries at a site that keeps a personnel ledger (a site with a ledger "
+                   "id), and corrections of them; attendance at any other site is not held "
+                   "and is erased on request",
     ),
     RetentionRule(
         "support_case",
@@ -344,6 +351,9 @@ class Purpose:
             "recipients": list(self.recipients),
             "transfers": list(self.transfers),
             "transfers_note": self.transfers_note,
+            # Art. 6(1)(c): a law obliges this processing (and may hold its records against
+            # an erasure request); every other purpose is not a legal obligation.
+            "legal_obligation": self.legal_basis == "legal_obligation",
             "retention": retention_rule(self.retention).as_dict(),
             "other_retention": [retention_rule(k).as_dict() for k in self.other_retention],
             "stored_in_system": self.stored_in_system,
@@ -375,7 +385,8 @@ _PURPOSES: tuple[Purpose, ...] = (
         "vendor", "legitimate_interest",
         ("activity.sign_in", "network.ip_truncated", "reference.person"),
         ("account", "actor"),
-        (VENDOR_STAFF, CUSTOMER_ADMINS + ": the audit trail of their tenant", HOSTING),
+        (VENDOR_STAFF, CUSTOMER_ADMINS + ": the audit trail of their tenant", HOSTING,
+         AUTHORITIES),
         (), "security_log", other_retention=("audit_log",),
         legal_basis_detail="Also GDPR Art. 5(2) and 32: security of processing and "
                            "demonstrating compliance.",
@@ -455,7 +466,7 @@ _PURPOSES: tuple[Purpose, ...] = (
         ("access.credential", "access.event", "reference.person", "identity.name",
          "contact.phone"),
         ("member", "guest", "account"),
-        (CUSTOMER_ADMINS, SUPPORT_UNDER_GRANT, HOSTING),
+        (CUSTOMER_ADMINS, SUPPORT_UNDER_GRANT, HOSTING, AUTHORITIES),
         (), "contract", other_retention=("membership", "access_log"),
     ),
     Purpose(
@@ -478,7 +489,7 @@ _PURPOSES: tuple[Purpose, ...] = (
          "attendance.correction_reason", "location.verdict", "location.distance",
          "location.coarse", "network.ip_truncated", "reference.person"),
         ("member", "account", "admin"),
-        (CUSTOMER_ADMINS, SKATTEVERKET, SUPPORT_UNDER_GRANT, HOSTING),
+        (CUSTOMER_ADMINS, SKATTEVERKET, AUTHORITIES, SUPPORT_UNDER_GRANT, HOSTING),
         (), "personnel_ledger",
         legal_basis_detail=SFL,
     ),
@@ -547,6 +558,18 @@ SECURITY_MEASURES: tuple[str, ...] = (
     "Support staff see a customer's data only under a time-limited grant for one ticket.",
 )
 
+# GDPR Art. 13(2)(f), 14(2)(g), 22 and 30: no decision about a person is made by automated
+# means alone, and no profiling takes place. (A door refusal applies the customer's own access
+# rules; the person can always ask the customer's admins.)
+AUTOMATED_DECISIONS: dict[str, Any] = {
+    "automated_decision_making": False,
+    "profiling": False,
+    "statement": "No decision producing legal or similarly significant effects is taken by "
+                 "automated means alone, and no profiling takes place. Door and check-in "
+                 "refusals apply the rules the customer set (who may enter where and when); "
+                 "the customer's administrators review them on request.",
+}
+
 RIGHTS: tuple[str, ...] = (
     "access (register extract)", "rectification", "erasure", "restriction", "objection",
     "portability", "withdrawal of consent at any time, as easily as it was given",
@@ -562,6 +585,7 @@ def controller_declaration(operator: Operator = OPERATOR) -> dict[str, Any]:
         "purposes": [p.as_dict() for p in _PURPOSES if p.controller == "vendor"],
         "security_measures": list(SECURITY_MEASURES),
         "rights": list(RIGHTS),
+        **AUTOMATED_DECISIONS,
     }
 
 
@@ -575,6 +599,7 @@ def processor_declaration(operator: Operator = OPERATOR) -> dict[str, Any]:
         "sub_processors": [HOSTING, MAIL],
         "purposes": [p.as_dict() for p in _PURPOSES if p.controller == "customer"],
         "security_measures": list(SECURITY_MEASURES),
+        **AUTOMATED_DECISIONS,
     }
 
 

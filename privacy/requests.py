@@ -119,6 +119,15 @@ def _new(session: Session, account_id: uuid.UUID, type_: str, details: str | Non
 def submit(session: Session, account: Account, type_: str, details: str | None,
            password: str) -> DataRequest:
     """A request from a signed-in session; the fresh password check verifies it."""
+    return submit_once(session, account, type_, details, password)[0]
+
+
+def submit_once(session: Session, account: Account, type_: str, details: str | None,
+                password: str, *, idempotency_key: str | None = None
+                ) -> tuple[DataRequest, bool]:
+    """``submit`` with a retry key: the same key again returns the request it made
+    (``False``: not created now). Two at once: the unique index (account_id,
+    idempotency_key) refuses the second at commit, and the caller reads the first."""
     _check_type(type_)
     end_read_transaction(session)  # no lock held while hashing
     if not security.passwords().verify(account.password_hash, password):
@@ -126,9 +135,33 @@ def submit(session: Session, account: Account, type_: str, details: str | None,
                                detail="Confirm the request with your password.")
         err.slug = "current-password-wrong"  # counted by the API's current-password throttle
         raise err
+    if idempotency_key:
+        found = replayed(session, account.id, idempotency_key, type_, details)
+        if found is not None:
+            return session.get_one(DataRequest, found), False
     req = _new(session, account.id, type_, details, "session")
+    req.idempotency_key = idempotency_key
+    session.flush()
     _verified(session, req, "password check in a signed-in session")
-    return req
+    return req, True
+
+
+def replayed(session: Session, account_id: uuid.UUID, key: str | None, type_: str,
+             details: str | None) -> uuid.UUID | None:
+    """The request ``key`` already made for this account, if any. A key reused for a
+    different request (another type or details) is refused (422): answering with the first
+    request would tell the client its second one was made."""
+    if not key:
+        return None
+    found = session.execute(select(DataRequest.id, DataRequest.type, DataRequest.details)
+                            .where(DataRequest.account_id == account_id,
+                                   DataRequest.idempotency_key == key)).first()
+    if found is None:
+        return None
+    if found.type != type_ or (found.details or None) != (details or None):
+        raise Unprocessable("This Idempotency-Key was already used for a different request; "
+                            "use a new key for a new request.", slug="idempotency-key-reused")
+    return found.id  # type: ignore[no-any-return]
 
 
 def submit_from_outside(session: Session, email: str, type_: str, details: str | None
@@ -139,9 +172,10 @@ def submit_from_outside(session: Session, email: str, type_: str, details: str |
     the later verification behave the same: nobody learns whether an address has an account.
     """
     _check_type(type_)
-    from entryfy.ops.accounts import find_by_email
-
-    account = find_by_email(session, email)
+    # The same lookup as sign-in (one account per address, whatever its case); written here
+    # so privacy/ does not import the operations layer above it.
+    account = session.scalar(select(Account).where(
+        func.lower(Account.email) == email.strip().lower()))
     now = clock.now()
     code = f"{secrets.randbelow(10**6):06d}"
     ver = VerificationCode(id=uuid.uuid4(), attempts=0, expires_at=now + CODE_LIFETIME,
@@ -243,7 +277,9 @@ def route(session: Session, req: DataRequest) -> None:
             # A customer whose contract ended keeps only what a legal hold requires and has
             # nobody left to decide: the vendor, still its processor for those rows, acts.
             for cid in sorted(ended):
-                note = (_carry_out(session, req, cid) if req.type != "rectification" else
+                note = ("erased by the vendor with the rest of the request"
+                        if req.type == "erasure" else
+                        _carry_out(session, req, cid) if req.type != "rectification" else
                         "the customer's contract has ended; its records kept under legal hold "
                         "cannot be changed")
                 _event(session, req, "handled_for_ended_customer", role="vendor", note=note)
@@ -297,13 +333,19 @@ def decide(session: Session, part: DataRequestPart, *, decision: str, reason: st
     else:
         part.status = "approved"
         _event(session, req, "customer_approved", role="customer_admin", part=part)
-        part.outcome = _carry_out_part(session, req, part)
-        part.status = "completed"
+        if req.type == "erasure":
+            # Carried out after this commits, in steps of its own (privacy.erasure_flow):
+            # the part is completed only once its residue check finds nothing.
+            part.outcome = "approved: the erasure is under way"
+        else:
+            part.outcome = _carry_out_part(session, req, part)
+            part.status = "completed"
     audit.record(session, action=f"data_request.{decision}", customer_id=part.customer_id,
                  actor_id=actor_id, actor_role="admin", object_type="data_request_part",
                  object_id=part.id, subject_id=part.account_id)
-    _event(session, req, "customer_" + ("denied" if decision == "deny" else "completed"),
-           role="customer_admin", part=part, note=part.outcome)
+    if part.status != "approved":
+        _event(session, req, "customer_" + ("denied" if decision == "deny" else "completed"),
+               role="customer_admin", part=part, note=part.outcome)
     session.flush()
     _advance(session, req)
     return part
@@ -316,12 +358,6 @@ def _carry_out_part(session: Session, req: DataRequest, part: DataRequestPart) -
 def _carry_out(session: Session, req: DataRequest, customer_id: uuid.UUID) -> str:
     if req.account_id is None:
         return "nothing left to do"
-    if req.type == "erasure":
-        _e, p = erasure.execute(session, req.account_id, request_id=req.id,
-                                customer_id=customer_id, platform=False)
-        c = _sum(p.counts())
-        return (f"erased: {c['deleted']} deleted, {c['anonymised']} anonymised, "
-                f"{c['withheld']} withheld under legal hold")
     if req.type in ("restriction", "objection"):
         n = restrict(session, req.account_id, customer_id)
         return f"{n} records restricted to storage and legal claims"
@@ -358,6 +394,8 @@ def _advance(session: Session, req: DataRequest) -> None:
                                      .where(DataRequestPart.request_id == req.id)))
     if any(p.status == "pending" for p in parts):
         return
+    if req.status == "in_progress":
+        return  # an erasure already waiting for privacy.erasure_flow
     req.status = "in_progress"
     _event(session, req, "in_progress", role="system")
     _finish(session, req, parts)
@@ -367,6 +405,11 @@ def _finish(session: Session, req: DataRequest, parts: list[DataRequestPart] | N
             ) -> None:
     """The vendor's own part, then the answer to the person."""
     parts = parts or []
+    if req.type == "erasure":
+        # Freeze, journal, erase, residue check: privacy.erasure_flow, after this commits.
+        _event(session, req, "erasure_pending", role="system")
+        session.flush()
+        return
     denied = [p for p in parts if p.status == "denied"]
     notes: list[str] = []
     status = "completed"
@@ -396,13 +439,61 @@ def _finish(session: Session, req: DataRequest, parts: list[DataRequestPart] | N
     # Tell the person before the platform erasure removes their address.
     _notify(req, "Your privacy request has been answered",
             f"Your request for {_type_label(req.type)} (reference {req.id}) is {status}.\n\n"
-            + ("Your account and data are being erased now. Records a law requires us to keep "
-               "are kept, restricted, until that period ends.\n\n" if req.type == "erasure"
-               else "") + req.outcome, session)
-    if req.type == "erasure" and req.account_id is not None:
-        account_id = req.account_id
-        _close_superseded(session, req)
-        erasure.execute(session, account_id, request_id=req.id, platform=True)
+            + req.outcome, session)
+
+
+def part_erased(session: Session, req: DataRequest, part: DataRequestPart, summary: str, *,
+                complete: bool) -> None:
+    """privacy.erasure_flow reports a customer's part: completed only without residue."""
+    part.outcome = summary
+    if complete:
+        part.status = "completed"
+        _event(session, req, "customer_completed", role="system", part=part, note=summary)
+    else:
+        _event(session, req, "erasure_incomplete", role="system", part=part, note=summary)
+    session.flush()
+
+
+def ended_customers_concerned(session: Session, req: DataRequest) -> list[uuid.UUID]:
+    """Customers whose contract ended and that still hold rows about the person: nobody is
+    left there to decide, so the vendor, still their processor, erases with the rest."""
+    from models import Customer
+
+    if req.account_id is None:
+        return []
+    with system_scope(session, "erasure: customers whose contract ended"):
+        email = session.scalar(select(Account.email).where(Account.id == req.account_id))
+        concerned = subjects.customers_concerned(session, req.account_id, email)
+        return sorted(session.scalars(select(Customer.id).where(
+            Customer.id.in_(sorted(concerned)), Customer.status == "ended")))
+
+
+def erasure_starting(session: Session, req: DataRequest) -> None:
+    """Before the platform part: tell the person (their address is erased next) and close
+    their other open requests."""
+    _notify(req, "Your privacy request has been answered",
+            f"Your request for erasure (reference {req.id}) is being carried out now: your "
+            "account and data are erased. Records a law requires us to keep are kept, "
+            "restricted, until that period ends; the answer lists each with its rule.",
+            session)
+    _close_superseded(session, req)
+
+
+def erasure_finished(session: Session, req: DataRequest, notes: list[str], *,
+                     complete: bool) -> None:
+    with system_scope(session, "erasure: the request's parts"):
+        parts = list(session.scalars(select(DataRequestPart).where(
+            DataRequestPart.request_id == req.id).order_by(DataRequestPart.created_at)))
+    lines = [f"Customer {p.customer_id} denied: {p.reason}" if p.status == "denied"
+             else f"Customer {p.customer_id}: {p.outcome}" for p in parts if p.outcome]
+    req.outcome = " ".join(lines + notes)
+    if complete:
+        req.status = "completed"
+        req.closed_at = clock.now()
+        _event(session, req, "completed", role="system")
+    else:
+        _event(session, req, "erasure_incomplete", role="system", note="residue left")
+    session.flush()
 
 
 def _close_superseded(session: Session, req: DataRequest) -> None:

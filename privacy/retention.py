@@ -1,7 +1,8 @@
 """Retention ("gallring"): delete or anonymise what has passed its period.
 
 Periods come from the registry (privacy/registry.py); each retention rule the job carries out
-has an *executor*, registered with :func:`register`. A run:
+has an *executor*, in the one registry of executors beside the rules (privacy/executors.py).
+A run:
 
 * takes a lock so two hosts never run at once (PostgreSQL: ``pg_try_advisory_lock`` on a
   dedicated connection, held for the run; SQLite: a row in ``job_locks``); a run that finds
@@ -13,14 +14,10 @@ has an *executor*, registered with :func:`register`. A run:
 * records itself in ``retention_runs`` (started, finished, host, dry-run, counts per rule).
 
 Legal holds outrank deletion: the personnel ledger is kept until its own period ends
-(:func:`hold_or_erase_entries` is what an erasure request calls for ledger entries).
+(erasure decides per row, privacy.erasure.HoldScope: only entries at ledger sites are held).
 
-Other modules add rules with ``register(rule_key, executor)``: an executor is a callable
-taking a :class:`Batch` and returning ``{action: count}`` (e.g. ``{"deleted": 12}``). It
-processes at most ``batch.limit`` rows and flushes, never commits; the job commits. When
-``batch.dry_run`` is set it returns the counts of everything due and changes nothing. The run
-stops calling it when it returns all zeros. :func:`delete_rows` builds the common executor
-(delete rows of one model matching a condition on the cutoff).
+What an executor is and does: privacy/executors.py (a new rule gets its executor there; a
+test fails while an automated rule has none).
 """
 
 from __future__ import annotations
@@ -37,32 +34,35 @@ from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy import (
-    ColumnElement,
     and_,
     delete,
-    exists,
     func,
-    or_,
     select,
     text,
     update,
 )
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session, aliased
+from sqlalchemy.orm import Session
 
 from entryfy import clock
 from entryfy.db import Database
 from models import (
-    AccessToken,
-    AuditEvent,
     Entry,
     EntryCorrection,
     JobLock,
-    Membership,
     RetentionRun,
 )
 from models.tenancy import SYSTEM, set_context, system_scope
-from privacy import audit, registry
+from privacy import registry
+from privacy.executors import EXECUTORS as _EXECUTORS
+from privacy.executors import (  # noqa: F401  (re-exported: the job's callers use them)
+    Batch,
+    Executor,
+    _entries_due,
+    delete_rows,
+    executors,
+    register,
+)
 
 log = logging.getLogger(__name__)
 
@@ -71,180 +71,6 @@ LOCK_NAME = "retention"
 PG_LOCK_KEY = 0x454E5452 << 32 | zlib.crc32(LOCK_NAME.encode())
 SQLITE_LOCK_TTL = dt.timedelta(hours=6)
 DEFAULT_BATCH = 5000
-
-
-@dataclasses.dataclass
-class Batch:
-    session: Session
-    rule: registry.RetentionRule
-    now: dt.datetime
-    cutoff: dt.datetime
-    limit: int
-    dry_run: bool = False
-    # Carried from one batch to the next within a run (e.g. a keyset position).
-    state: dict[str, Any] = dataclasses.field(default_factory=dict)
-
-
-Executor = Callable[[Batch], dict[str, int]]
-_EXECUTORS: dict[str, Executor] = {}
-
-
-def register(rule_key: str, executor: Executor) -> None:
-    """Let the job carry out ``rule_key`` (which must be in the registry) with ``executor``."""
-    registry.retention_rule(rule_key)  # KeyError for an undeclared rule
-    _EXECUTORS[rule_key] = executor
-
-
-# Modules outside privacy/ that register executors for their own tables. Loaded by every run,
-# so a job that never built the app still carries out every rule.
-EXECUTOR_MODULES = ("entryfy.ops.support",)
-
-
-def _load_executor_modules() -> None:
-    import importlib
-
-    for name in EXECUTOR_MODULES:
-        importlib.import_module(name)
-
-
-def executors() -> dict[str, Executor]:
-    _load_executor_modules()
-    return dict(_EXECUTORS)
-
-
-def delete_rows(model: type[Any], due: Callable[[dt.datetime], ColumnElement[bool]]
-                ) -> Executor:
-    """An executor deleting rows of ``model`` (primary key ``id``) for which ``due(cutoff)``
-    holds: ``DELETE ... WHERE id IN (SELECT id ... LIMIT n)``, one statement per batch."""
-
-    def run(b: Batch) -> dict[str, int]:
-        cond = due(b.cutoff)
-        if b.dry_run:
-            n = b.session.scalar(select(func.count()).select_from(model).where(cond)) or 0
-            return {"deleted": n}
-        n = b.session.execute(
-            delete(model).where(model.id.in_(select(model.id).where(cond).limit(b.limit)))
-            .execution_options(synchronize_session=False)
-        ).rowcount
-        return {"deleted": n}
-
-    return run
-
-
-# --------------------------------------------------------------------------- the rules
-
-def _tokens_due(cutoff: dt.datetime) -> ColumnElement[bool]:
-    return or_(AccessToken.expires_at < cutoff,
-               and_(AccessToken.revoked_at.is_not(None), AccessToken.revoked_at < cutoff))
-
-
-def _memberships_due(cutoff: dt.datetime) -> ColumnElement[bool]:
-    return and_(Membership.valid_to.is_not(None), Membership.valid_to < cutoff)
-
-
-def _entries_due(cutoff: dt.datetime) -> ColumnElement[bool]:
-    """A ledger entry is due when every note about it is past the period: the check-in and
-    check-out, when it was written, and every correction of it."""
-    later = aliased(EntryCorrection)
-    return and_(
-        Entry.checked_in_at < cutoff,
-        Entry.created_at < cutoff,
-        or_(Entry.checked_out_at.is_(None), Entry.checked_out_at < cutoff),
-        ~exists().where(later.entry_id == Entry.id, later.created_at >= cutoff)
-        .correlate(Entry),
-    )
-
-
-def _ledger(b: Batch) -> dict[str, int]:
-    cond = _entries_due(b.cutoff)
-    s = b.session
-    if b.dry_run:
-        entries = s.scalar(select(func.count()).select_from(Entry).where(cond)) or 0
-        corrections = s.scalar(
-            select(func.count()).select_from(EntryCorrection)
-            .join(Entry, Entry.id == EntryCorrection.entry_id).where(cond)
-        ) or 0
-        return {"entries_deleted": entries, "corrections_deleted": corrections}
-    stmt = select(Entry.id, Entry.checked_in_at).where(cond)
-    if "from" in b.state:  # keyset: never rescan what earlier batches already removed
-        stmt = stmt.where(Entry.checked_in_at >= b.state["from"])
-    stmt = stmt.order_by(Entry.checked_in_at, Entry.id).limit(b.limit)
-    if s.get_bind().dialect.name == "postgresql":
-        # One statement, no ids travelling to the client and back.
-        batch = stmt.cte("batch")
-        gone_c = (delete(EntryCorrection)
-                  .where(EntryCorrection.entry_id.in_(select(batch.c.id)))
-                  .returning(EntryCorrection.id).cte("gone_c"))
-        gone_e = (delete(Entry).where(Entry.id.in_(select(batch.c.id)))
-                  .returning(Entry.checked_in_at).cte("gone_e"))
-        entries, corrections, last = s.execute(select(
-            select(func.count()).select_from(gone_e).scalar_subquery(),
-            select(func.count()).select_from(gone_c).scalar_subquery(),
-            select(func.max(gone_e.c.checked_in_at)).scalar_subquery(),
-        )).one()
-        if last is not None:
-            b.state["from"] = last
-        return {"entries_deleted": entries, "corrections_deleted": corrections}
-    rows = s.execute(stmt).all()
-    if not rows:
-        return {"entries_deleted": 0, "corrections_deleted": 0}
-    ids = [r[0] for r in rows]
-    b.state["from"] = rows[-1][1]
-    corrections = s.execute(
-        delete(EntryCorrection).where(EntryCorrection.entry_id.in_(ids))
-        .execution_options(synchronize_session=False)
-    ).rowcount
-    entries = s.execute(
-        delete(Entry).where(Entry.id.in_(ids)).execution_options(synchronize_session=False)
-    ).rowcount
-    return {"entries_deleted": entries, "corrections_deleted": corrections}
-
-
-def _audit(b: Batch) -> dict[str, int]:
-    """Whole prefixes of each chain older than the period; the chain's anchor moves to the
-    last deleted record so the rest still verifies. Old retention-run records go too."""
-    s = b.session
-    if b.dry_run:
-        events = 0
-        for chain in audit.chains(s):
-            young = s.scalar(select(func.min(AuditEvent.seq)).where(
-                AuditEvent.chain == chain, AuditEvent.occurred_at >= b.cutoff))
-            q = select(func.count()).select_from(AuditEvent).where(AuditEvent.chain == chain)
-            if young is not None:
-                q = q.where(AuditEvent.seq < young)
-            events += s.scalar(q) or 0
-        runs = s.scalar(select(func.count()).select_from(RetentionRun).where(
-            RetentionRun.finished_at < b.cutoff)) or 0
-        return {"audit_events_deleted": events, "retention_runs_deleted": runs}
-    pending: list[str] = b.state.setdefault("chains", list(audit.chains(s)))
-    while pending:
-        n = audit.prune_prefix(s, pending[0], before=b.cutoff, limit=b.limit)
-        if n:
-            return {"audit_events_deleted": n, "retention_runs_deleted": 0}
-        pending.pop(0)
-    runs = s.execute(
-        delete(RetentionRun).where(RetentionRun.id.in_(
-            select(RetentionRun.id).where(RetentionRun.finished_at < b.cutoff).limit(b.limit)
-        )).execution_options(synchronize_session=False)
-    ).rowcount
-    return {"audit_events_deleted": 0, "retention_runs_deleted": runs}
-
-
-def _access_events() -> Executor | None:
-    try:
-        from models.doors import AccessEvent
-    except ImportError:  # pragma: no cover - the doors module is optional in old trees
-        return None
-    return delete_rows(AccessEvent, lambda cutoff: AccessEvent.occurred_at < cutoff)
-
-
-register("security_log", delete_rows(AccessToken, _tokens_due))
-if (_ae := _access_events()) is not None:
-    register("access_log", _ae)
-register("membership", delete_rows(Membership, _memberships_due))
-register("personnel_ledger", _ledger)
-register("audit_log", _audit)
-
 
 # --------------------------------------------------------------------------- legal hold
 
@@ -321,18 +147,24 @@ Progress = Callable[[RuleReport], None]
 
 
 class _Lock:
-    """The run's lock: an advisory lock on its own connection (PostgreSQL) or a lock row."""
+    """The run's lock: an advisory lock on its own connection (PostgreSQL) or a lock row.
+    ``name`` (at most 40 characters): the retention job's by default; privacy.erasure_flow
+    takes one per erasure request."""
 
-    def __init__(self, db: Database, holder: str) -> None:
+    def __init__(self, db: Database, holder: str, name: str = LOCK_NAME,
+                 ttl: dt.timedelta = SQLITE_LOCK_TTL) -> None:
         self.db = db
         self.holder = holder
+        self.name = name
+        self.ttl = ttl
+        self.key = 0x454E5452 << 32 | zlib.crc32(name.encode())
         self.conn: Any = None
 
     def acquire(self) -> bool:
         if self.db.dialect == "postgresql":
             self.conn = self.db.engine.connect()
             got = bool(self.conn.execute(text("SELECT pg_try_advisory_lock(:k)"),
-                                         {"k": PG_LOCK_KEY}).scalar())
+                                         {"k": self.key}).scalar())
             self.conn.commit()
             if not got:
                 self.conn.close()
@@ -341,9 +173,9 @@ class _Lock:
         now = clock.now()
         with self.db.session() as s:
             set_context(s, SYSTEM)
-            s.execute(delete(JobLock).where(JobLock.name == LOCK_NAME, JobLock.expires_at < now))
-            s.add(JobLock(name=LOCK_NAME, holder=self.holder, acquired_at=now,
-                          expires_at=now + SQLITE_LOCK_TTL))
+            s.execute(delete(JobLock).where(JobLock.name == self.name, JobLock.expires_at < now))
+            s.add(JobLock(name=self.name, holder=self.holder, acquired_at=now,
+                          expires_at=now + self.ttl))
             try:
                 s.commit()
             except IntegrityError:
@@ -354,16 +186,19 @@ class _Lock:
     def release(self) -> None:
         if self.db.dialect == "postgresql":
             if self.conn is not None:
-                self.conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": PG_LOCK_KEY})
+                self.conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": self.key})
                 self.conn.commit()
                 self.conn.close()
                 self.conn = None
             return
         with self.db.session() as s:
             set_context(s, SYSTEM)
-            s.execute(delete(JobLock).where(JobLock.name == LOCK_NAME,
+            s.execute(delete(JobLock).where(JobLock.name == self.name,
                                             JobLock.holder == self.holder))
             s.commit()
+
+
+NamedLock = _Lock  # for other runs that must not overlap (privacy.erasure_flow)
 
 
 def _record_start(db: Database, host: str, dry_run: bool, status: str) -> uuid.UUID:
@@ -394,7 +229,6 @@ def run(db: Database, *, dry_run: bool = False, batch_size: int = DEFAULT_BATCH,
     """One retention run over every rule with an executor (or only ``only``)."""
     if batch_size < 1:
         raise ValueError("batch_size must be at least 1")
-    _load_executor_modules()
     host = (host or socket.gethostname())[:200]
     holder = f"{host}:{uuid.uuid4().hex[:8]}"
     lock = _Lock(db, holder)

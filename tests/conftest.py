@@ -171,6 +171,27 @@ def _suite_mailer(request: pytest.FixtureRequest) -> None:
         mail.configure(request.getfixturevalue("app").extensions["entryfy.mail"])
 
 
+@pytest.fixture(autouse=True)
+def witness_dir(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+                ) -> Iterator[Path | None]:
+    """Each test its own witness folder: the published audit heads of one test's (rolled
+    back) chains must not meet the next test's."""
+    if "app" not in request.fixturenames:
+        yield None
+        return
+    from entryfy import witness
+
+    app = request.getfixturevalue("app")
+    folder = tmp_path_factory.mktemp("witness")
+    w = witness.FileWitness(folder)
+    old = app.extensions.get("entryfy.witness")
+    app.extensions["entryfy.witness"] = w
+    witness.configure(w)
+    yield folder
+    if old is not None:
+        app.extensions["entryfy.witness"] = old
+
+
 @pytest.fixture
 def committed(database: Database, backend: Backend) -> Iterator[Database]:
     """For tests that need real commits (concurrency): tables are emptied afterwards."""

@@ -267,6 +267,16 @@ def sign_in_with_token(session: Session, secret: str, kind: str) -> SignedIn | N
     return SignedIn(row.account_id, row.id)
 
 
+def frozen(session: Session, secret: str) -> bool:
+    """Whether ``secret`` is a token of a deactivated account (an erasure froze it): only on
+    the refusal path, so a frozen person is told why instead of a bare 401."""
+    return bool(session.scalar(
+        select(func.count()).select_from(AccessToken)
+        .join(Account, Account.id == AccessToken.account_id)
+        .where(AccessToken.token_hash == security.sha256_hex(secret),
+               Account.is_active.is_(False))))
+
+
 def end_sign_in(session: Session, token_id: uuid.UUID) -> None:
     """Revoke the session or token ``token_id`` (logout); a second logout changes nothing."""
     session.execute(

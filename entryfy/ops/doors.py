@@ -425,7 +425,14 @@ def attempt(session: Session, *, membership: Membership, door: Door, channel: st
         source="app", recorded_at=clock.now(),
     )
     session.add(event)
-    session.flush()
+    try:
+        session.flush()
+    except IntegrityError:
+        # A foreign key: the membership or account went away since it was read (an erasure
+        # froze and erased the person meanwhile). A refusal, never a 500.
+        raise Conflict("Your membership ended while the door was being opened (for example, "
+                       "your account is being erased); nothing was recorded.",
+                       slug="membership-ended") from None
     if decision.granted:
         if door.controller_id is not None:
             session.add(UnlockCommand(

@@ -26,6 +26,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, Connection, Select, and_, bindparam, exists, func, or_, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, make_transient_to_detached
 
 from entryfy import clock, security
@@ -239,7 +240,15 @@ def _insert_unless_taken(conn: Connection, values: dict[str, Any]) -> bool:
     the same key waits for the first transaction and then does nothing; the caller re-reads.
     Committed with the request, like any other change (``conn`` is the session's).
     """
-    return _INSERT_UNLESS_TAKEN[conn.dialect.name].rowcount(conn, values) == 1
+    try:
+        return _INSERT_UNLESS_TAKEN[conn.dialect.name].rowcount(conn, values) == 1
+    except IntegrityError:
+        # Not a unique index (those do nothing): a foreign key. The membership, the account
+        # or the site went away between the read and this insert, e.g. an erasure that froze
+        # and erased the person meanwhile. A refusal, never a 500.
+        raise Conflict("Your membership here ended while checking in (for example, your "
+                       "account is being erased); nothing was recorded.",
+                       slug="membership-ended") from None
 
 
 def _insert_and_attach(session: Session, entry: Entry) -> bool:

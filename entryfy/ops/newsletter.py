@@ -1,32 +1,76 @@
 """The newsletter: processing that rests on consent (registry purpose ``newsletter``).
 
-Sent only to people whose consent stands at the moment of sending; each message says how to
-withdraw, and a withdrawal stops the next send. Nothing personal is logged.
+Sent only to people whose consent stands at the moment of sending. Each message carries an
+unsubscribe link in its text and the ``List-Unsubscribe`` / ``List-Unsubscribe-Post`` headers
+(RFC 2369, RFC 8058 one-click), all pointing at ``/api/v1/newsletter/unsubscribe?token=...``:
+a POST there withdraws the consent at once, without signing in. The token is the account id and
+an HMAC of it (a key derived from ENTRYFY_DATA_KEY for this purpose only), so it cannot be
+guessed for another person and needs no table. Nothing personal is logged.
 """
 
 from __future__ import annotations
 
+import hmac
 import logging
+import uuid
+from urllib.parse import quote
 
 from sqlalchemy.orm import Session
 
-from entryfy import mail
+from entryfy import mail, security
+from entryfy.errors import NotFound
 from privacy import consent
 
 log = logging.getLogger(__name__)
 
 PURPOSE = "newsletter"
-FOOTER = ("\n\n--\nYou receive this because you agreed to our newsletter. Withdraw at any time "
-          "in the app (Settings > Privacy) or with PUT /api/v1/me/consents; it stops at once.")
+UNSUBSCRIBE_PATH = "/api/v1/newsletter/unsubscribe"
+FOOTER = ("\n\n--\nYou receive this because you agreed to our newsletter. Unsubscribe with one "
+          "click: {link}\nWithdraw at any time in the app (Settings > Privacy) too; it stops "
+          "at once.")
 
 
-def send_newsletter(session: Session, subject: str, body: str) -> int:
+def unsubscribe_token(account_id: uuid.UUID) -> str:
+    mac = security.keys().keyed_hash("newsletter-unsubscribe", str(account_id))
+    return f"{account_id}.{mac[:32]}"
+
+
+def account_of(token: str) -> uuid.UUID:
+    """The account a valid unsubscribe token names; NotFound for any other token."""
+    raw_id, _, mac = (token or "").partition(".")
+    try:
+        account_id = uuid.UUID(raw_id)
+    except ValueError:
+        raise NotFound("No such subscription.", slug="unsubscribe-token-invalid") from None
+    if not hmac.compare_digest(unsubscribe_token(account_id), f"{account_id}.{mac}"):
+        raise NotFound("No such subscription.", slug="unsubscribe-token-invalid")
+    return account_id
+
+
+def unsubscribe(session: Session, token: str) -> bool:
+    """Withdraw the newsletter consent of the token's person (RFC 8058 one-click). True when
+    a consent was withdrawn now; a second click changes nothing and is no error."""
+    account_id = account_of(token)
+    if not consent.has_consent(session, account_id, PURPOSE):
+        return False
+    consent.decide(session, account_id, [consent.Choice(purpose=PURPOSE, granted=False)],
+                   "email_link")
+    return True
+
+
+def send_newsletter(session: Session, subject: str, body: str,
+                    base_url: str = "http://localhost:5000") -> int:
     """Mail ``body`` to every account that consents to the newsletter now; returns the count."""
     sent = 0
     for account in consent.consenting_accounts(session, PURPOSE):
         if not consent.has_consent(session, account.id, PURPOSE):  # checked at use
             continue
-        mail.send(account.email, subject, body + FOOTER)
+        link = (f"{base_url.rstrip('/')}{UNSUBSCRIBE_PATH}?token="
+                f"{quote(unsubscribe_token(account.id))}")
+        mail.send(account.email, subject, body + FOOTER.format(link=link), headers={
+            "List-Unsubscribe": f"<{link}>",
+            "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
+        })
         sent += 1
     log.info("newsletter sent count=%d", sent)
     return sent

@@ -15,7 +15,7 @@ import datetime as dt
 import uuid
 from collections.abc import Iterable
 
-from sqlalchemy import Select, delete, func, select
+from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
 from entryfy import clock
@@ -24,7 +24,7 @@ from entryfy.ops.tenant import load_owned
 from models import Account, Customer
 from models.support import GRANT_SCOPES, AccessGrant, Ticket, TicketMessage
 from models.tenancy import scope_to, system_scope
-from privacy import audit
+from privacy import audit, executors
 
 MIN_GRANT_HOURS = 1
 MAX_GRANT_HOURS = 168
@@ -226,65 +226,8 @@ def open_grant_scope(session: Session, staff: Account, ticket_id: uuid.UUID,
 
 # ------------------------------------------------------------------ retention
 
-def retire_support_cases(session: Session, now: dt.datetime, *, limit: int = 500,
-                         dry_run: bool = False) -> int:
-    """Rule ``support_case``: four weeks after a ticket was closed, remove its personal
-    content (subject, messages, grants, who opened it); the bare ticket (ids, status, times)
-    stays, so audit records naming it still resolve.
-
-    One batch of at most ``limit`` tickets; returns how many were handled (with ``dry_run``:
-    how many are due, changing nothing); 0 means nothing more is due. Idempotent, and safe
-    to run from several hosts at once (PostgreSQL: rows another run holds are skipped).
-    """
-    from privacy import registry
-
-    cutoff = registry.retention_rule(RETENTION_RULE).cutoff(now)
-    if cutoff is None:
-        return 0
-    with system_scope(session, "retention: support_case"):
-        stmt = (select(Ticket)
-                .where(Ticket.status == "closed", Ticket.closed_at < cutoff,
-                       Ticket.content_removed_at.is_(None))
-                .order_by(Ticket.closed_at, Ticket.id)
-                .limit(limit))
-        if session.get_bind().dialect.name == "postgresql" and not dry_run:
-            stmt = stmt.with_for_update(skip_locked=True)
-        if dry_run:
-            return session.scalar(
-                select(func.count()).select_from(stmt.order_by(None).limit(None).subquery())
-            ) or 0
-        due = list(session.scalars(stmt))
-        if not due:
-            return 0
-        ids = [t.id for t in due]
-        session.execute(delete(TicketMessage).where(TicketMessage.ticket_id.in_(ids))
-                        .execution_options(synchronize_session=False))
-        session.execute(delete(AccessGrant).where(AccessGrant.ticket_id.in_(ids))
-                        .execution_options(synchronize_session=False))
-        for t in due:
-            t.subject = None
-            t.opened_by_id = None
-            t.content_removed_at = now
-        session.flush()
-    return len(due)
-
-
-def _register_retention() -> None:
-    """Hand the executor to the retention job (privacy.retention), when that exists."""
-    try:
-        from privacy import retention
-    except ImportError:  # pragma: no cover - the engine is not there yet
-        return
-    register = getattr(retention, "register", None)
-    if register is None:  # pragma: no cover
-        return
-
-    def executor(batch) -> dict[str, int]:  # type: ignore[no-untyped-def]
-        n = retire_support_cases(batch.session, batch.now, limit=batch.limit,
-                                 dry_run=batch.dry_run)
-        return {"tickets_cleared": n}
-
-    register(RETENTION_RULE, executor)
+# The executor of rule ``support_case`` lives with the other retention executors.
+retire_support_cases = executors.retire_support_cases
 
 
 # ------------------------------------------------------------------ helpers
@@ -322,5 +265,3 @@ def _add_message(session: Session, ticket: Ticket, *, author: Account, role: str
     session.flush()
     return msg
 
-
-_register_retention()

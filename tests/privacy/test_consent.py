@@ -170,3 +170,41 @@ def test_cli_publishes_notices_and_sends_only_to_consenting(runner, session, mak
                             "--body-file", str(text)])
     assert r.exit_code == 0, r.output
     assert _inbox(yes.email) and len(_inbox(no.email)) == before_no
+
+
+def test_the_newsletter_unsubscribes_with_one_click(client, session, make, notice):
+    """RFC 8058: List-Unsubscribe (a link also in the text) and List-Unsubscribe-Post; a POST
+    to it withdraws the consent at once, without signing in; a forged token is 404."""
+    from urllib.parse import urlsplit
+
+    reader = make.account()
+    consent.decide(session, reader.id, [consent.Choice("newsletter", True, notice.version)],
+                   channel="app")
+    session.commit()
+    newsletter.send_newsletter(session, "News", "Hello", "https://entryfy.example")
+    msg = _inbox(reader.email)[-1]
+    link = msg["List-Unsubscribe"].strip("<>")
+    assert link.startswith("https://entryfy.example/api/v1/newsletter/unsubscribe?token=")
+    assert msg["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    assert link in msg.get_content()
+    path = urlsplit(link)
+    url = f"{path.path}?{path.query}"
+    token = path.query.split("=", 1)[1]
+    other = make.account()
+    forged = newsletter.unsubscribe_token(other.id).split(".")[0] + "." + token.split(".")[1]
+    assert client.post(f"/api/v1/newsletter/unsubscribe?token={forged}",
+                       data="List-Unsubscribe=One-Click",
+                       content_type="application/x-www-form-urlencoded").status_code == 404
+    page = client.get(url)  # a link scanner's GET changes nothing
+    assert page.status_code == 200 and b"<form method=post" in page.data
+    assert consent.has_consent(session, reader.id, "newsletter")
+    with clock.frozen_at(clock.now() + dt.timedelta(seconds=1)):
+        r = client.post(url, data="List-Unsubscribe=One-Click",
+                        content_type="application/x-www-form-urlencoded")
+    assert r.status_code == 200, r.get_json()
+    session.expire_all()
+    assert not consent.has_consent(session, reader.id, "newsletter")
+    assert client.post(url).status_code == 200  # again: harmless
+    before = len(_inbox(reader.email))
+    newsletter.send_newsletter(session, "News 2", "Hello again")
+    assert len(_inbox(reader.email)) == before

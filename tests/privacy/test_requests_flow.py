@@ -299,6 +299,10 @@ def test_offboarding_export_purge_and_certificate(client, session, make, world, 
     ).hexdigest()
     assert cert["export"]["sha256"] == hashlib.sha256(zip_bytes).hexdigest() or \
         cert["export"]["sha256"] == export_sha
+    # Every export made for the customer is listed, in order, with its format.
+    assert [(e["sha256"], e["format"]) for e in cert["exports"]] == [
+        (export_sha, "jsonl"), (hashlib.sha256(zip_bytes).hexdigest(), "zip")]
+    assert off["exports"] == cert["exports"]
     assert cert["tables"]["entries"] == {"deleted": 1, "kept": 1,
                                          "kept_because": "legal hold: personnel_ledger"}
     assert cert["tables"]["sites"]["kept"] == 1  # the kept entries' site
