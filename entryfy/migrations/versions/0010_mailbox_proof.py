@@ -6,7 +6,7 @@ out by the upgrade (their invitations had already bound; what binds from now on 
 acceptance, entryfy.ops.invitations).
 
 Revision ID: 0010
-Revises: 0008
+Revises: 0009
 """
 import sqlalchemy as sa
 from alembic import op
@@ -14,7 +14,7 @@ from alembic import op
 import models.base
 
 revision = "0010"
-down_revision = "0008"
+down_revision = "0009"
 branch_labels = None
 depends_on = None
 

@@ -8,7 +8,7 @@
   DEFINER functions against a key the web role cannot read (models/rls.py, ARCHITECTURE.md).
 
 Revision ID: 0011
-Revises: 0008
+Revises: 0010
 """
 import sqlalchemy as sa
 from alembic import op
@@ -16,7 +16,7 @@ from alembic import op
 from models import rls
 
 revision = "0011"
-down_revision = "0008"
+down_revision = "0010"
 branch_labels = None
 depends_on = None
 
