@@ -36,7 +36,7 @@ from entryfy.web import database, db_session
 from models import Account, Customer, DataRequest, DataRequestPart
 from models.requests import REQUEST_TYPES
 from models.tenancy import NOBODY, TenantContext, system_scope
-from privacy import audit, erasure, erasure_flow, export, offboarding
+from privacy import erasure, erasure_flow, export, offboarding
 from privacy import requests as dsr
 
 blp = Blueprint("privacy_rights", __name__, url_prefix="/api/v1",
