@@ -58,6 +58,9 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     from api import init_api
 
     init_api(app)
+    from entryfy.console import init_console
+
+    init_console(app)
     from entryfy.extensions import check_hot_endpoints
 
     check_hot_endpoints(app)
