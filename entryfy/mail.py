@@ -6,6 +6,8 @@ from __future__ import annotations
 import logging
 import smtplib
 import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
 from email.message import EmailMessage
 from pathlib import Path
 from urllib.parse import unquote, urlparse
@@ -17,13 +19,23 @@ log = logging.getLogger(__name__)
 SENDER_DEFAULT = "Entryfy <no-reply@entryfy.dev>"
 
 
+@dataclass(frozen=True)
+class Attachment:
+    """A file sent with a mail, e.g. a guest's QR code as an image a reader can scan."""
+
+    filename: str
+    mimetype: str
+    data: bytes
+
+
 class Mailer:
     def __init__(self, smtp_url: str | None, outbox_dir: str, sender: str = SENDER_DEFAULT):
         self.smtp_url = smtp_url
         self.outbox = Path(outbox_dir)
         self.sender = sender
 
-    def send(self, to: str, subject: str, body: str) -> str:
+    def send(self, to: str, subject: str, body: str,
+             attachments: Sequence[Attachment] = ()) -> str:
         msg = EmailMessage()
         msg["From"] = self.sender
         msg["To"] = to
@@ -32,6 +44,9 @@ class Mailer:
         message_id = f"{uuid.uuid4()}@entryfy"
         msg["Message-ID"] = f"<{message_id}>"
         msg.set_content(body)
+        for a in attachments:
+            maintype, _, subtype = a.mimetype.partition("/")
+            msg.add_attachment(a.data, maintype=maintype, subtype=subtype, filename=a.filename)
         if self.smtp_url:
             self._smtp(msg)
         else:
@@ -87,5 +102,5 @@ def mailer() -> Mailer:
     return _mailer
 
 
-def send(to: str, subject: str, body: str) -> str:
-    return mailer().send(to, subject, body)
+def send(to: str, subject: str, body: str, attachments: Sequence[Attachment] = ()) -> str:
+    return mailer().send(to, subject, body, attachments)

@@ -35,8 +35,8 @@ def requests_page(customer_id: uuid.UUID):  # type: ignore[no-untyped-def]
     page = keyset_page(s, stmt, [DataRequestPart.created_at, DataRequestPart.id],
                        limit=limit, cursor=cursor)
     parts = page["items"]
-    types = {k: v for k, v in s.execute(select(DataRequest.id, DataRequest.type).where(
-        DataRequest.id.in_([p.request_id for p in parts])))} if parts else {}
+    types = dict(s.execute(select(DataRequest.id, DataRequest.type).where(
+        DataRequest.id.in_([p.request_id for p in parts]))).all()) if parts else {}
     return render_template("console/requests.html", parts=parts, types=types, status=status,
                            people=name_ops.person_names(s, (p.account_id for p in parts)),
                            next_url=_next_url(page["next_cursor"]))

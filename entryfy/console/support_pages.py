@@ -35,8 +35,8 @@ def support_tickets():  # type: ignore[no-untyped-def]
         page = keyset_page(s, support_ops.support_tickets_query(),
                            [Ticket.updated_at, Ticket.id],
                            limit=limit, cursor=cursor)
-        customers = {k: v for k, v in s.execute(select(Customer.id, Customer.name).where(
-            Customer.id.in_({t.customer_id for t in page["items"]})))}
+        customers = dict(s.execute(select(Customer.id, Customer.name).where(
+            Customer.id.in_({t.customer_id for t in page["items"]}))).all())
     return render_template("console/support_tickets.html", tickets=page["items"],
                            customers=customers, next_url=_next_url(page["next_cursor"]))
 

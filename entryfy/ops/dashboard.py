@@ -35,8 +35,8 @@ def on_site_now(session: Session, customer_id: uuid.UUID, *, per_site: int = 25
         return []
     open_ = (Entry.customer_id == customer_id, Entry.checked_out_at.is_(None),
              Entry.restricted.is_(False))
-    counts = {k: v for k, v in session.execute(select(Entry.site_id, func.count()).where(*open_)
-                                  .group_by(Entry.site_id))}
+    counts = dict(session.execute(select(Entry.site_id, func.count()).where(*open_)
+                                  .group_by(Entry.site_id)).all())
     ranked = (select(Entry.id, Entry.site_id, Entry.account_id, Entry.employer_name,
                      Entry.checked_in_at,
                      func.row_number().over(partition_by=Entry.site_id,

@@ -51,6 +51,7 @@ from sqlalchemy.orm import Session, joinedload
 from entryfy import clock, mail, security
 from entryfy.errors import Conflict, NotFound, Unprocessable, ValidationFailed
 from entryfy.ops import geo
+from entryfy.ops.signs import qr_png
 from entryfy.ops.tenant import load_owned
 from models import (
     Access,
@@ -762,8 +763,10 @@ def invite_guest(session: Session, *, customer_id: uuid.UUID, email: str,
               f"{valid_to.astimezone(tz):%Y-%m-%d %H:%M} ({tz.key}).\n"
               f"Doors: {', '.join(sorted(d.name for d in doors))}\n\n"
               f"Your PIN for the door keypads: {pin}\n"
-              f"Your QR code for the door readers (show it on your phone or printed):\n"
-              f"{qr}\n\nNo app is needed. The codes stop working when your visit ends.")
+              f"Your QR code for the door readers is attached as an image: show it on "
+              f"your phone or printed. Its text, should a reader ask for it:\n"
+              f"{qr}\n\nNo app is needed. The codes stop working when your visit ends.",
+              attachments=[mail.Attachment("entryfy-qr.png", "image/png", qr_png(qr))])
     log.info("guest invited membership=%s by=%s", existing.id, invited_by)
     return GuestInvitation(existing, accesses)
 

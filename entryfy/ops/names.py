@@ -30,11 +30,11 @@ def site_names(session: Session, site_ids: Iterable[uuid.UUID | None]) -> dict[u
     ids = {i for i in site_ids if i is not None}
     if not ids:
         return {}
-    return {k: v for k, v in session.execute(select(Site.id, Site.name).where(Site.id.in_(ids)))}
+    return dict(session.execute(select(Site.id, Site.name).where(Site.id.in_(ids))).all())
 
 
 def door_names(session: Session, door_ids: Iterable[uuid.UUID | None]) -> dict[uuid.UUID, str]:
     ids = {i for i in door_ids if i is not None}
     if not ids:
         return {}
-    return {k: v for k, v in session.execute(select(Door.id, Door.name).where(Door.id.in_(ids)))}
+    return dict(session.execute(select(Door.id, Door.name).where(Door.id.in_(ids))).all())

@@ -248,7 +248,7 @@ def test_times_are_whole_seconds(client, session, world, ah):
 def test_swedish_excel_csv(client, session, world, ah, shifts):
     """dialect=excel-sv: a BOM, `;`, local times Excel reads, ja/nej; file named by ledger id
     and period."""
-    number, plain, fixed = shifts
+    _number, plain, fixed = shifts
     r = client.get(url(world.a, "from=2026-11-01&to=2026-11-07&format=csv&dialect=excel-sv"),
                    headers=ah)
     raw = r.get_data()
