@@ -26,10 +26,10 @@ def console_login(client: Any, email: str, password: str = PASSWORD, otp: str | 
     return client.post("/console/login", data=data, headers=headers)
 
 
-def post_form(client: Any, page_url: str, action: str | None = None, **data: Any) -> Any:
-    """GET the page, then POST ``data`` with the page's CSRF token to ``action`` (default:
-    the page itself)."""
+def post_form(client: Any, page_url: str, to: str | None = None, **data: Any) -> Any:
+    """GET the page, then POST ``data`` with the page's CSRF token to ``to`` (default: the
+    page itself)."""
     page = client.get(page_url)
     assert page.status_code == 200, page.get_data(as_text=True)[:500]
-    return client.post(action or page_url, data={"csrf_token": token(page.get_data(as_text=True)),
+    return client.post(to or page_url, data={"csrf_token": token(page.get_data(as_text=True)),
                                                  **data})
