@@ -13,6 +13,7 @@ import dataclasses
 import html
 import io
 import re
+import unicodedata
 
 import segno
 
@@ -35,7 +36,9 @@ def _labels(lang: str) -> tuple[str, str, str]:
 
 
 def _slug(name: str) -> str:
-    out = "".join(c if c.isalnum() else "-" for c in name.lower()).strip("-")
+    # ASCII only: the file name travels in a header (Grind Ö1 -> grind-o1).
+    ascii_name = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode()
+    out = "".join(c if c.isalnum() else "-" for c in ascii_name.lower()).strip("-")
     return "-".join(p for p in out.split("-") if p)[:60] or "door"
 
 
