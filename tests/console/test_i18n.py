@@ -22,7 +22,8 @@ def test_every_console_string_has_swedish(tmp_path):
     pot = tmp_path / "messages.pot"
     subprocess.run([sys.executable, "-m", "babel.messages.frontend", "extract", "-F",
                     str(ROOT / "babel.cfg"), "-k", "_", "-k", "gettext", "-k", "ngettext:1,2",
-                    "--no-location", "-o", str(pot), str(ROOT)], check=True, cwd=ROOT, capture_output=True)
+                    "--no-location", "-o", str(pot), str(ROOT)],
+                   check=True, cwd=ROOT, capture_output=True)
     missing = i18n_sv.build(str(pot), str(tmp_path / "out"))
     assert missing == []
 
