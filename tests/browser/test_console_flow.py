@@ -5,10 +5,12 @@ ticket the admin granted. One module-scoped server and browser; the steps run in
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import time
 import urllib.request
 import uuid
+import zoneinfo
 from typing import Any
 
 import pytest
@@ -33,7 +35,7 @@ def wait_for(predicate, timeout: float = WAIT, what: str = "") -> Any:  # type: 
             value = predicate()
             if value:
                 return value
-        except Exception:  # noqa: BLE001,S110 (the page is still changing)
+        except Exception:
             pass
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out waiting for {what or predicate}")
@@ -65,7 +67,12 @@ def submit(driver, form: str = "main form") -> None:  # type: ignore[no-untyped-
     from selenium.webdriver.common.by import By
 
     old = driver.find_element(By.TAG_NAME, "main")
-    by_css(driver, form).find_element(By.CSS_SELECTOR, "button[type=submit]").click()
+    el = by_css(driver, form)
+    invalid = driver.execute_script(
+        "return Array.from(arguments[0].elements).filter(e => e.willValidate && "
+        "!e.checkValidity()).map(e => e.name + ': ' + e.validationMessage)", el)
+    assert not invalid, invalid
+    el.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
     # hx-boost swaps the body; wait until the old main is gone (a full load also removes it).
     wait_for(lambda: _stale(old), what="the page after submit")
 
@@ -88,11 +95,11 @@ def text(driver) -> str:  # type: ignore[no-untyped-def]
 
 def api(live, method: str, path: str, body: dict | None = None,  # type: ignore[no-untyped-def]
         headers: dict | None = None) -> tuple[int, Any]:
-    req = urllib.request.Request(live.url + path, method=method,  # noqa: S310
+    req = urllib.request.Request(live.url + path, method=method,
                                  data=json.dumps(body).encode() if body is not None else None,
                                  headers={"Content-Type": "application/json", **(headers or {})})
     try:
-        with urllib.request.urlopen(req, timeout=10) as r:  # noqa: S310
+        with urllib.request.urlopen(req, timeout=10) as r:
             raw = r.read()
             return r.status, json.loads(raw) if raw else None
     except urllib.error.HTTPError as e:
@@ -169,10 +176,14 @@ def test_admin_day(live, browser, cast):  # type: ignore[no-untyped-def]
 
     # ---- give an access
     d.get(f"{live.url}/console/c/{cid}/accesses")
-    fill(d, {"name": "Dagtid", "w0_start": "0700", "w0_end": "1700"})
+    fill(d, {"name": "Dagtid"})
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import Select
 
+    # A time input's typing order follows the browser's locale: set the value itself.
+    for name, value in (("w0_start", "07:00"), ("w0_end", "17:00")):
+        d.execute_script("arguments[0].value = arguments[1]", d.find_element(By.NAME, name),
+                         value)
     d.find_element(By.CSS_SELECTOR, f"input[name=door_ids][value='{door_id}']").click()
     Select(d.find_element(By.NAME, "member_ids")).select_by_value(str(member_id))
     for day in ("mon", "tue", "wed", "thu", "fri"):
@@ -201,11 +212,12 @@ def test_admin_day(live, browser, cast):  # type: ignore[no-untyped-def]
     screenshot(d, "06-entries")
     d.find_element(By.LINK_TEXT, "Wilma Arbetare").click()
     wait_for(lambda: "Correct this entry" in text(d), what="the entry page")
-    out = d.find_element(By.NAME, "checked_out_at")
-    # A datetime-local input takes the digits in the field order of the browser's locale.
-    checked_in = d.find_element(By.NAME, "checked_in_at").get_attribute("value")
-    d.execute_script("arguments[0].value = arguments[1]", out,
-                     checked_in[:11] + "23:59" if checked_in[11:] < "23:59" else checked_in)
+    # The shift began an hour earlier and ended a minute ago (site time, Stockholm).
+    now = dt.datetime.now(zoneinfo.ZoneInfo("Europe/Stockholm"))
+    for name, value in (("checked_in_at", now - dt.timedelta(hours=1)),
+                        ("checked_out_at", now - dt.timedelta(minutes=1))):
+        d.execute_script("arguments[0].value = arguments[1]", d.find_element(By.NAME, name),
+                         value.strftime("%Y-%m-%dT%H:%M"))
     d.find_element(By.NAME, "reason").send_keys("Glömde checka ut")
     submit(d, "main form")
     wait_for(lambda: "The correction has been saved." in text(d), what="the saved correction")
@@ -221,7 +233,7 @@ def test_admin_day(live, browser, cast):  # type: ignore[no-untyped-def]
     first = d.find_element(By.NAME, "from")
     d.execute_script("arguments[0].value = '2000-01-01'", first)
     d.find_element(By.CSS_SELECTOR, "main form button[type=submit]").click()
-    done = wait_for(lambda: [p for p in d.downloads.glob("personalliggare-PL-4711-*.csv")],
+    done = wait_for(lambda: list(d.downloads.glob("personalliggare-PL-4711-*.csv")),
                     what="the downloaded ledger")
     data = wait_for(lambda: done[0].read_bytes(), what="the file's content")
     assert data.startswith(b"\xef\xbb\xbfentry_id;ledger_id;name;")
@@ -243,9 +255,8 @@ def test_admin_day(live, browser, cast):  # type: ignore[no-untyped-def]
     submit(d)
     wait_for(lambda: "Let support read" in text(d), what="the ticket page")
     d.find_element(By.CSS_SELECTOR, "input[name=scopes][value=members]").click()
-    d.find_element(By.CSS_SELECTOR, "form.card:last-of-type button[type=submit]")
-    grant_form = [f for f in d.find_elements(By.CSS_SELECTOR, "main form")
-                  if f.find_elements(By.CSS_SELECTOR, "input[name=scopes]")][0]
+    grant_form = next(f for f in d.find_elements(By.CSS_SELECTOR, "main form")
+                  if f.find_elements(By.CSS_SELECTOR, "input[name=scopes]"))
     grant_form.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
     wait_for(lambda: "members" in by_css(d, "main table").text, what="the grant")
     screenshot(d, "09-ticket")
