@@ -135,6 +135,8 @@ def _error_page(status: int, title: str, detail: str):  # type: ignore[no-untype
                            detail=detail), status
 
 
+@bp.errorhandler(EntryfyError)
+@bp.errorhandler(HTTPException)
 def _on_error(err: Exception):  # type: ignore[no-untyped-def]
     if isinstance(err, EntryfyError):
         if err.status == 401:
@@ -155,8 +157,6 @@ def init_console(app: Flask) -> None:
 
     app.config.setdefault("BABEL_TRANSLATION_DIRECTORIES", "console/translations")
     Babel(app, locale_selector=select_locale)
-    bp.register_error_handler(EntryfyError, _on_error)
-    bp.register_error_handler(HTTPException, _on_error)
     app.register_blueprint(bp)
 
     @app.after_request

@@ -64,9 +64,10 @@ def _svg(door: Door, site: Site, lang: str) -> bytes:
     size = 300
     for i, (label, code) in enumerate(((entry, door.entry_code), (exit_, door.exit_code))):
         y = 140 + i * 340
-        qr = _qr(code).svg_inline(scale=1, border=4, dark="#000", light="#fff")
+        symbol = _qr(code)
+        qr = symbol.svg_inline(scale=1, border=4, dark="#000", light="#fff")
         # segno's inline SVG sizes itself by the module count; a viewBox lets it scale.
-        n = _qr(code).symbol_size(scale=1, border=4)[0]
+        n = symbol.symbol_size(scale=1, border=4)[0]
         qr = qr.replace("<svg ", f'<svg x="{(width - size) / 2}" y="{y}" viewBox="0 0 {n} {n}" ',
                         1)
         qr = _resize(qr, size)
