@@ -40,7 +40,7 @@ def _seed(admin_url: str, people: int, shifts: int, data_key: str) -> dict[str, 
     from entryfy.ops import accounts as account_ops
     from entryfy.ops import doors as door_ops
     from entryfy.ops import support as support_ops
-    from models import Account, AccessEvent, Customer, Entry, Membership, Site
+    from models import AccessEvent, Account, Customer, Entry, Membership, Site
     from models.tenancy import SYSTEM
 
     security.configure(passwords=security.Passwords(1, 8192, 1),
