@@ -58,12 +58,15 @@ class DateOrTime(ma.fields.Field):
 
 
 class LedgerArgs(QuerySchema):
+    # Documented as date-time (what most clients send); the description names the dates.
     from_ = DateOrTime(data_key="from", required=True,
-                       metadata={"description": "A time with an offset, or a date "
+                       metadata={"type": "string", "format": "date-time",
+                                 "description": "A time with an offset, or a date "
                                  "(YYYY-MM-DD: from the start of that day in the site's "
                                  "time zone)."})
     to = DateOrTime(required=True,
-                    metadata={"description": "A time with an offset (exclusive), or a date "
+                    metadata={"type": "string", "format": "date-time",
+                              "description": "A time with an offset (exclusive), or a date "
                               "(YYYY-MM-DD: up to the end of that day in the site's time "
                               "zone, inclusive)."})
     format = ma.fields.String(load_default="json", validate=ma.validate.OneOf(["json", "csv"]))
