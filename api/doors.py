@@ -14,6 +14,7 @@ import uuid
 from typing import Any
 
 import marshmallow as ma
+from flask import Response, request
 from flask.views import MethodView
 from sqlalchemy import select
 
@@ -23,6 +24,7 @@ from api.base import (
     InSchema,
     OutSchema,
     PageArgs,
+    QuerySchema,
     SingleLine,
     keyset_page,
     page_schema,
@@ -32,6 +34,8 @@ from entryfy.auth import current_account_id
 from entryfy.errors import Forbidden, NotFound, ValidationFailed
 from entryfy.ops import customers as customer_ops
 from entryfy.ops import doors as ops
+from entryfy.ops import names as name_ops
+from entryfy.ops import signs as sign_ops
 from entryfy.ops import sites as site_ops
 from entryfy.ops.auditing import record_read
 from entryfy.web import db_session, keep_refusal
@@ -257,6 +261,11 @@ class AccessEventOut(OutSchema):
     controller_id = ma.fields.UUID(allow_none=True)
 
 
+class AdminAccessEventOut(AccessEventOut):
+    person_name = ma.fields.String(allow_none=True)
+    door_name = ma.fields.String(allow_none=True)
+
+
 class AccessEventFilter(PageArgs):
     door_id = ma.fields.UUID(load_default=None)
     member_id = ma.fields.UUID(load_default=None)
@@ -312,6 +321,34 @@ class OneDoor(MethodView):
         s = db_session()
         ops.delete_door(s, ops.load_door(s, customer_id, door_id), by=me)
         return ""
+
+
+class SignArgs(QuerySchema):
+    format = ma.fields.String(load_default="svg",
+                              validate=ma.validate.OneOf(list(sign_ops.FORMATS)))
+    lang = ma.fields.String(load_default=None, validate=ma.validate.OneOf(["sv", "en"]),
+                            metadata={"description": "Label language; default from "
+                                                     "Accept-Language (sv or en)."})
+
+
+SIGN_ROLES = ("admin", "hardware_manager")
+
+
+@blp.route("/customers/<uuid:customer_id>/doors/<uuid:door_id>/sign", methods=["GET"])
+@blp.arguments(SignArgs, location="query")
+@blp.response(200, description="The sign: image/svg+xml, image/png or application/pdf.")
+def door_sign(args, customer_id: uuid.UUID, door_id: uuid.UUID):  # type: ignore[no-untyped-def]
+    """A printable A4 door sign with the door's Entry and Exit codes as QR codes
+    (`format=svg|png|pdf`). Drawing new codes (PATCH `new_codes`) makes old signs useless."""
+    require_customer(customer_id, SIGN_ROLES)
+    s = db_session()
+    door = ops.load_door(s, customer_id, door_id)
+    site = site_ops.get_site(s, customer_id, door.site_id)
+    lang = args["lang"] or (request.accept_languages.best_match(["sv", "en"]) or "en")
+    sign = sign_ops.door_sign(door, site, args["format"], lang)
+    return Response(sign.body, mimetype=sign.mimetype, headers={
+        "Content-Disposition": f'inline; filename="{sign.filename}"',
+        "Cache-Control": "private, no-store"})
 
 
 # ------------------------------------------------------------------------------ accesses
@@ -439,7 +476,7 @@ def _event_page(stmt, args):  # type: ignore[no-untyped-def]
 
 @blp.route("/customers/<uuid:customer_id>/access-events", methods=["GET"])
 @blp.arguments(AccessEventFilter, location="query")
-@blp.response(200, page_schema(AccessEventOut, "AccessEventPage"))
+@blp.response(200, page_schema(AdminAccessEventOut, "AccessEventPage"))
 def customer_events(args, customer_id: uuid.UUID):  # type: ignore[no-untyped-def]
     """Every attempt at the customer's doors, newest first."""
     me = require_customer(customer_id, ADMIN_OR_OPERATOR)
@@ -451,7 +488,14 @@ def customer_events(args, customer_id: uuid.UUID):  # type: ignore[no-untyped-de
     if args["outcome"]:
         stmt = stmt.where(AccessEvent.outcome == args["outcome"])
     page = _event_page(stmt, args)
-    record_read(db_session(), me, "access_events.read", customer_id=customer_id,
+    s = db_session()
+    people = name_ops.person_names(s, (e.account_id for e in page["items"]))
+    door_names = name_ops.door_names(s, (e.door_id for e in page["items"]))
+    for e in page["items"]:
+        # Transient attributes for the schema; the rows themselves are not changed.
+        e.person_name = people.get(e.account_id)
+        e.door_name = door_names.get(e.door_id)
+    record_read(s, me, "access_events.read", customer_id=customer_id,
                 object_type="access_events")
     return page
 

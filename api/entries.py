@@ -15,6 +15,7 @@ from api.base import Blueprint, InSchema, OutSchema, PageArgs, keyset_page, page
 from entryfy.auth import current_account, current_account_id
 from entryfy.errors import NotFound
 from entryfy.ops import entries as ops
+from entryfy.ops import names
 from entryfy.ops.auditing import record_read
 from entryfy.web import db_session
 from models import Entry, EntryCorrection, Membership
@@ -82,6 +83,8 @@ class AdminEntryOut(PersonEntryOut):
     employer_org_nr = ma.fields.String(allow_none=True)
     corrected = ma.fields.Boolean()
     restricted = ma.fields.Boolean()
+    person_name = ma.fields.String(allow_none=True)
+    site_name = ma.fields.String(allow_none=True)
 
 
 class CorrectionOut(OutSchema):
@@ -134,8 +137,10 @@ class EntryFilter(PageArgs):
             raise ma.ValidationError("'to' must be after 'from'.", "to")
 
 
-def admin_entry(entry: Entry, corrected: bool) -> dict[str, Any]:
+def admin_entry(entry: Entry, corrected: bool, person_name: str | None = None,
+                site_name: str | None = None) -> dict[str, Any]:
     return {
+        "person_name": person_name, "site_name": site_name,
         "id": entry.id, "customer_id": entry.customer_id, "site_id": entry.site_id,
         "checked_in_at": entry.checked_in_at, "checked_out_at": entry.checked_out_at,
         "inside_geofence": entry.inside_geofence, "distance_m": entry.distance_m,
@@ -224,15 +229,22 @@ def customer_entries(args: dict[str, Any], customer_id: uuid.UUID):  # type: ign
     if page["items"]:
         _audit_read(customer_id, membership, "entries",
                     object_id=args["site_id"], subject_id=args["account_id"])
-    corrected = ops.corrected_ids(s, [e.id for e in page["items"]])
-    return {"items": [admin_entry(e, e.id in corrected) for e in page["items"]],
+    items = page["items"]
+    corrected = ops.corrected_ids(s, [e.id for e in items])
+    people = names.person_names(s, (e.account_id for e in items))
+    sites = names.site_names(s, (e.site_id for e in items))
+    return {"items": [admin_entry(e, e.id in corrected, people.get(e.account_id),  # type: ignore[arg-type]
+                                  sites.get(e.site_id)) for e in items],
             "next_cursor": page["next_cursor"]}
 
 
 def _detail(entry: Entry, corrections: list[EntryCorrection]) -> dict[str, Any]:
     first = corrections[0] if corrections else None
+    s = db_session()
     return {
-        **admin_entry(entry, bool(corrections)),
+        **admin_entry(entry, bool(corrections),
+                      names.person_names(s, [entry.account_id]).get(entry.account_id),  # type: ignore[arg-type]
+                      names.site_names(s, [entry.site_id]).get(entry.site_id)),
         "original_checked_in_at": first.before_checked_in_at if first else entry.checked_in_at,
         "original_checked_out_at": first.before_checked_out_at if first
         else entry.checked_out_at,

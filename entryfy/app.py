@@ -66,6 +66,9 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     from api import health
 
     app.register_blueprint(health.blp)
+    from entryfy.console import init_console
+
+    init_console(app)
     from entryfy.extensions import check_hot_endpoints
 
     check_hot_endpoints(app)

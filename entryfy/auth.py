@@ -132,6 +132,9 @@ def _check_csrf() -> None:
     if not current_user.is_authenticated or g.get("auth_method") != "session":
         return
     sent = request.headers.get(CSRF_HEADER, "")
+    if not sent and request.blueprint == "console":
+        # The console's HTML forms cannot set a header: the token travels as a form field.
+        sent = request.form.get("csrf_token", "")
     expected = csrf_token_for(session.get("sid", ""))
     if not sent or not hmac.compare_digest(sent, expected):
         raise Forbidden("Missing or wrong CSRF token.", slug="csrf-failed")

@@ -6,6 +6,8 @@ from __future__ import annotations
 import logging
 import smtplib
 import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
 from email.message import EmailMessage
 from pathlib import Path
 from urllib.parse import unquote, urlparse
@@ -17,6 +19,15 @@ log = logging.getLogger(__name__)
 SENDER_DEFAULT = "Entryfy <no-reply@entryfy.dev>"
 
 
+@dataclass(frozen=True)
+class Attachment:
+    """A file sent with a mail, e.g. a guest's QR code as an image a reader can scan."""
+
+    filename: str
+    mimetype: str
+    data: bytes
+
+
 class Mailer:
     def __init__(self, smtp_url: str | None, outbox_dir: str, sender: str = SENDER_DEFAULT):
         self.smtp_url = smtp_url
@@ -24,7 +35,8 @@ class Mailer:
         self.sender = sender
 
     def send(self, to: str, subject: str, body: str,
-             headers: dict[str, str] | None = None) -> str:
+             headers: dict[str, str] | None = None,
+             attachments: Sequence[Attachment] = ()) -> str:
         msg = EmailMessage()
         msg["From"] = self.sender
         msg["To"] = to
@@ -35,6 +47,9 @@ class Mailer:
         message_id = f"{uuid.uuid4()}@entryfy"
         msg["Message-ID"] = f"<{message_id}>"
         msg.set_content(body)
+        for a in attachments:
+            maintype, _, subtype = a.mimetype.partition("/")
+            msg.add_attachment(a.data, maintype=maintype, subtype=subtype, filename=a.filename)
         from entryfy.web import note_side_effect
 
         note_side_effect()  # a request that sent mail is never rerun (entryfy.web)
@@ -93,5 +108,6 @@ def mailer() -> Mailer:
     return _mailer
 
 
-def send(to: str, subject: str, body: str, headers: dict[str, str] | None = None) -> str:
-    return mailer().send(to, subject, body, headers)
+def send(to: str, subject: str, body: str, headers: dict[str, str] | None = None,
+         attachments: Sequence[Attachment] = ()) -> str:
+    return mailer().send(to, subject, body, headers, attachments)

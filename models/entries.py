@@ -36,6 +36,10 @@ class Entry(IdMixin, CreatedMixin, TenantMixin, Base):
         Index("ix_entries_customer_in", "customer_id", "checked_in_at"),
         # The person's own list (GET /me/entries), newest first.
         Index("ix_entries_account_in", "account_id", "checked_in_at"),
+        # Who is on site now (the console's dashboard, open_only): the open shifts only.
+        Index("ix_entries_open", "customer_id", "site_id", "checked_in_at",
+              sqlite_where=text("checked_out_at IS NULL"),
+              postgresql_where=text("checked_out_at IS NULL")),
     )
 
     site_id: Mapped[uuid.UUID] = mapped_column(

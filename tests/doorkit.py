@@ -57,7 +57,8 @@ def last_mail_to(address: str, exclude: set[str] | frozenset[str] = frozenset())
 
 def guest_codes(address: str, exclude: set[str] | frozenset[str] = frozenset()
                 ) -> tuple[str, str]:
-    body = last_mail_to(address, exclude).get_content()
+    # The mail is multipart (the QR code is attached as an image): read its text part.
+    body = last_mail_to(address, exclude).get_body(("plain",)).get_content()
     pin = re.search(r"keypads: (\d+)", body)
     qr = re.search(r"^(EFG1\.[A-Za-z0-9_-]+)$", body, re.M)
     assert pin and qr, body

@@ -56,6 +56,7 @@ from entryfy import clock, mail, security
 from entryfy.errors import Conflict, NotFound, Unprocessable, ValidationFailed
 from entryfy.ops import geo
 from entryfy.ops.auditing import record_change
+from entryfy.ops.signs import qr_png
 from entryfy.ops.tenant import load_owned
 from models import (
     Access,
@@ -925,8 +926,10 @@ def invite_guest(session: Session, *, customer_id: uuid.UUID, email: str,
               f"{valid_to.astimezone(tz):%Y-%m-%d %H:%M} ({tz.key}).\n"
               f"Doors: {', '.join(sorted(d.name for d in doors))}\n\n"
               f"{pin_lines}\n"
-              f"Your QR code for the door readers (show it on your phone or printed):\n"
-              f"{qr}\n\nNo app is needed. The codes stop working when your visit ends.")
+              f"Your QR code for the door readers is attached as an image: show it on "
+              f"your phone or printed. Its text, should a reader ask for it:\n"
+              f"{qr}\n\nNo app is needed. The codes stop working when your visit ends.",
+              attachments=[mail.Attachment("entryfy-qr.png", "image/png", qr_png(qr))])
     record_change(session, by, "guest.invite", customer_id=customer_id,
                   object_type="membership", object_id=existing.id,
                   subject_id=existing.account_id)

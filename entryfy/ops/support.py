@@ -18,10 +18,10 @@ from collections.abc import Iterable
 from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
-from entryfy import clock
+from entryfy import clock, mail
 from entryfy.errors import Forbidden, NotFound, Unprocessable, ValidationFailed
 from entryfy.ops.tenant import load_owned
-from models import Account, Customer
+from models import Account, Customer, Membership
 from models.support import GRANT_SCOPES, AccessGrant, Ticket, TicketMessage
 from models.tenancy import scope_to, system_scope
 from privacy import audit, executors
@@ -120,6 +120,10 @@ def create_grant(session: Session, ticket: Ticket, *, by: Account, scopes: Itera
     )
     session.add(grant)
     session.flush()
+    _tell_customer(session, ticket, "Support access granted",
+                   f"Support may read {', '.join(wanted)} for the ticket "
+                   f"\"{ticket.subject or ''}\" until {grant.expires_at:%Y-%m-%d %H:%M} UTC. "
+                   "Every read is in your audit trail; you can revoke it in the console.")
     audit.record(
         session, action="support.grant.created", customer_id=ticket.customer_id,
         actor_id=by.id, actor_role="admin", object_type="access_grant", object_id=grant.id,
@@ -148,6 +152,9 @@ def _revoke(session: Session, ticket: Ticket, grant: AccessGrant, *, by: Account
             now: dt.datetime) -> None:
     grant.revoked_at = now
     grant.revoked_by_id = by.id
+    _tell_customer(session, ticket, "Support access revoked",
+                   f"Support may no longer read {', '.join(grant.scope_list)} for the ticket "
+                   f"\"{ticket.subject or ''}\".")
     audit.record(
         session, action="support.grant.revoked", customer_id=ticket.customer_id,
         actor_id=by.id, actor_role="admin", object_type="access_grant", object_id=grant.id,
@@ -194,7 +201,11 @@ def support_message(session: Session, staff: Account, ticket_id: uuid.UUID,
     """Support answers: the ticket becomes 'answered' (waiting for the customer)."""
     ticket = support_ticket(session, ticket_id)
     with system_scope(session, "support: answer a ticket"):
-        return _add_message(session, ticket, author=staff, role="support", body=body)
+        msg = _add_message(session, ticket, author=staff, role="support", body=body)
+        _tell_customer(session, ticket, f"Support answered: {ticket.subject or 'your ticket'}",
+                       "Support has answered your ticket. Read the answer in the console "
+                       "(Support).", opener_only=True)
+        return msg
 
 
 def open_grant_scope(session: Session, staff: Account, ticket_id: uuid.UUID,
@@ -242,6 +253,22 @@ def _text(field: str, value: str) -> str:
 def _require_open(ticket: Ticket, detail: str) -> None:
     if ticket.status == "closed" or ticket.content_removed_at is not None:
         raise Unprocessable(detail, slug="ticket-closed")
+
+
+def _tell_customer(session: Session, ticket: Ticket, subject: str, body: str, *,
+                   opener_only: bool = False) -> None:
+    """Mail the ticket's opener (answers) or the customer's active admins (grant changes:
+    every admin should know who may read their people's data). The body names no person."""
+    with system_scope(session, "support: whom to tell about a ticket"):
+        if opener_only:
+            stmt = select(Account.email).where(Account.id == ticket.opened_by_id)
+        else:
+            stmt = (select(Account.email).join(Membership, Membership.account_id == Account.id)
+                    .where(Membership.customer_id == ticket.customer_id,
+                           Membership.role == "admin", Membership.active.is_(True)))
+        addresses = sorted(set(session.scalars(stmt)))
+    for address in addresses:
+        mail.send(address, subject, body)
 
 
 def _add_message(session: Session, ticket: Ticket, *, author: Account, role: str,

@@ -6,6 +6,7 @@ import csv
 import datetime as dt
 import io
 import uuid
+import zoneinfo
 
 import pytest
 from sqlalchemy import select
@@ -16,6 +17,12 @@ from tests.attendance import entry, give_identity_number, personnummer
 from tests.factories import bearer
 
 T0 = dt.datetime(2026, 11, 2, 6, 30, tzinfo=dt.UTC)
+STOCKHOLM = zoneinfo.ZoneInfo("Europe/Stockholm")
+
+
+def local(t: dt.datetime) -> str:
+    """How the ledger writes a time: the site's zone (the world's sites are in Stockholm)."""
+    return t.astimezone(STOCKHOLM).isoformat()
 RANGE = "from=2026-11-01T00:00:00Z&to=2026-11-08T00:00:00Z"
 
 
@@ -66,8 +73,9 @@ def test_json_ledger(client, session, world, ah, shifts):
     assert first["corrected"] is False and first["original_checked_in_at"] is None
     assert first["ledger_id"] == world.a.site.ledger_id
     assert second["corrected"] is True
-    assert second["checked_out_at"] == (T0 + dt.timedelta(days=1, hours=9)).isoformat()
-    assert second["original_checked_in_at"] == (T0 + dt.timedelta(days=1)).isoformat()
+    assert second["checked_out_at"] == local(T0 + dt.timedelta(days=1, hours=9))
+    assert second["checked_out_at"] == "2026-11-03T16:30:00+01:00"
+    assert second["original_checked_in_at"] == local(T0 + dt.timedelta(days=1))
     assert second["original_checked_out_at"] is None
 
 
@@ -81,7 +89,7 @@ def test_csv_ledger(client, world, ah, shifts):
     assert [x["entry_id"] for x in rows] == [str(plain.id), str(fixed.id)]
     assert rows[0]["identity_number"] == number and rows[0]["corrected"] == "no"
     assert rows[1]["corrected"] == "yes"
-    assert rows[1]["original_checked_in_at"] == (T0 + dt.timedelta(days=1)).isoformat()
+    assert rows[1]["original_checked_in_at"] == local(T0 + dt.timedelta(days=1))
     assert rows[1]["original_checked_out_at"] == ""
 
 
@@ -139,7 +147,10 @@ def test_empty_period(client, world, ah):
     "",
     "from=2026-11-01T00:00:00Z",
     "from=2026-11-08T00:00:00Z&to=2026-11-01T00:00:00Z",
-    "from=2026-11-01&to=2026-11-08T00:00:00Z",
+    "from=2026-11-01T00:00:00&to=2026-11-08T00:00:00Z",  # a time without an offset
+    "from=2026-13-01&to=2026-11-08",
+    "from=2026-11-08&to=2026-11-07",
+    RANGE + "&dialect=excel",
     RANGE + "&format=xlsx",
     RANGE + "&extra=1",
 ])
@@ -205,3 +216,68 @@ def test_a_large_ledger_streams_in_batches(client, session, world, ah):
     assert [g["entry_id"] for g in got] == [str(x["id"]) for x in rows]
     r = client.get(url(a, "from=2025-01-01T00:00:00Z&to=2026-01-01T00:00:00Z"), headers=ah)
     assert len(r.get_json()["items"]) == 2500
+
+
+# ------------------------------------------------------------------ site time zone, Excel
+
+def test_dates_are_whole_days_in_the_site_time_zone(client, session, world, ah):
+    """from=2026-11-02&to=2026-11-02 is 2 November in Stockholm: 1 Nov 23:00Z .. 2 Nov 23:00Z."""
+    a = world.a
+    just_in = entry(session, a.site, a.worker, checked_in_at=dt.datetime(
+        2026, 11, 1, 23, 0, tzinfo=dt.UTC), checked_out_at=dt.datetime(
+        2026, 11, 2, 7, 0, tzinfo=dt.UTC))         # 00:00 on the 2nd in Stockholm
+    entry(session, a.site, a.worker, checked_in_at=dt.datetime(
+        2026, 11, 1, 22, 59, 59, tzinfo=dt.UTC), checked_out_at=dt.datetime(
+        2026, 11, 1, 22, 59, 59, 500000, tzinfo=dt.UTC))  # 23:59:59 on the 1st: outside
+    entry(session, a.site, a.worker, checked_in_at=dt.datetime(
+        2026, 11, 2, 23, 0, tzinfo=dt.UTC))        # 00:00 on the 3rd: outside
+    body = client.get(url(a, "from=2026-11-02&to=2026-11-02"), headers=ah).get_json()
+    assert [x["entry_id"] for x in body["items"]] == [str(just_in.id)]
+    assert body["from"] == "2026-11-02T00:00:00+01:00" and body["to"] == "2026-11-03T00:00:00+01:00"
+    assert body["timezone"] == "Europe/Stockholm"
+    assert body["items"][0]["checked_in_at"] == "2026-11-02T00:00:00+01:00"
+
+
+def test_times_are_whole_seconds(client, session, world, ah):
+    entry(session, world.a.site, world.a.worker,
+          checked_in_at=dt.datetime(2026, 11, 2, 6, 30, 15, 987654, tzinfo=dt.UTC))
+    row = client.get(url(world.a), headers=ah).get_json()["items"][0]
+    assert row["checked_in_at"] == "2026-11-02T07:30:15+01:00"
+
+
+def test_swedish_excel_csv(client, session, world, ah, shifts):
+    """dialect=excel-sv: a BOM, `;`, local times Excel reads, ja/nej; file named by ledger id
+    and period."""
+    _number, plain, fixed = shifts
+    r = client.get(url(world.a, "from=2026-11-01&to=2026-11-07&format=csv&dialect=excel-sv"),
+                   headers=ah)
+    raw = r.get_data()
+    assert raw.startswith(b"\xef\xbb\xbf")
+    text = raw.decode("utf-8-sig")
+    assert text.splitlines()[0].startswith("entry_id;ledger_id;name;")
+    rows = list(csv.DictReader(io.StringIO(text), delimiter=";"))
+    assert [x["entry_id"] for x in rows] == [str(plain.id), str(fixed.id)]
+    assert rows[0]["checked_in_at"] == "2026-11-02 07:30:00"
+    assert rows[0]["corrected"] == "nej" and rows[1]["corrected"] == "ja"
+    ledger_id = world.a.site.ledger_id
+    assert r.headers["Content-Disposition"] == (
+        f'attachment; filename="personalliggare-{ledger_id}-20261101-20261107.csv"')
+
+
+def test_accept_language_swedish_picks_excel(client, world, ah, shifts):
+    sv = client.get(url(world.a, RANGE + "&format=csv"),
+                    headers={**ah, "Accept-Language": "sv-SE,sv;q=0.9,en;q=0.5"})
+    assert sv.get_data().startswith(b"\xef\xbb\xbfentry_id;")
+    en = client.get(url(world.a, RANGE + "&format=csv"), headers={**ah, "Accept-Language": "en"})
+    assert en.get_data().startswith(b"entry_id,")
+    forced = client.get(url(world.a, RANGE + "&format=csv&dialect=rfc4180"),
+                        headers={**ah, "Accept-Language": "sv"})
+    assert forced.get_data().startswith(b"entry_id,")
+
+
+def test_file_name_of_a_site_without_ledger_id(client, session, world, ah):
+    world.a.site.ledger_id = None
+    session.commit()
+    r = client.get(url(world.a, RANGE + "&format=csv"), headers=ah)
+    assert r.headers["Content-Disposition"] == (
+        f'attachment; filename="personalliggare-{world.a.site.id}-20261101-20261108.csv"')

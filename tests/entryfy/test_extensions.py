@@ -12,7 +12,7 @@ def test_the_declared_limits_are_found_on_every_kind_of_view(app):
     limited = {e for e in app.view_functions if declared_limits(app, e)}
     # Function views and a class-based view's method alike; nothing else is limited.
     assert limited == {
-        "auth.login", "auth.issue_token", "privacy_rights.MyRequests",
+        "auth.login", "auth.issue_token", "console.login", "privacy_rights.MyRequests",
         "privacy_rights.my_export", "privacy_rights.customer_export",
         "privacy_rights.outside_request", "privacy_rights.verify_outside_request",
         # Secret checks (api.throttle).
