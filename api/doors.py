@@ -23,6 +23,7 @@ from api.problems import PROBLEM_MIMETYPE, problem_response
 from entryfy.auth import current_account_id
 from entryfy.errors import Forbidden, NotFound, ValidationFailed
 from entryfy.ops import customers as customer_ops
+from entryfy.ops import door_refusals
 from entryfy.ops import doors as ops
 from entryfy.ops import sites as site_ops
 from entryfy.web import db_session, keep_refusal
@@ -213,6 +214,10 @@ class DoorRefused(OutSchema):
     event_id = ma.fields.UUID()
     door_id = ma.fields.UUID()
     direction = ma.fields.String(allow_none=True)
+    distance_m = ma.fields.Integer(metadata={
+        "description": "outside_geofence only: metres from the door."})
+    radius_m = ma.fields.Integer(metadata={
+        "description": "outside_geofence only: how near the phone must be."})
 
 
 class MyDoorOut(OutSchema):
@@ -491,9 +496,9 @@ def _attempt(door: Door, memberships: list[Membership], data: dict[str, Any], ch
                 "method": decision.method, "direction": direction}
     keep_refusal()
     return problem_response(Forbidden(
-        f"DoorRefused: {decision.reason}.", slug="door-refused", title="Door not opened",
+        door_refusals.detail(decision), slug="door-refused", title="Door not opened",
         granted=False, reason=decision.reason, event_id=str(event.id), door_id=str(door.id),
-        direction=direction,
+        direction=direction, distance_m=decision.distance_m, radius_m=decision.radius_m,
     ))
 
 
