@@ -76,7 +76,8 @@ def init_api(app: Flask) -> Api:
     for name in BLUEPRINT_MODULES:
         module = importlib.import_module(name)
         api.register_blueprint(module.blp)
-    from api import docs
+    from api import docs, openapi_docs
 
     app.register_blueprint(docs.bp)
+    openapi_docs.install(api, app)
     return api
