@@ -117,7 +117,14 @@ def _second_factor(account, otp: str | None) -> None:  # type: ignore[no-untyped
 @blp.route("/register", methods=["POST"])
 @blp.arguments(RegisterIn)
 @blp.response(201, AccountOut)
+@blp.problems("email-taken")
 def register(data):  # type: ignore[no-untyped-def]
+    """Create an account.
+
+    The person's own account (the vendor is its controller). Memberships come from
+    invitations to the same address. Sign in afterwards with `POST /auth/login` or
+    `POST /auth/tokens`.
+    """
     s = db_session()
     account = ops.register(s, **data)
     # Not signed in yet, but the response shows the invitations that just bound to the
@@ -130,7 +137,14 @@ def register(data):  # type: ignore[no-untyped-def]
 @_throttled
 @blp.arguments(LoginIn)
 @blp.response(200, LoginOut)
+@blp.problems("invalid-credentials", "otp-required", "otp-invalid")
 def login(data):  # type: ignore[no-untyped-def]
+    """Sign in with the browser's session cookie.
+
+    Answers the account and a `csrf_token`: send it in the `X-CSRF-Token` header on every
+    POST, PUT, PATCH and DELETE made with the cookie. A wrong email and a wrong password get
+    the same 401; repeated failures 429. Accounts with a second factor add `otp`.
+    """
     s = db_session()
     account = ops.authenticate(s, data["email"], data["password"])
     _second_factor(account, data.get("otp"))
@@ -141,6 +155,10 @@ def login(data):  # type: ignore[no-untyped-def]
 @blp.route("/logout", methods=["POST"])
 @blp.response(204)
 def logout():  # type: ignore[no-untyped-def]
+    """Sign out of this browser session.
+
+    The session ends at once on the server. Made with the cookie, so it needs `X-CSRF-Token`.
+    """
     current_account()
     auth.sign_out()
     return ""
@@ -149,6 +167,10 @@ def logout():  # type: ignore[no-untyped-def]
 @blp.route("/tokens", methods=["GET"])
 @blp.response(200, TokenOut(many=True))
 def list_tokens():  # type: ignore[no-untyped-def]
+    """The person's device tokens.
+
+    One per device signed in, with when it was last used; never the token itself.
+    """
     account = current_account()
     return list(
         db_session().scalars(
@@ -167,7 +189,15 @@ def list_tokens():  # type: ignore[no-untyped-def]
 @_throttled
 @blp.arguments(TokenIn)
 @blp.response(201, TokenIssuedOut)
+@blp.problems("invalid-credentials", "otp-required", "otp-invalid")
 def issue_token(data):  # type: ignore[no-untyped-def]
+    """Sign in on a device: a bearer token.
+
+    For the mobile app and scripts: send `Authorization: Bearer <token>` afterwards (no CSRF
+    token needed). `device_id` is any stable id of the device (8 to 200 characters); only a
+    keyed hash of it is stored, and signing in again from it replaces that device's token.
+    The token is shown once.
+    """
     s = db_session()
     account = ops.authenticate(s, data["email"], data["password"])
     _second_factor(account, data.get("otp"))
@@ -187,6 +217,10 @@ def issue_token(data):  # type: ignore[no-untyped-def]
 @blp.route("/tokens/<uuid:token_id>", methods=["DELETE"])
 @blp.response(204)
 def revoke(token_id: uuid.UUID):  # type: ignore[no-untyped-def]
+    """Revoke one of the person's tokens.
+
+    The device using it is signed out at once.
+    """
     account = current_account()
     if ops.revoke_token(db_session(), account, token_id) is None:
         raise NotFound("No such token.")

@@ -79,11 +79,22 @@ def account_payload(account: Account) -> dict[str, Any]:
 class Me(MethodView):
     @blp.response(200, AccountOut)
     def get(self):  # type: ignore[no-untyped-def]
+        """The signed-in person.
+
+        Name, contact details, the masked identity number and every membership with its
+        customer and role.
+        """
         return account_payload(current_account())
 
     @blp.arguments(AccountPatch)
     @blp.response(200, AccountOut)
+    @blp.problems("email-taken")
     def patch(self, data):  # type: ignore[no-untyped-def]
+        """Rectify one's own data (GDPR Art. 16).
+
+        Name, phone, e-mail and the identity number (a site that keeps a personnel ledger needs
+        it for check-in). Only the fields sent change.
+        """
         account = current_account()
         changes = dict(data)
         if "identity_number" in changes:
@@ -97,6 +108,10 @@ class Me(MethodView):
 @blp.arguments(PasswordChange)
 @blp.response(204)
 def change_password(data):  # type: ignore[no-untyped-def]
+    """Change the password.
+
+    Needs the current password; every other session and token of the person ends.
+    """
     account = current_account()
     ops.change_password(db_session(), account, current=data["current_password"],
                         new=data["new_password"], keep_token_id=current_token_id())
