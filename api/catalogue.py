@@ -1,15 +1,17 @@
 """GET /api/v1/problems: the catalogue of problem types (entryfy.problem_types). JSON for
-programs; a browser (Accept: text/html) gets a page with one anchor per slug, which is where
-a problem's ``type`` (``/api/v1/problems#<slug>``) leads."""
+programs; a browser (Accept: text/html) gets a page with one anchor per slug. A problem's
+``type`` is ``/api/v1/problems/<slug>``: that entry as JSON, or for a browser the page at its
+anchor."""
 
 from __future__ import annotations
 
 from typing import Any
 
 import marshmallow as ma
-from flask import Response, render_template_string, request
+from flask import Response, redirect, render_template_string, request, url_for
 
 from api.base import Blueprint, OutSchema
+from entryfy.errors import NotFound
 from entryfy.problem_types import CATALOGUE, type_url
 
 blp = Blueprint("problems", __name__, url_prefix="/api/v1",
@@ -20,7 +22,7 @@ class ProblemTypeOut(OutSchema):
     slug = ma.fields.String(metadata={"description": "The stable end of `type`.",
                                       "example": "outside-geofence"})
     type = ma.fields.String(metadata={"description": "The `type` a problem carries.",
-                                      "example": "/api/v1/problems#outside-geofence"})
+                                      "example": "/api/v1/problems/outside-geofence"})
     status = ma.fields.Integer(metadata={"description": "The HTTP status it comes with.",
                                          "example": 422})
     title = ma.fields.String(metadata={"description": "Its title.",
@@ -36,9 +38,18 @@ class ProblemCatalogueOut(OutSchema):
                            metadata={"description": "Every problem type, by slug."})
 
 
+def entry(slug: str) -> dict[str, Any]:
+    p = CATALOGUE[slug]
+    return {"slug": slug, "type": type_url(slug), "status": p.status, "title": p.title,
+            "action": p.action}
+
+
 def entries() -> list[dict[str, Any]]:
-    return [{"slug": slug, "type": type_url(slug), "status": p.status, "title": p.title,
-             "action": p.action} for slug, p in sorted(CATALOGUE.items())]
+    return [entry(slug) for slug in sorted(CATALOGUE)]
+
+
+def _wants_html() -> bool:
+    return request.accept_mimetypes.best_match(["application/json", "text/html"]) == "text/html"
 
 
 _PAGE = """<!doctype html>
@@ -63,7 +74,7 @@ def render_html() -> str:
 
 @blp.route("/problems", methods=["GET"])
 @blp.response(200, ProblemCatalogueOut, example={"items": [{
-    "slug": "outside-geofence", "type": "/api/v1/problems#outside-geofence", "status": 422,
+    "slug": "outside-geofence", "type": "/api/v1/problems/outside-geofence", "status": 422,
     "title": "Outside the site's area",
     "action": "`distance_m` says how far from the site you are and `radius_m` how near you "
               "must be; move closer and try again."}]})
@@ -73,11 +84,26 @@ def problem_types():  # type: ignore[no-untyped-def]
     Every `type` an error can carry, with its status, title and what to do. Anyone may read
     it. A browser (`Accept: text/html`) gets the same as a page with one anchor per slug.
     """
-    best = request.accept_mimetypes.best_match(["application/json", "text/html"])
-    if best == "text/html":
+    if _wants_html():
         from api.docs import DOCS_CSP
 
         resp = Response(render_html(), mimetype="text/html")
         resp.headers["Content-Security-Policy"] = DOCS_CSP
         return resp
     return {"items": entries()}
+
+
+
+@blp.route("/problems/<slug>", methods=["GET"])
+@blp.response(200, ProblemTypeOut, example=entry("outside-geofence"))
+def problem_type(slug: str):  # type: ignore[no-untyped-def]
+    """One problem type
+
+    Where a problem's `type` leads: its status, title and what to do. A browser
+    (`Accept: text/html`) is sent to its entry on the catalogue page.
+    """
+    if slug not in CATALOGUE:
+        raise NotFound("No such problem type.")
+    if _wants_html():
+        return redirect(url_for("problems.problem_types") + "#" + slug, code=303)
+    return entry(slug)

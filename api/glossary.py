@@ -206,7 +206,7 @@ G: dict[str, tuple[str, Any]] = {
     "detail": ("What happened, in words, and what to do.", "Move closer and try again."),
     "status": ("The status.", "open"),
     "errors": ("Field → messages, for a validation error.", {"email": ["Not a valid email."]}),
-    "slug": ("A problem type's slug.", "outside-geofence"),
+    "slug": ("A problem type's slug: the end of its `type`.", "outside-geofence"),
     "description": ("A description.", "Necessary for the contract."),
     "Idempotency-Key": ("A new unique string per check-in (e.g. a UUID); a retry with the same "
                         "key returns the same entry instead of a second one.",

@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 # A relative reference (RFC 9457 allows one): the catalogue's entry on the API's own origin.
-PROBLEM_BASE = "/api/v1/problems#"
+PROBLEM_BASE = "/api/v1/problems/"
 
 
 class EntryfyError(Exception):

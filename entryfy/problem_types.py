@@ -1,6 +1,6 @@
 """Every problem ``type`` the API can answer with, in one place: its HTTP status, a title and
 what the client (or the person) should do. Served at ``GET /api/v1/problems`` (JSON, or HTML
-with one anchor per slug), and every problem's ``type`` is ``/api/v1/problems#<slug>``.
+with one anchor per slug), and every problem's ``type`` is ``/api/v1/problems/<slug>``.
 
 A new ``slug=`` anywhere in the code must be added here: tests/api/test_problem_catalogue.py
 reads the code's raises and fails on a slug this catalogue does not name.

@@ -102,6 +102,6 @@ def test_the_check_in_documents_its_rules(spec):
     assert {"401", "403", "409", "422"} <= set(op["responses"])
     examples = op["responses"]["422"]["content"]["application/problem+json"]["examples"]
     assert {"outside-geofence", "identity-number-required"} <= set(examples)
-    assert examples["outside-geofence"]["value"]["type"] == "/api/v1/problems#outside-geofence"
+    assert examples["outside-geofence"]["value"]["type"] == "/api/v1/problems/outside-geofence"
     header = next(p for p in op["parameters"] if p["name"] == "Idempotency-Key")
     assert "retry" in header["description"]

@@ -80,16 +80,23 @@ def test_catalogue_is_served_as_json(client):
     items = {i["slug"]: i for i in r.get_json()["items"]}
     assert set(items) == set(CATALOGUE)
     assert items["csrf-failed"] == {
-        "slug": "csrf-failed", "type": "/api/v1/problems#csrf-failed", "status": 403,
+        "slug": "csrf-failed", "type": "/api/v1/problems/csrf-failed", "status": 403,
         "title": "Missing or wrong CSRF token", "action": CATALOGUE["csrf-failed"].action,
     }
 
 
-def test_a_problem_type_leads_to_its_entry_in_the_page(client):
+def test_a_problem_type_leads_to_its_entry(client):
     r = client.get("/api/v1/customers/00000000-0000-0000-0000-000000000000")
     assert r.status_code == 401
-    path, _, anchor = r.get_json()["type"].partition("#")
-    assert (path, anchor) == ("/api/v1/problems", "unauthorized")
-    page = client.get(path, headers={"Accept": "text/html"})
+    url = r.get_json()["type"]
+    assert url == "/api/v1/problems/unauthorized"
+    entry = client.get(url)
+    assert (entry.status_code, entry.get_json()["title"]) == (200, "Not signed in")
+    browser = client.get(url, headers={"Accept": "text/html"})
+    assert (browser.status_code, browser.headers["Location"]) == (
+        303, "/api/v1/problems#unauthorized")
+    page = client.get("/api/v1/problems", headers={"Accept": "text/html"})
     assert page.status_code == 200 and page.mimetype == "text/html"
-    assert f'id="{anchor}"' in page.get_data(as_text=True)
+    assert 'id="unauthorized"' in page.get_data(as_text=True)
+    missing = client.get("/api/v1/problems/no-such-thing")
+    assert missing.status_code == 404
