@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """The two commands of the README, for a fresh machine with only Python 3.11+.
 
-    python3 dev.py serve   # venv + install, migrate the SQLite database, demo data, serve :8000
-    python3 dev.py test    # venv + install, the whole test suite (pytest)
+    python3 dev.py serve [--port N] [--host H]   # venv + install, migrate the SQLite
+                                                # database, demo data, serve (127.0.0.1:8000)
+    python3 dev.py test [PYTEST ARGS]            # venv + install, ruff and the test suite
 
 ``test`` runs every database test on SQLite, and on PostgreSQL as well when
 ENTRYFY_TEST_PG_URL is set (e.g. postgresql://postgres@127.0.0.1:5432/postgres).
@@ -10,6 +11,7 @@ ENTRYFY_TEST_PG_URL is set (e.g. postgresql://postgres@127.0.0.1:5432/postgres).
 
 from __future__ import annotations
 
+import argparse
 import hashlib
 import os
 import subprocess
@@ -38,21 +40,34 @@ def ensure_venv() -> None:
     stamp = VENV / ".installed"
     digest = hashlib.sha256((ROOT / "pyproject.toml").read_bytes()).hexdigest()
     if not stamp.exists() or stamp.read_text() != digest:
-        print("installing Entryfy and its dependencies into .venv ...", flush=True)
-        _run(PY, "-m", "pip", "install", "--quiet", "--upgrade", "pip")
-        _run(PY, "-m", "pip", "install", "--quiet", "-e", ".[dev]")
+        print("installing Entryfy and its dependencies into .venv (about a minute) ...",
+              flush=True)
+        log = VENV / "install.log"
+        with log.open("w") as out:
+            # pip's and setuptools' chatter goes to the log; shown only if the install fails.
+            for args in (("install", "--quiet", "--upgrade", "pip"),
+                         ("install", "--quiet", "-e", ".[dev]")):
+                result = subprocess.run(  # noqa: S603
+                    [str(PY), "-m", "pip", *args, "--disable-pip-version-check"], cwd=ROOT,
+                    stdout=out, stderr=subprocess.STDOUT, check=False)
+                if result.returncode:
+                    sys.stdout.write(log.read_text())
+                    sys.exit(f"installing failed (log: {log})")
         stamp.write_text(digest)
 
 
-def serve() -> None:
+def serve(host: str, port: int) -> None:
     ensure_venv()
     env = {**os.environ}
     env.setdefault("ENTRYFY_ENV", "development")
     entryfy = BIN / "entryfy"
-    _run(entryfy, "db", "upgrade", env=env)
-    _run(entryfy, "demo", env=env)
-    print("serving on http://127.0.0.1:8000  (API docs: /api/v1/docs)", flush=True)
-    _run(entryfy, "run", "--host", "127.0.0.1", "--port", "8000", env=env)
+    shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host  # noqa: S104
+    base = f"http://{shown}:{port}"
+    _run(entryfy, "db", "upgrade", env={**env, "LOG_LEVEL": "WARNING"})
+    _run(entryfy, "demo", "--base-url", base, env=env)
+    print(f"\nserving on {base}  (start page: {base}/, API docs: {base}/api/v1/docs)",
+          flush=True)
+    _run(entryfy, "run", "--host", host, "--port", str(port), env=env)
 
 
 def test(extra: list[str]) -> None:
@@ -65,14 +80,22 @@ def test(extra: list[str]) -> None:
     _run(PY, "-m", "pytest", *extra, env=env)
 
 
-def main() -> None:
-    cmd, *rest = sys.argv[1:] or ["serve"]
-    if cmd == "serve":
-        serve()
-    elif cmd == "test":
-        test(rest)
-    else:
-        sys.exit(__doc__)
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(
+        prog="dev.py", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    commands = parser.add_subparsers(dest="cmd", metavar="{serve,test}")
+    p_serve = commands.add_parser("serve", help="set up, migrate, seed the demo, serve")
+    p_serve.add_argument("--port", type=int, default=8000, help="port (default 8000)")
+    p_serve.add_argument("--host", default="127.0.0.1",
+                         help="address to listen on (default 127.0.0.1)")
+    commands.add_parser("test", help="ruff and pytest; further arguments go to pytest",
+                        add_help=False)
+    argv = sys.argv[1:] if argv is None else argv
+    if argv and argv[0] == "test":  # everything after `test` is pytest's, --help included
+        test(argv[1:])
+        return
+    args = parser.parse_args(argv or ["serve"])
+    serve(args.host, args.port)
 
 
 if __name__ == "__main__":

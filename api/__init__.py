@@ -27,6 +27,7 @@ BLUEPRINT_MODULES = [
     "api.controller",
     "api.customers",
     "api.sites",
+    "api.catalogue",
 ]
 
 
@@ -78,4 +79,8 @@ def init_api(app: Flask) -> Api:
     for name in BLUEPRINT_MODULES:
         module = importlib.import_module(name)
         api.register_blueprint(module.blp)
+    from api import docs, openapi_docs
+
+    app.register_blueprint(docs.bp)
+    openapi_docs.install(api, app)
     return api

@@ -137,6 +137,7 @@ def register(data):  # type: ignore[no-untyped-def]
                     when=throttle.failed("code-invalid"))
 @blp.arguments(VerifyEmailIn)
 @blp.response(200, AccountOut)
+@blp.problems("code-invalid")
 def verify_email(data):  # type: ignore[no-untyped-def]
     """Prove the address with the code sent to it: activates a new account, or completes a
     change of address. A wrong, expired or replaced code: 422 `code-invalid`."""
@@ -151,7 +152,14 @@ def verify_email(data):  # type: ignore[no-untyped-def]
 @_throttled
 @blp.arguments(LoginIn)
 @blp.response(200, LoginOut)
+@blp.problems("invalid-credentials", "otp-required", "otp-invalid")
 def login(data):  # type: ignore[no-untyped-def]
+    """Sign in with the browser's session cookie.
+
+    Answers the account and a `csrf_token`: send it in the `X-CSRF-Token` header on every
+    POST, PUT, PATCH and DELETE made with the cookie. A wrong email and a wrong password get
+    the same 401; repeated failures 429. Accounts with a second factor add `otp`.
+    """
     account = _sign_in(data)
     csrf = auth.sign_in_browser(account)
     return {**account_payload(account), "csrf_token": csrf}
@@ -160,6 +168,10 @@ def login(data):  # type: ignore[no-untyped-def]
 @blp.route("/logout", methods=["POST"])
 @blp.response(204)
 def logout():  # type: ignore[no-untyped-def]
+    """Sign out of this browser session.
+
+    The session ends at once on the server. Made with the cookie, so it needs `X-CSRF-Token`.
+    """
     current_account()
     auth.sign_out()
     return ""
@@ -168,6 +180,10 @@ def logout():  # type: ignore[no-untyped-def]
 @blp.route("/tokens", methods=["GET"])
 @blp.response(200, TokenOut(many=True))
 def list_tokens():  # type: ignore[no-untyped-def]
+    """The person's device tokens.
+
+    One per device signed in, with when it was last used; never the token itself.
+    """
     account = current_account()
     return list(
         db_session().scalars(
@@ -186,7 +202,15 @@ def list_tokens():  # type: ignore[no-untyped-def]
 @_throttled
 @blp.arguments(TokenIn)
 @blp.response(201, TokenIssuedOut)
+@blp.problems("invalid-credentials", "otp-required", "otp-invalid")
 def issue_token(data):  # type: ignore[no-untyped-def]
+    """Sign in on a device: a bearer token.
+
+    For the mobile app and scripts: send `Authorization: Bearer <token>` afterwards (no CSRF
+    token needed). `device_id` is any stable id of the device (8 to 200 characters); only a
+    keyed hash of it is stored, and signing in again from it replaces that device's token.
+    The token is shown once.
+    """
     s = db_session()
     account = _sign_in(data)
     device, new = ops.register_device(
@@ -205,6 +229,10 @@ def issue_token(data):  # type: ignore[no-untyped-def]
 @blp.route("/tokens/<uuid:token_id>", methods=["DELETE"])
 @blp.response(204)
 def revoke(token_id: uuid.UUID):  # type: ignore[no-untyped-def]
+    """Revoke one of the person's tokens.
+
+    The device using it is signed out at once.
+    """
     account = current_account()
     if ops.revoke_token(db_session(), account, token_id) is None:
         raise NotFound("No such token.")

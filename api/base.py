@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import copy
 import datetime as dt
 import json
 import uuid
@@ -44,6 +45,18 @@ class Parser(FlaskParser):
 
 class Blueprint(flask_smorest.Blueprint):
     ARGUMENTS_PARSER = Parser()
+
+    @staticmethod
+    def problems(*slugs: str):  # type: ignore[no-untyped-def]
+        """Declare the business-rule problems (entryfy.problem_types slugs) a view can answer
+        with, for the OpenAPI document (api/openapi_docs.py). No wrapper: the view is the
+        same function, only its documentation grows."""
+        def decorator(func):  # type: ignore[no-untyped-def]
+            func._apidoc = copy.deepcopy(getattr(func, "_apidoc", {}))
+            manual = func._apidoc.setdefault("manual_doc", {})
+            manual["x-problems"] = [*manual.get("x-problems", []), *slugs]
+            return func
+        return decorator
 
     def arguments(self, schema, *args, **kwargs):  # type: ignore[no-untyped-def]
         # One schema instance per route: given a class, webargs makes a new instance on every

@@ -172,12 +172,20 @@ class Controllers(MethodView):
 class OneController(MethodView):
     @blp.response(200, ControllerOut)
     def get(self, customer_id: uuid.UUID, controller_id: uuid.UUID):  # type: ignore[no-untyped-def]
+        """One door controller.
+
+        Its name, when it was last heard from, and whether it is active.
+        """
         require_customer(customer_id, ADMIN)
         return ops.load_controller(db_session(), customer_id, controller_id)
 
     @blp.arguments(ControllerPatch)
     @blp.response(200, ControllerOut)
     def patch(self, data, customer_id: uuid.UUID, controller_id: uuid.UUID):  # type: ignore[no-untyped-def]
+        """Change a door controller.
+
+        Its name; its key stays (a lost key: retire the controller and enrol a new one).
+        """
         me = require_customer(customer_id, ADMIN)
         s = db_session()
         return ops.update_controller(s, ops.load_controller(s, customer_id, controller_id),
@@ -198,6 +206,7 @@ class OneController(MethodView):
 @blp.doc(security=CONTROLLER_SECURITY)
 @blp.arguments(NonceArgs, location="query")
 @blp.response(200, SignedList)
+@blp.problems("controller-key-required", "controller-key-invalid")
 def credentials(args):  # type: ignore[no-untyped-def]
     """The signed, versioned credential list for this controller's doors."""
     return ops.credential_list(db_session(), g.controller, nonce=args["nonce"])
@@ -206,6 +215,7 @@ def credentials(args):  # type: ignore[no-untyped-def]
 @blp.route("/controller/commands", methods=["GET"])
 @blp.doc(security=CONTROLLER_SECURITY)
 @blp.response(200, UnlockCommands)
+@blp.problems("controller-key-required", "controller-key-invalid")
 def commands():  # type: ignore[no-untyped-def]
     """Pending unlock commands for this controller's doors; each is delivered once."""
     return {"items": ops.pending_commands(db_session(), g.controller)}
@@ -215,6 +225,8 @@ def commands():  # type: ignore[no-untyped-def]
 @blp.doc(security=CONTROLLER_SECURITY)
 @blp.arguments(PassagesIn)
 @blp.response(200, PassagesOut)
+@blp.problems("controller-key-required", "controller-key-invalid",
+              "not-this-controllers-door", "event-in-future", "event-too-old")
 def events(data):  # type: ignore[no-untyped-def]
     """Passages the controller decided itself; a retried post records each once."""
     result = ops.record_controller_events(db_session(), g.controller, data["events"])

@@ -131,6 +131,7 @@ def member_payload(m: Membership) -> dict[str, Any]:
 @blp.route("/customers", methods=["POST"])
 @blp.arguments(CustomerIn)
 @blp.response(201, CustomerCreatedOut)
+@blp.problems("org-nr-taken", "staff-only")
 def create_customer(data: dict[str, Any]):  # type: ignore[no-untyped-def]
     """Create a customer and its first admin (platform admins only).
 
@@ -173,6 +174,7 @@ class Members(MethodView):
 
     @blp.arguments(MemberIn)
     @blp.response(201, MemberOut)
+    @blp.problems("already-member")
     def post(self, data: dict[str, Any], customer_id: uuid.UUID):  # type: ignore[no-untyped-def]
         """Invite a member by e-mail: 201 with `pending: true` whether or not the address has
         an account (no name is shown). The invitation is e-mailed with the customer's name and
@@ -187,6 +189,7 @@ class Members(MethodView):
 class Member(MethodView):
     @blp.arguments(MemberPatch)
     @blp.response(200, MemberOut)
+    @blp.problems("last-admin")
     def patch(self, data: dict[str, Any], customer_id: uuid.UUID,  # type: ignore[no-untyped-def]
               member_id: uuid.UUID):
         """Change role, active, employer, validity. The last active admin cannot be demoted or
@@ -198,6 +201,7 @@ class Member(MethodView):
         return member_payload(m)
 
     @blp.response(204)
+    @blp.problems("last-admin")
     def delete(self, customer_id: uuid.UUID, member_id: uuid.UUID):  # type: ignore[no-untyped-def]
         """Remove a member or withdraw an invitation. The last active admin cannot be removed
         (422 `last-admin`)."""

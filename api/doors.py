@@ -33,6 +33,7 @@ from api.problems import PROBLEM_MIMETYPE, problem_response
 from entryfy.auth import current_account_id
 from entryfy.errors import Forbidden, NotFound, ValidationFailed
 from entryfy.ops import customers as customer_ops
+from entryfy.ops import door_refusals
 from entryfy.ops import doors as ops
 from entryfy.ops import names as name_ops
 from entryfy.ops import signs as sign_ops
@@ -232,6 +233,10 @@ class DoorRefused(OutSchema):
     event_id = ma.fields.UUID()
     door_id = ma.fields.UUID()
     direction = ma.fields.String(allow_none=True)
+    distance_m = ma.fields.Integer(metadata={
+        "description": "outside_geofence only: metres from the door."})
+    radius_m = ma.fields.Integer(metadata={
+        "description": "outside_geofence only: how near the phone must be."})
 
 
 class MyDoorOut(OutSchema):
@@ -304,12 +309,21 @@ class SiteDoors(MethodView):
 class OneDoor(MethodView):
     @blp.response(200, DoorOut)
     def get(self, customer_id: uuid.UUID, door_id: uuid.UUID):  # type: ignore[no-untyped-def]
+        """One door.
+
+        Its position, fence, controller and printed Entry and Exit codes.
+        """
         require_customer(customer_id, ADMIN)
         return ops.load_door(db_session(), customer_id, door_id)
 
     @blp.arguments(DoorPatch)
     @blp.response(200, DoorOut)
     def patch(self, data, customer_id: uuid.UUID, door_id: uuid.UUID):  # type: ignore[no-untyped-def]
+        """Change a door.
+
+        Name, position, fence radius, controller or whether it is a site entrance. Only the
+        fields sent change.
+        """
         me = require_customer(customer_id, ADMIN)
         s = db_session()
         return ops.update_door(s, ops.load_door(s, customer_id, door_id), data, by=me)
@@ -358,6 +372,10 @@ class Accesses(MethodView):
     @blp.arguments(PageArgs, location="query")
     @blp.response(200, page_schema(AccessOut, "AccessPage"))
     def get(self, args, customer_id: uuid.UUID):  # type: ignore[no-untyped-def]
+        """The customer's accesses.
+
+        Who may open which doors, when and how.
+        """
         require_customer(customer_id, ADMIN)
         stmt = select(Access).where(Access.customer_id == customer_id)
         return keyset_page(db_session(), stmt, [Access.created_at, Access.id],
@@ -365,7 +383,13 @@ class Accesses(MethodView):
 
     @blp.arguments(AccessIn)
     @blp.response(201, AccessOut)
+    @blp.problems("door-not-found", "member-not-found", "doors-of-several-sites")
     def post(self, data, customer_id: uuid.UUID):  # type: ignore[no-untyped-def]
+        """Give people access to doors.
+
+        Doors of one site, members, methods (app, QR, PIN, keycard, with or without PIN),
+        validity and an optional weekly schedule in the site's time zone.
+        """
         me = require_customer(customer_id, ADMIN)
         return ops.create_access(db_session(), customer_id=customer_id, **data, by=me)
 
@@ -374,18 +398,31 @@ class Accesses(MethodView):
 class OneAccess(MethodView):
     @blp.response(200, AccessOut)
     def get(self, customer_id: uuid.UUID, access_id: uuid.UUID):  # type: ignore[no-untyped-def]
+        """One access.
+
+        Its doors, members, methods, validity and schedule.
+        """
         require_customer(customer_id, ADMIN)
         return ops.load_access(db_session(), customer_id, access_id)
 
     @blp.arguments(AccessPatch)
     @blp.response(200, AccessOut)
+    @blp.problems("door-not-found", "member-not-found", "doors-of-several-sites")
     def patch(self, data, customer_id: uuid.UUID, access_id: uuid.UUID):  # type: ignore[no-untyped-def]
+        """Change an access.
+
+        Only the fields sent change; the door controllers get a new credential list.
+        """
         me = require_customer(customer_id, ADMIN)
         s = db_session()
         return ops.update_access(s, ops.load_access(s, customer_id, access_id), data, by=me)
 
     @blp.response(204)
     def delete(self, customer_id: uuid.UUID, access_id: uuid.UUID):  # type: ignore[no-untyped-def]
+        """Remove an access.
+
+        Its people can no longer open its doors by it; past access events stay.
+        """
         me = require_customer(customer_id, ADMIN)
         s = db_session()
         ops.delete_access(s, ops.load_access(s, customer_id, access_id), by=me)
@@ -397,6 +434,7 @@ class OneAccess(MethodView):
 @blp.route("/customers/<uuid:customer_id>/guests", methods=["POST"])
 @blp.arguments(GuestIn)
 @blp.response(201, GuestOut)
+@blp.problems("guest-window-past", "guest-window-too-long", "already-member", "door-not-found")
 def invite_guest(data, customer_id: uuid.UUID):  # type: ignore[no-untyped-def]
     """Invite a short-term guest: a PIN and a QR code go to them by e-mail (no app needed)."""
     me = require_customer(customer_id, ADMIN_OR_OPERATOR)
@@ -432,6 +470,7 @@ class Credentials(MethodView):
 
     @blp.arguments(CredentialIn)
     @blp.response(201, CredentialOut)
+    @blp.problems("keycard-taken", "member-pending", "pin-space-exhausted")
     def post(self, data, customer_id: uuid.UUID):  # type: ignore[no-untyped-def]
         """Enrol a keycard, or draw a PIN that is e-mailed to the member."""
         me = require_customer(customer_id, ADMIN)
@@ -457,6 +496,10 @@ class Credentials(MethodView):
            methods=["DELETE"])
 @blp.response(204)
 def revoke_credential(customer_id: uuid.UUID, credential_id: uuid.UUID):  # type: ignore[no-untyped-def]
+    """Revoke a PIN or keycard.
+
+    It stops working at the next credential list the controllers fetch.
+    """
     me = require_customer(customer_id, ADMIN)
     s = db_session()
     ops.revoke_credential(s, ops.load_credential(s, customer_id, credential_id), by=me)
@@ -542,9 +585,9 @@ def _attempt(door: Door, memberships: list[Membership], data: dict[str, Any], ch
                 "method": decision.method, "direction": direction}
     keep_refusal()
     return problem_response(Forbidden(
-        f"DoorRefused: {decision.reason}.", slug="door-refused", title="Door not opened",
+        door_refusals.detail(decision), slug="door-refused", title="Door not opened",
         granted=False, reason=decision.reason, event_id=str(event.id), door_id=str(door.id),
-        direction=direction,
+        direction=direction, distance_m=decision.distance_m, radius_m=decision.radius_m,
     ))
 
 
@@ -561,6 +604,7 @@ def _scoped_memberships() -> list[Membership]:
 @blp.response(200, DoorGranted)
 @blp.alt_response(403, schema=DoorRefused, content_type=PROBLEM_MIMETYPE,
                   description="DoorRefused; the attempt is recorded")
+@blp.problems("door-refused")
 def open_door(data, door_id: uuid.UUID):  # type: ignore[no-untyped-def]
     """Open a door from the app. Every attempt is recorded, granted or refused."""
     memberships = _scoped_memberships()
@@ -575,6 +619,7 @@ def open_door(data, door_id: uuid.UUID):  # type: ignore[no-untyped-def]
 @blp.response(200, DoorGranted)
 @blp.alt_response(403, schema=DoorRefused, content_type=PROBLEM_MIMETYPE,
                   description="DoorRefused; the attempt is recorded")
+@blp.problems("door-refused")
 def scan_door(data):  # type: ignore[no-untyped-def]
     """The app scanned a door's printed Entry ("in") or Exit ("out") code."""
     memberships = _scoped_memberships()

@@ -165,6 +165,8 @@ def _scope_to_own_customers() -> None:
 @blp.response(201, PersonEntryOut, description="Checked in: a new entry.")
 @blp.alt_response(200, schema=PersonEntryOut,
                   description="The same Idempotency-Key again: the entry it made, unchanged.")
+@blp.problems("outside-geofence", "identity-number-required",
+              "already-checked-in", "idempotency-key-reused")
 def check_in(headers: dict[str, Any], data: dict[str, Any]):  # type: ignore[no-untyped-def]
     """Check in at a site.
 
@@ -270,6 +272,7 @@ def customer_entry(customer_id: uuid.UUID, entry_id: uuid.UUID):  # type: ignore
            methods=["POST"])
 @blp.arguments(CorrectionIn)
 @blp.response(201, CorrectionCreatedOut)
+@blp.problems("time-in-future", "checkout-before-checkin", "no-change", "overlapping-shift")
 def correct(data: dict[str, Any], customer_id: uuid.UUID,
             entry_id: uuid.UUID):  # type: ignore[no-untyped-def]
     """Correct an entry's times (also: close an open one). Append-only: the before and after

@@ -83,11 +83,17 @@ def account_payload(account: Account) -> dict[str, Any]:
 class Me(MethodView):
     @blp.response(200, AccountOut)
     def get(self):  # type: ignore[no-untyped-def]
+        """The signed-in person.
+
+        Name, contact details, the masked identity number and every membership with its
+        customer and role.
+        """
         return account_payload(current_account())
 
     @current_password_checks()
     @blp.arguments(AccountPatch)
     @blp.response(200, AccountOut)
+    @blp.problems("email-taken")
     def patch(self, data):  # type: ignore[no-untyped-def]
         """Rectify your own data. A new `email` needs `current_password` in the same body; a
         code goes to the new address and the change takes effect when it is entered at
@@ -110,6 +116,10 @@ class Me(MethodView):
 @blp.arguments(PasswordChange)
 @blp.response(204)
 def change_password(data):  # type: ignore[no-untyped-def]
+    """Change the password.
+
+    Needs the current password; every other session and token of the person ends.
+    """
     account = current_account()
     ops.change_password(db_session(), account, current=data["current_password"],
                         new=data["new_password"], keep_token_id=current_token_id())

@@ -176,6 +176,7 @@ class MyConsents(MethodView):
 
     @blp.arguments(ConsentsIn)
     @blp.response(200, ConsentsOut)
+    @blp.problems("not-consent-based", "no-notice", "stale-notice")
     def put(self, data):  # type: ignore[no-untyped-def]
         """Give (naming the current notice version) or withdraw consents."""
         account = current_account()

@@ -213,6 +213,11 @@ class OffboardingOut(OutSchema):
 @blp.arguments(ExportArgs, location="query")
 @blp.response(200, description="The register extract (JSON), or a zip with JSON and CSVs")
 def my_export(args: dict[str, Any]):  # type: ignore[no-untyped-def]
+    """The register extract (GDPR Art. 15 and 20).
+
+    Everything held about the person, in every customer, with what, why and for how long
+    (`?format=zip`: JSON and CSV files). Throttled per person.
+    """
     account = current_account()
     doc = export.person_export(db_session(), account)
     stamp = clock.now().strftime("%Y%m%dT%H%M%SZ")
@@ -225,6 +230,11 @@ def my_export(args: dict[str, Any]):  # type: ignore[no-untyped-def]
 @blp.route("/me/erasure-preview", methods=["GET"])
 @blp.response(200, description="What erasure would delete, anonymise and keep, and why")
 def my_erasure_preview():  # type: ignore[no-untyped-def]
+    """What erasure would delete, and what it would keep.
+
+    Per category: deleted now, or kept under a legal hold (e.g. the personnel ledger) until
+    its own period ends, with the reason.
+    """
     account = current_account()
     return erasure.preview(db_session(), account)
 
@@ -233,6 +243,10 @@ def my_erasure_preview():  # type: ignore[no-untyped-def]
 class MyRequests(MethodView):
     @blp.response(200, RequestList)
     def get(self):  # type: ignore[no-untyped-def]
+        """The person's data-subject requests.
+
+        Newest first, each with its status, due date and the customers' decisions.
+        """
         account = current_account()
         return {"items": dsr.for_account(db_session(), account.id)}
 
@@ -291,8 +305,15 @@ def outside_request(data):  # type: ignore[no-untyped-def]
                scope="outside-verify-ip")
 @blp.arguments(VerifyIn)
 @blp.response(200, RequestOut)
+@blp.problems("verification-not-found", "code-used",
+              "code-expired", "code-attempts-exhausted", "code-wrong")
 def verify_outside_request(data):  # type: ignore[no-untyped-def]
     # Its own unit of work, committed even when the code is wrong: every try counts.
+    """Confirm a request made without signing in.
+
+    The one-time code from the e-mail verifies the request; a wrong code counts against
+    `tries_left`.
+    """
     web.settle()
     with database().transaction(NOBODY) as s:
         req, err = dsr.check_code(s, data["verification_id"], data["code"])
@@ -307,6 +328,7 @@ def verify_outside_request(data):  # type: ignore[no-untyped-def]
 @blp.route("/privacy/requests/<uuid:request_id>/extension", methods=["POST"])
 @blp.arguments(ExtensionIn)
 @blp.response(200, RequestOut)
+@blp.problems("staff-only", "request-closed", "already-extended")
 def extend_request(data, request_id: uuid.UUID):  # type: ignore[no-untyped-def]
     """The vendor extends a request once by up to two months; the person is told why."""
     require_staff("platform_admin")
@@ -325,6 +347,7 @@ class DenialIn(InSchema):
 @blp.route("/privacy/requests/<uuid:request_id>/denial", methods=["POST"])
 @blp.arguments(DenialIn)
 @blp.response(200, RequestOut)
+@blp.problems("staff-only", "request-closed")
 def deny_request(data, request_id: uuid.UUID):  # type: ignore[no-untyped-def]
     """The vendor refuses a request (e.g. manifestly unfounded, Art. 12(5)); the person is told
     why and where to complain."""
@@ -357,6 +380,10 @@ def _decorate(s, parts: list[DataRequestPart]) -> list[DataRequestPart]:  # type
 @blp.arguments(CustomerRequestArgs, location="query")
 @blp.response(200, page_schema(CustomerRequestOut, "CustomerRequestPage"))
 def customer_requests(args, customer_id: uuid.UUID):  # type: ignore[no-untyped-def]
+    """Data-subject requests concerning the customer's data.
+
+    The parts waiting for (or given) the customer's decision, with the person's name.
+    """
     require_customer(customer_id, ADMIN)
     s = db_session()
     stmt = select(DataRequestPart).where(DataRequestPart.customer_id == customer_id)
@@ -372,7 +399,13 @@ def customer_requests(args, customer_id: uuid.UUID):  # type: ignore[no-untyped-
            methods=["POST"])
 @blp.arguments(DecisionIn)
 @blp.response(200, CustomerRequestOut)
+@blp.problems("already-decided", "not-waiting")
 def customer_decision(data, customer_id: uuid.UUID, request_id: uuid.UUID):  # type: ignore[no-untyped-def]
+    """Decide a data-subject request for the customer's data.
+
+    `approve` carries it out on the customer's data (legal holds kept); `deny` needs a
+    `reason`, told to the person.
+    """
     member = require_customer(customer_id, ADMIN)
     s = db_session()
     part = s.scalar(select(DataRequestPart).where(DataRequestPart.customer_id == customer_id,
@@ -402,6 +435,11 @@ def customer_decision(data, customer_id: uuid.UUID, request_id: uuid.UUID):  # t
 @blp.arguments(CustomerExportArgs, location="query")
 @blp.response(200, description="Every tenant table of the customer, streamed")
 def customer_export(args, customer_id: uuid.UUID):  # type: ignore[no-untyped-def]
+    """The customer's whole data set, streamed.
+
+    Every tenant table as JSON lines (`?format=zip`: one file per table), for the customer
+    as controller. Audited and throttled.
+    """
     member = require_customer(customer_id, ADMIN)
     record_read(db_session(), member, "customer.export", customer_id=customer_id,
                 object_type="customer", object_id=customer_id)
@@ -429,12 +467,22 @@ def customer_export(args, customer_id: uuid.UUID):  # type: ignore[no-untyped-de
 class Offboarding(MethodView):
     @blp.response(200, OffboardingOut)
     def get(self, customer_id: uuid.UUID):  # type: ignore[no-untyped-def]
+        """The customer's offboarding, if any.
+
+        When the contract ended, the grace period and when the data is purged.
+        """
         require_staff("platform_admin")
         return offboarding.certificate(db_session(), customer_id)
 
     @blp.arguments(OffboardingIn)
     @blp.response(201, OffboardingOut)
+    @blp.problems("already-offboarding", "staff-only")
     def post(self, data, customer_id: uuid.UUID):  # type: ignore[no-untyped-def]
+        """Start offboarding the customer.
+
+        The contract ends: after `grace_days` the customer's data is purged (legal holds kept)
+        and a deletion certificate is made.
+        """
         staff = require_staff("platform_admin")
         s = db_session()
         if s.get(Customer, customer_id) is None:

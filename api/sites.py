@@ -119,6 +119,7 @@ class OneSite(MethodView):
         return ops.update_site(s, ops.get_site(s, customer_id, site_id), data, by=me)
 
     @blp.response(204)
+    @blp.problems("site-has-entries")
     def delete(self, customer_id: uuid.UUID, site_id: uuid.UUID):  # type: ignore[no-untyped-def]
         """Remove a site (admins). Refused (422 `site-has-entries`) once attendance was
         recorded there: the personnel ledger must be kept."""

@@ -219,6 +219,7 @@ class CustomerTicket(MethodView):
            methods=["POST"])
 @blp.arguments(TicketMessageIn)
 @blp.response(201, TicketMessageOut)
+@blp.problems("ticket-closed", "ticket-full")
 def customer_message(data: dict[str, Any], customer_id: uuid.UUID,  # type: ignore[no-untyped-def]
                      ticket_id: uuid.UUID):
     """Write to support on an open ticket (a closed one: 422 `ticket-closed`)."""
@@ -231,6 +232,7 @@ def customer_message(data: dict[str, Any], customer_id: uuid.UUID,  # type: igno
 @blp.route("/customers/<uuid:customer_id>/tickets/<uuid:ticket_id>/grants", methods=["POST"])
 @blp.arguments(AccessGrantIn)
 @blp.response(201, AccessGrantOut)
+@blp.problems("ticket-closed")
 def create_grant(data: dict[str, Any], customer_id: uuid.UUID,  # type: ignore[no-untyped-def]
                  ticket_id: uuid.UUID):
     """Let support read `scopes` of the customer's data for this ticket, for
@@ -260,6 +262,7 @@ def revoke_grant(customer_id: uuid.UUID, ticket_id: uuid.UUID,  # type: ignore[n
 @blp.route("/support/tickets", methods=["GET"])
 @blp.arguments(TicketFilter, location="query")
 @blp.response(200, page_schema(SupportTicketOut, "SupportTicketPage"))
+@blp.problems("staff-only")
 def support_tickets(args: dict[str, Any]):  # type: ignore[no-untyped-def]
     """Every customer's tickets, newest first (support staff only)."""
     require_staff(*SUPPORT_ROLES)
@@ -273,6 +276,7 @@ def support_tickets(args: dict[str, Any]):  # type: ignore[no-untyped-def]
 
 @blp.route("/support/tickets/<uuid:ticket_id>", methods=["GET"])
 @blp.response(200, SupportTicketDetailOut)
+@blp.problems("staff-only")
 def support_ticket(ticket_id: uuid.UUID):  # type: ignore[no-untyped-def]
     """One ticket with its messages and grants (support staff only). Audited."""
     staff = require_staff(*SUPPORT_ROLES)
@@ -283,6 +287,7 @@ def support_ticket(ticket_id: uuid.UUID):  # type: ignore[no-untyped-def]
 @blp.route("/support/tickets/<uuid:ticket_id>/messages", methods=["POST"])
 @blp.arguments(TicketMessageIn)
 @blp.response(201, TicketMessageOut)
+@blp.problems("staff-only", "ticket-closed", "ticket-full")
 def support_message(data: dict[str, Any], ticket_id: uuid.UUID):  # type: ignore[no-untyped-def]
     """Answer a ticket (support staff only); the ticket becomes `answered`."""
     staff = require_staff(*SUPPORT_ROLES)
@@ -297,6 +302,7 @@ def _member(m: Membership) -> dict[str, Any]:
 @blp.route("/support/tickets/<uuid:ticket_id>/members", methods=["GET"])
 @blp.arguments(PageArgs, location="query")
 @blp.response(200, page_schema(SupportMemberOut, "SupportMemberPage"))
+@blp.problems("staff-only", "grant-required")
 def support_members(args: dict[str, Any], ticket_id: uuid.UUID):  # type: ignore[no-untyped-def]
     """The customer's members, while a live grant for this ticket covers `members` (else
     403 `grant-required`). Identity numbers masked. Audited."""
@@ -313,6 +319,7 @@ def support_members(args: dict[str, Any], ticket_id: uuid.UUID):  # type: ignore
 @blp.route("/support/tickets/<uuid:ticket_id>/sites", methods=["GET"])
 @blp.arguments(PageArgs, location="query")
 @blp.response(200, page_schema(SiteOut, "SupportSitePage"))
+@blp.problems("staff-only", "grant-required")
 def support_sites(args: dict[str, Any], ticket_id: uuid.UUID):  # type: ignore[no-untyped-def]
     """The customer's sites, while a live grant for this ticket covers `sites`. Audited."""
     staff = require_staff(*SUPPORT_ROLES)
@@ -326,6 +333,7 @@ def support_sites(args: dict[str, Any], ticket_id: uuid.UUID):  # type: ignore[n
 @blp.route("/support/tickets/<uuid:ticket_id>/entries", methods=["GET"])
 @blp.arguments(SupportEntryFilter, location="query")
 @blp.response(200, page_schema(SupportEntryOut, "SupportEntryPage"))
+@blp.problems("staff-only", "grant-required")
 def support_entries(args: dict[str, Any], ticket_id: uuid.UUID):  # type: ignore[no-untyped-def]
     """The customer's entries, newest first, while a live grant for this ticket covers
     `entries`. Audited."""

@@ -137,7 +137,10 @@ def _check_csrf() -> None:
         sent = request.form.get("csrf_token", "")
     expected = csrf_token_for(session.get("sid", ""))
     if not sent or not hmac.compare_digest(sent, expected):
-        raise Forbidden("Missing or wrong CSRF token.", slug="csrf-failed")
+        raise Forbidden(
+            f"Missing or wrong CSRF token. A request signed in with the session cookie must "
+            f"send the csrf_token from the sign-in answer (POST /api/v1/auth/login) in the "
+            f"{CSRF_HEADER} header; bearer-token clients need none.", slug="csrf-failed")
 
 
 def sign_in_browser(account: Account) -> str:

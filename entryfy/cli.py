@@ -39,13 +39,18 @@ def db_upgrade(revision: str) -> None:
 
 
 @click.command("demo")
+@click.option("--json", "as_json", is_flag=True,
+              help="Print the logins, ids and walkthrough as JSON.")
+@click.option("--base-url", default="http://127.0.0.1:8000", show_default=True,
+              help="Where the server runs, for the printed walkthrough.")
 @with_appcontext
-def demo_cmd() -> None:
-    """Seed demo data if the database is empty, and print the demo logins."""
+def demo_cmd(as_json: bool, base_url: str) -> None:
+    """Seed the demo world if the database is empty; print the logins, ids and a curl
+    walkthrough (check-in, door opening, ledger, register extract)."""
     from entryfy import demo
 
     with database().transaction() as s:
-        demo.seed(s, echo=click.echo)
+        demo.seed(s, echo=click.echo, base_url=base_url.rstrip("/"), as_json=as_json)
 
 
 def register_flask_commands(app: Flask) -> None:

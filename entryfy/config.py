@@ -85,10 +85,8 @@ def load(instance_path: str, overrides: dict[str, Any] | None = None) -> dict[st
         "OPENAPI_VERSION": "3.0.3",
         "OPENAPI_URL_PREFIX": "/api/v1",
         "OPENAPI_JSON_PATH": "openapi.json",
-        "OPENAPI_SWAGGER_UI_PATH": "docs",
-        "OPENAPI_SWAGGER_UI_URL": "https://cdn.jsdelivr.net/npm/swagger-ui-dist/",
-        "OPENAPI_REDOC_PATH": "redoc",
-        "OPENAPI_REDOC_URL": "https://cdn.jsdelivr.net/npm/redoc/bundles/redoc.standalone.js",
+        # The docs page (/api/v1/docs) is api/docs.py's, with Swagger UI served from this app,
+        # never from a CDN: flask-smorest's own UI routes stay off.
         "TESTING": False,
     }
     cfg.update(overrides)

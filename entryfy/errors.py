@@ -1,11 +1,13 @@
 """Business-rule errors, free of Flask. The HTTP layer turns each into problem+json (RFC 9457)
-with ``type`` = PROBLEM_BASE + slug, so clients can rely on the slug."""
+with ``type`` = PROBLEM_BASE + slug, so clients can rely on the slug. Every slug is listed,
+with what to do about it, in entryfy.problem_types (served at GET /api/v1/problems)."""
 
 from __future__ import annotations
 
 from typing import Any
 
-PROBLEM_BASE = "https://entryfy.dev/problems/"
+# A relative reference (RFC 9457 allows one): the catalogue's entry on the API's own origin.
+PROBLEM_BASE = "/api/v1/problems/"
 
 
 class EntryfyError(Exception):

@@ -279,11 +279,14 @@ class Decision:
     granted: bool
     reason: str | None  # the first reason to refuse; None when granted
     method: str | None  # the access method it was judged as (app, app_pin, qr, ...)
+    # outside_geofence: how far the phone was, and how near it must be (as check-in says).
+    distance_m: int | None = None
+    radius_m: int | None = None
 
     @classmethod
-    def refuse(cls, reason: str, method: str | None = None) -> Decision:
+    def refuse(cls, reason: str, method: str | None = None, **where: int) -> Decision:
         assert reason in REASONS, reason
-        return cls(False, reason, method)
+        return cls(False, reason, method, **where)
 
 
 def membership_refusal(m: Membership, at: dt.datetime) -> str | None:
@@ -402,7 +405,8 @@ def decide(session: Session, *, membership: Membership, door: Door, channel: str
         verdict = geo.check(lat, lon, radius, position.latitude, position.longitude,
                             position.accuracy_m)
         if not verdict.inside:
-            return Decision.refuse("outside_geofence", method)
+            return Decision.refuse("outside_geofence", method,
+                                   distance_m=verdict.distance_m, radius_m=round(radius))
     return Decision(True, None, method)
 
 

@@ -178,8 +178,10 @@ def check_in(session: Session, *, account_id: uuid.UUID, site_id: uuid.UUID,
     verdict = geo.check(target.latitude, target.longitude, target.radius_m, latitude,
                         longitude, accuracy_m)
     if target.geofence == "enforce" and not verdict.inside:
-        raise Unprocessable("You are outside the site's area.", slug="outside-geofence",
-                            distance_m=verdict.distance_m, radius_m=target.radius_m)
+        raise Unprocessable(
+            f"You are outside the site's area: {verdict.distance_m} m from the site, which "
+            f"takes check-ins within {target.radius_m} m. Move closer and try again.",
+            slug="outside-geofence", distance_m=verdict.distance_m, radius_m=target.radius_m)
 
     coarse = geo.coarse(latitude, longitude) if target.store_coarse_position else (None, None)
     entry = EntryRow(
