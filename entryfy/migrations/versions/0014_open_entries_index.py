@@ -6,13 +6,13 @@ shifts on SQLite in bench/console.py); open shifts are a small, bounded part of 
 the partial index stays small and costs a check-in one small index insert.
 
 Revision ID: 0014
-Revises: 0008
+Revises: 0011
 """
 import sqlalchemy as sa
 from alembic import op
 
 revision = "0014"
-down_revision = "0008"
+down_revision = "0011"
 branch_labels = None
 depends_on = None
 
