@@ -26,6 +26,7 @@ from entryfy.ops import doors as door_ops
 from entryfy.ops import entries as entry_ops
 from entryfy.ops import names as name_ops
 from entryfy.ops import sites as site_ops
+from entryfy.ops.auditing import record_read
 from entryfy.web import db_session
 from models import Access, AccessEvent, AuditEvent, Door, Entry, Membership, Site
 from privacy import audit
@@ -114,8 +115,7 @@ def members(customer_id: uuid.UUID):  # type: ignore[no-untyped-def]
     page = keyset_page(s, stmt, [Membership.created_at, Membership.id], limit=limit,
                        cursor=cursor, descending=False)
     if page["items"]:
-        audit.record(s, action="members.read", customer_id=customer_id,
-                     actor_id=me.account_id, actor_role="admin", object_type="members")
+        record_read(s, me, "members.read", customer_id=customer_id, object_type="members")
     ctx = {"members": page["items"], "next_url": _next_url(page["next_cursor"]),
            "roles": customer_ops.ASSIGNABLE_ROLES, "invited": request.args.get("invited")}
     if error is not None:
@@ -283,14 +283,10 @@ def guests(customer_id: uuid.UUID):  # type: ignore[no-untyped-def]
             end = parse_local(request.form.get("valid_to"), tz)
             if start is None or end is None:
                 raise ValidationFailed({"valid_from": [_("Give the visit's start and end.")]})
-            inv = door_ops.invite_guest(s, customer_id=customer_id, email=email,
-                                        first_name=request.form.get("first_name") or None,
-                                        valid_from=start, valid_to=end, door_ids=door_ids,
-                                        invited_by=me.account_id)
-            audit.record(s, action="guest.invite", customer_id=customer_id,
-                         actor_id=me.account_id, actor_role=me.role,
-                         object_type="membership", object_id=inv.membership.id,
-                         subject_id=inv.membership.account_id)
+            door_ops.invite_guest(s, customer_id=customer_id, email=email,
+                                  first_name=request.form.get("first_name") or None,
+                                  valid_from=start, valid_to=end, door_ids=door_ids,
+                                  invited_by=me.account_id, by=me)
             return redirect(url_for("console.guests", customer_id=customer_id, sent=1))
         except ValueError:
             err: EntryfyError = ValidationFailed({"door_ids": [_("Choose doors.")]})
@@ -339,9 +335,8 @@ def entries(customer_id: uuid.UUID):  # type: ignore[no-untyped-def]
     page = keyset_page(s, stmt, [Entry.checked_in_at, Entry.id], limit=limit, cursor=cursor)
     items = page["items"]
     if items:
-        audit.record(s, action="entries.read", customer_id=customer_id,
-                     actor_id=me.account_id, actor_role="admin", object_type="entries",
-                     object_id=site.id if site else None)
+        record_read(s, me, "entries.read", customer_id=customer_id, object_type="entries",
+                    object_id=site.id if site else None)
     people = name_ops.person_names(s, (e.account_id for e in items))
     corrected = entry_ops.corrected_ids(s, [e.id for e in items])
     return render_template("console/entries.html", entries=items, people=people,
@@ -367,17 +362,13 @@ def entry(customer_id: uuid.UUID, entry_id: uuid.UUID):  # type: ignore[no-untyp
             if not reason:
                 raise ValidationFailed({"reason": [_("Give a reason.")]})
             entry_ops.correct(s, entry=row, actor_id=me.account_id, changes=changes,
-                              reason=reason)
-            audit.record(s, action="entry.corrected", customer_id=customer_id,
-                         actor_id=me.account_id, actor_role="admin", object_type="entry",
-                         object_id=row.id, subject_id=row.account_id)
+                              reason=reason)  # the operation audits the correction
             return redirect(url_for("console.entry", customer_id=customer_id,
                                     entry_id=row.id, saved=1))
         except EntryfyError as err:
             error = err
-    audit.record(s, action="entries.read", customer_id=customer_id, actor_id=me.account_id,
-                 actor_role="admin", object_type="entry", object_id=row.id,
-                 subject_id=row.account_id)
+    record_read(s, me, "entries.read", customer_id=customer_id, object_type="entry",
+                object_id=row.id, subject_id=row.account_id)
     ctx = {"entry": row, "site": site, "corrections": entry_ops.corrections_of(s, row),
            "person": name_ops.person_names(s, [row.account_id]).get(row.account_id),  # type: ignore[arg-type]
            "saved": request.args.get("saved")}
@@ -411,8 +402,8 @@ def events(customer_id: uuid.UUID):  # type: ignore[no-untyped-def]
     limit, cursor = _page_args()
     page = keyset_page(s, stmt, [AccessEvent.occurred_at, AccessEvent.id], limit=limit,
                        cursor=cursor)
-    audit.record(s, action="access_events.read", customer_id=customer_id,
-                 actor_id=me.account_id, actor_role=me.role, object_type="access_events")
+    record_read(s, me, "access_events.read", customer_id=customer_id,
+                object_type="access_events")
     items = page["items"]
     return render_template("console/events.html", events=items,
                            people=name_ops.person_names(s, (e.account_id for e in items)),
