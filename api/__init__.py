@@ -27,6 +27,7 @@ BLUEPRINT_MODULES = [
     "api.controller",
     "api.customers",
     "api.sites",
+    "api.webhooks",
 ]
 
 

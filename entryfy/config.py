@@ -49,6 +49,8 @@ def load(instance_path: str, overrides: dict[str, Any] | None = None) -> dict[st
         "LOGIN_FAILURE_LIMIT_IP": os.environ.get("LOGIN_FAILURE_LIMIT_IP", "30 per 15 minutes"),
         "SMTP_URL": os.environ.get("SMTP_URL"),
         "OUTBOX_DIR": os.environ.get("ENTRYFY_OUTBOX", str(Path(instance_path) / "outbox")),
+        # Webhook targets on private/loopback addresses (tests, local development only).
+        "WEBHOOKS_ALLOW_PRIVATE": _bool("ENTRYFY_WEBHOOKS_ALLOW_PRIVATE", False),
         "TOKEN_LIFETIME_DAYS": int(os.environ.get("TOKEN_LIFETIME_DAYS", "90")),
         "SESSION_LIFETIME_HOURS": int(os.environ.get("SESSION_LIFETIME_HOURS", "12")),
         # argon2id: RFC 9106 "second recommended" (64 MiB, t=3, p=4), above the OWASP minimum.
@@ -75,6 +77,9 @@ def load(instance_path: str, overrides: dict[str, Any] | None = None) -> dict[st
         "OPENAPI_REDOC_URL": "https://cdn.jsdelivr.net/npm/redoc/bundles/redoc.standalone.js",
         "TESTING": False,
     }
+    if os.environ.get("ENTRYFY_MAIL_AFTER_COMMIT") is not None:
+        # Send mail right after the request's commit (default: only without SMTP_URL).
+        cfg["MAIL_AFTER_COMMIT"] = _bool("ENTRYFY_MAIL_AFTER_COMMIT", False)
     cfg.update(overrides)
     if dev:
         cfg["SECRET_KEY"] = cfg["SECRET_KEY"] or DEV_SECRET_KEY

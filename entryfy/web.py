@@ -9,7 +9,7 @@ from flask import Flask, current_app, g
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
-from entryfy.db import Database
+from entryfy.db import Database, discard_after_commit, run_after_commit
 from entryfy.errors import Conflict, EntryfyError
 
 log = logging.getLogger(__name__)
@@ -44,11 +44,13 @@ def init_app(app: Flask) -> None:
             return response
         refusal_kept = g.pop("_keep_refusal", False) and 400 <= response.status_code < 500
         if response.status_code >= 400 and not refusal_kept:
+            discard_after_commit(s)
             s.rollback()
             return response
         try:
             s.commit()
         except IntegrityError:
+            discard_after_commit(s)
             s.rollback()
             log.info("commit refused by a database constraint", exc_info=False)
             from api.problems import problem_response
@@ -57,6 +59,7 @@ def init_app(app: Flask) -> None:
                 Conflict("The change conflicts with existing data.", slug="constraint-violation")
             )
         except OperationalError:
+            discard_after_commit(s)
             s.rollback()
             log.warning("commit failed: database unavailable or serialisation failure")
             from api.problems import problem_response
@@ -65,12 +68,14 @@ def init_app(app: Flask) -> None:
                 "The database is busy; try again.", slug="temporarily-unavailable",
                 title="Temporarily unavailable",
             ), status=503)
+        run_after_commit(s)
         return response
 
     @app.teardown_appcontext
     def _close(exc: BaseException | None) -> None:
         s: Session | None = g.pop("_db_session", None)
         if s is not None:
+            discard_after_commit(s)
             if exc is not None:
                 s.rollback()
             s.close()
