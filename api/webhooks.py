@@ -25,10 +25,11 @@ blp = Blueprint("webhooks", __name__, url_prefix="/api/v1",
 
 
 class WebhookIn(InSchema):
-    url = ma.fields.Url(required=True, schemes={"http", "https"}, require_tld=False,
-                        validate=ma.validate.Length(max=2000),
-                        metadata={"description": "Where events are POSTed. Private, loopback "
-                                  "and link-local addresses are refused."})
+    # Checked by the operation (entryfy.netguard): scheme, host, and where it resolves to.
+    url = ma.fields.String(required=True, validate=ma.validate.Length(min=1, max=2000),
+                           metadata={"description": "An http(s) URL where events are POSTed. "
+                                     "Private, loopback and link-local addresses are refused "
+                                     "(422 `webhook-private-address`)."})
     events = ma.fields.List(ma.fields.String(validate=ma.validate.OneOf(WEBHOOK_EVENTS)),
                             required=True,
                             validate=ma.validate.Length(min=1, max=len(WEBHOOK_EVENTS)))

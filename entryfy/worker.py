@@ -85,7 +85,8 @@ class Worker:
             done = self.step()
             for kind in ("mail", "webhooks"):
                 for k, v in done[kind].items():
-                    total[kind][k] = total[kind].get(k, 0) + v
+                    if v:
+                        total[kind][k] = total[kind].get(k, 0) + v
             total["jobs"].update(done.get("jobs", {}))
             busy = sum(done["mail"].values()) + sum(done["webhooks"].values())
             if busy < self.batch:

@@ -47,6 +47,8 @@ def _check_target(url: str) -> None:
     try:
         netguard.check(url, allow_private=allow_private())
     except netguard.Refused as exc:
+        if exc.slug == "webhook-url-invalid":
+            raise ValidationFailed({"url": [str(exc)]}) from None
         raise Unprocessable(str(exc), slug=exc.slug) from None
 
 
