@@ -40,6 +40,8 @@ def worker_cmd(once: bool, poll_s: float, batch: int, only_jobs: tuple[str, ...]
                 click.echo(json.dumps(w.run_once(), sort_keys=True))
                 return
             w.install_signal_handlers()
+            click.echo(f"worker {w.name} started; SIGTERM or Ctrl-C stops it", err=True)
             w.run_forever()
+            click.echo(f"worker {w.name} stopped", err=True)
     except AlreadyRunning as exc:
         raise click.ClickException(str(exc)) from None
