@@ -372,7 +372,7 @@ def test_sigterm_stops_the_worker_gracefully(tmp_path):
     exe = str(Path(sys.executable).with_name("entryfy"))
     assert subprocess.run([exe, "db", "upgrade"], env=env, cwd=root, capture_output=True,
                           timeout=120, check=False).returncode == 0
-    p = subprocess.Popen([exe, "worker", "--poll", "0.1"], env=env, cwd=root,  # noqa: S603
+    p = subprocess.Popen([exe, "worker", "--poll", "0.1"], env=env, cwd=root,
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
         assert p.stderr is not None
