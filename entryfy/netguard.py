@@ -106,7 +106,7 @@ class _PinnedHTTPS(http.client.HTTPSConnection):
 
 
 def post(url: str, body: bytes, headers: dict[str, str], *, allow_private: bool,
-         timeout: float = TIMEOUT_S) -> int:
+         timeout: float | None = None) -> int:
     """POST ``body`` and return the status code (a redirect is returned, not followed).
 
     Raises Refused for a forbidden target and OSError (timeouts included) for a network
@@ -114,7 +114,7 @@ def post(url: str, body: bytes, headers: dict[str, str], *, allow_private: bool,
     target = parse(url)
     address = resolve(target, allow_private=allow_private)
     cls = _PinnedHTTPS if target.scheme == "https" else _PinnedHTTP
-    conn = cls(target.host, target.port, address, timeout)
+    conn = cls(target.host, target.port, address, TIMEOUT_S if timeout is None else timeout)
     try:
         conn.request("POST", target.path, body=body,
                      headers={**headers, "Content-Type": "application/json",

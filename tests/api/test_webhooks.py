@@ -315,3 +315,108 @@ def test_sign_matches_the_standard(world):
     h = ops.sign(secret, "msg_1", at, '{"a":1}')
     assert h["webhook-id"] == "msg_1" and h["webhook-timestamp"] == str(int(at.timestamp()))
     assert Webhook(secret).sign("msg_1", at, '{"a":1}') == h["webhook-signature"]
+
+
+def test_door_openings_are_emitted_granted_and_refused(client, session, world, private_ok,
+                                                       receiver, ah):
+    from tests import doorkit
+
+    made = _create(client, world, ah, receiver.url, ["access_event.created"]).get_json()
+    door = doorkit.door(session, world.a.site)
+    doorkit.access(session, [door], [world.a.worker_membership], ["app"])
+    h = bearer(client, world.a.worker)
+    ok = client.post(f"/api/v1/doors/{door.id}/open", headers=h, json=doorkit.INSIDE)
+    no = client.post(f"/api/v1/doors/{door.id}/open", headers=h, json=doorkit.OUTSIDE)
+    assert (ok.status_code, no.status_code) == (200, 403)
+    sent = {json.loads(d.payload)["data"]["id"]: json.loads(d.payload)["data"]
+            for d in _deliveries(session, made)}
+    assert sent[ok.get_json()["event_id"]]["outcome"] == "granted"
+    assert sent[no.get_json()["event_id"]]["outcome"] == "denied"
+    assert sent[no.get_json()["event_id"]]["reason"] == "outside_geofence"
+    assert sent[ok.get_json()["event_id"]]["door_id"] == str(door.id)
+
+
+def _statements_of_a_check_in(client, database, site, h):  # type: ignore[no-untyped-def]
+    from sqlalchemy import event
+
+    seen: list[str] = []
+
+    def count(conn, cursor, statement, *args):  # type: ignore[no-untyped-def]
+        seen.append(statement)
+
+    event.listen(database.engine, "before_cursor_execute", count)
+    try:
+        r = client.post("/api/v1/entries", json=at_site(site), headers={**h, **key()})
+    finally:
+        event.remove(database.engine, "before_cursor_execute", count)
+    assert r.status_code == 201, r.get_json()
+    client.post(f"/api/v1/entries/{r.get_json()['id']}/checkout", json={}, headers=h)
+    # The token's last use is written now and then (throttled), not per check-in.
+    return [s for s in seen if not s.startswith(("SAVEPOINT", "RELEASE",
+                                                   "UPDATE access_tokens SET last_used_at"))]
+
+
+def test_check_in_statement_count_does_not_creep_without_a_webhook(
+        client, session, database, world, private_ok, receiver, ah):
+    """The hot path: no webhook for entry.created costs no statement (the lookup answers it);
+    one costs a SELECT of the endpoints and one INSERT."""
+    give_identity_number(session, world.a.worker)
+    h = bearer(client, world.a.worker)
+    bare = _statements_of_a_check_in(client, database, world.a.site, h)
+    _create(client, world, ah, receiver.url, ["member.created"])  # another event type
+    other = _statements_of_a_check_in(client, database, world.a.site, h)
+    _create(client, world, ah, receiver.url, ["entry.created"])
+    hooked = _statements_of_a_check_in(client, database, world.a.site, h)
+    assert len(other) == len(bare), (bare, other)
+    assert len(hooked) == len(bare) + 2
+    assert sum("webhook_deliveries" in s for s in hooked) == 1
+    assert not any("webhook_deliveries" in s for s in bare + other)
+
+
+def test_dns_rebinding_is_caught_at_delivery(app, client, session, database, world, ah,
+                                             monkeypatch):
+    """The host resolved to a public address when the webhook was made and to loopback at
+    delivery: the delivery is refused, nothing is sent."""
+    import socket
+
+    from entryfy import netguard
+
+    answers = {"now": "93.184.215.14"}
+
+    def fake_getaddrinfo(host, port, *a, **kw):  # type: ignore[no-untyped-def]
+        assert host == "hooks.customer.example"
+        return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", (answers["now"], port))]
+
+    monkeypatch.setattr(netguard.socket, "getaddrinfo", fake_getaddrinfo)
+    made = _create(client, world, ah, "https://hooks.customer.example/in", ["member.created"])
+    assert made.status_code == 201, made.get_json()
+    client.post(f"/api/v1/customers/{world.a.customer.id}/members",
+                json={"email": "new.person@example.test", "role": "member"}, headers=ah)
+    answers["now"] = "127.0.0.1"
+    assert _worker(app, database).run_once()["webhooks"] == {"retry": 1}
+    d, = _deliveries(session, made.get_json())
+    assert (d.error, d.response_code) == ("private-address", None)
+
+
+def test_a_slow_receiver_times_out(app, client, session, database, world, private_ok, ah,
+                                   monkeypatch):
+    from entryfy import netguard
+
+    monkeypatch.setattr(netguard, "TIMEOUT_S", 0.3)
+    rec = Receiver(delay_s=2.0)
+    try:
+        made = _create(client, world, ah, rec.url, ["member.created"]).get_json()
+        client.post(f"/api/v1/customers/{world.a.customer.id}/members",
+                    json={"email": "new.person@example.test", "role": "member"}, headers=ah)
+        assert _worker(app, database).run_once()["webhooks"] == {"retry": 1}
+        d, = _deliveries(session, made)
+        assert (d.error, d.response_code) == ("timeout", None)
+    finally:
+        rec.close()
+
+
+def test_the_registry_names_webhook_receivers_as_recipients(client):
+    body = client.get("/api/v1/privacy/processing-activities").get_json()
+    text = json.dumps(body)
+    assert "Receivers of webhooks chosen by the customer" in text
+    assert "webhook_log" in text
