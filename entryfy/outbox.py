@@ -50,9 +50,10 @@ def next_attempt(attempts: int, now: dt.datetime) -> dt.datetime | None:
 
 
 def claim(session: Session, model: Any, *, limit: int, ids: Sequence[uuid.UUID] | None = None,
-          now: dt.datetime | None = None) -> list[uuid.UUID]:
+          now: dt.datetime | None = None, lease: dt.timedelta = LEASE) -> list[uuid.UUID]:
     """Take up to ``limit`` due, unleased rows of ``model`` for this caller (flushes; the
-    caller commits). Each claim counts as an attempt."""
+    caller commits). Each claim counts as an attempt. ``lease`` must outlast sending the
+    whole batch, or another worker could take the rows while they are on their way."""
     now = now or clock.now()
     free = or_(model.locked_until.is_(None), model.locked_until < now)
     q = (select(model.id)
@@ -67,7 +68,7 @@ def claim(session: Session, model: Any, *, limit: int, ids: Sequence[uuid.UUID] 
         return []
     taken = session.execute(
         update(model).where(model.id.in_(found), model.status == "pending", free)
-        .values(locked_until=now + LEASE, attempts=model.attempts + 1)
+        .values(locked_until=now + lease, attempts=model.attempts + 1)
         .returning(model.id)
         .execution_options(synchronize_session=False)
     ).scalars().all()

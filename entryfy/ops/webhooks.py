@@ -155,7 +155,9 @@ def deliver(db: Database, *, limit: int = 50, send: Sender = http_sender,
     """The worker's step: claim due deliveries, POST them, record the outcome."""
     counts = {"delivered": 0, "retry": 0, "failed": 0}
     with db.transaction(SYSTEM) as s:
-        taken = outbox.claim(s, WebhookDelivery, limit=limit, ids=ids)
+        # Sent one after another, each within the timeout: the lease covers the worst case.
+        lease = max(outbox.LEASE, dt.timedelta(seconds=limit * (netguard.TIMEOUT_S + 1) + 60))
+        taken = outbox.claim(s, WebhookDelivery, limit=limit, ids=ids, lease=lease)
         jobs = []
         for d in s.scalars(select(WebhookDelivery).where(WebhookDelivery.id.in_(taken))):
             ep = s.get(WebhookEndpoint, d.endpoint_id)
@@ -163,6 +165,7 @@ def deliver(db: Database, *, limit: int = 50, send: Sender = http_sender,
                 continue
             jobs.append(_Job(d.id, d.customer_id, ep.url, secret_of(ep), d.message_id,
                              d.payload, d.attempts, ep.active))
+    results: list[tuple[_Job, int | None, str | None]] = []
     for job in jobs:
         code: int | None = None
         error: str | None = None
@@ -179,9 +182,13 @@ def deliver(db: Database, *, limit: int = 50, send: Sender = http_sender,
                 error = "timeout"
             except OSError:
                 error = "connection-failed"
+        results.append((job, code, error))
+    # One transaction records the whole batch (a crash before it re-sends the batch after
+    # the lease: delivery is at least once, and receivers dedupe by webhook-id).
+    if results:
         with db.transaction(SYSTEM) as s:
-            outcome = _record(s, job, code, error)
-        counts[outcome] += 1
+            for job, code, error in results:
+                counts[_record(s, job, code, error)] += 1
     return counts
 
 
