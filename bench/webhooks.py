@@ -107,7 +107,9 @@ def main(argv: list[str] | None = None) -> int:
         rounds: dict[str, list] = {"off": [], "on": []}  # type: ignore[type-arg]
         with gunicorn("wsgi:app", env, ready_path="/api/v1/openapi.json") as app_url:
             for n in range(args.rounds):
-                for side in ("off", "on"):
+                # Alternate which side goes first: a load that drifts during the run (a
+                # shared machine) then biases neither side.
+                for side in (("off", "on") if n % 2 == 0 else ("on", "off")):
                     set_active(side == "on")
                     rounds[side].append(run_load(
                         f"check-in webhook {side}", app_url, checkin_req,
