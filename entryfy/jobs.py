@@ -79,12 +79,18 @@ def registered() -> dict[str, Job]:
     return dict(_JOBS)
 
 
-def _ensure_rows(db: Database, jobs: dict[str, Job], now: dt.datetime) -> None:
-    insert = pg_insert if db.dialect == "postgresql" else sqlite_insert
+def _due(db: Database, names: list[str], now: dt.datetime) -> set[str]:
+    """Which of ``names`` are due: one read per step; a job without a schedule row yet gets
+    one, due at once (several workers may race to add it: the first insert wins)."""
     with db.transaction(SYSTEM) as s:
-        for name in jobs:
+        rows = dict(s.execute(select(ScheduledJob.name, ScheduledJob.next_run_at).where(
+            ScheduledJob.name.in_(names))).all())
+        missing = [n for n in names if n not in rows]
+        insert = pg_insert if db.dialect == "postgresql" else sqlite_insert
+        for name in missing:
             s.execute(insert(ScheduledJob).values(name=name, next_run_at=now)
                       .on_conflict_do_nothing())
+    return {n for n, at in rows.items() if at <= now} | set(missing)
 
 
 def _claim(db: Database, job: Job, holder: str, now: dt.datetime) -> bool:
@@ -113,10 +119,10 @@ def run_due(db: Database, holder: str, *, only: list[str] | None = None) -> dict
     if only is not None:
         jobs = {k: v for k, v in jobs.items() if k in only}
     now = clock.now()
-    _ensure_rows(db, jobs, now)
+    due = _due(db, list(jobs), now) if jobs else set()
     done: dict[str, str] = {}
     for job in jobs.values():
-        if not _claim(db, job, holder, now):
+        if job.name not in due or not _claim(db, job, holder, now):
             continue
         status = "finished"
         try:
