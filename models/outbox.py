@@ -111,8 +111,10 @@ class WebhookDelivery(IdMixin, CreatedMixin, TenantMixin, Base):
     event_type: Mapped[str] = mapped_column(String(40), info=NOT_PERSONAL)
     # The Standard Webhooks message id (webhook-id); a replay keeps it so receivers dedupe.
     message_id: Mapped[str] = mapped_column(String(60), info=NOT_PERSONAL)
-    # The JSON body sent: ids of the entry, site, member (a reference to a person), no values.
-    payload: Mapped[str] = mapped_column(Text, info=personal("reference.person", "member"))
+    # The JSON body sent: ids of the entry, site, door and membership, times and outcomes; no
+    # names, addresses or identity numbers. Pseudonymous (a membership id), so personal data,
+    # but no column links it to the person: it lives out its 30 days (retention webhook_log).
+    payload: Mapped[str] = mapped_column(Text, info=personal("integration.event", "member"))
     status: Mapped[str] = mapped_column(String(10), default="pending", info=NOT_PERSONAL)
     attempts: Mapped[int] = mapped_column(Integer, default=0, info=NOT_PERSONAL)
     next_attempt_at: Mapped[dt.datetime] = mapped_column(default=utcnow, info=NOT_PERSONAL)

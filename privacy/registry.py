@@ -277,6 +277,8 @@ DATA_CATEGORIES: dict[str, str] = {
     "consent.choice": "Consent given or withdrawn, notice version, time and channel",
     "request.case": "Data-subject requests: type, status, decision, due date",
     "mail.content": "Content of an e-mail waiting to be sent (encrypted until sent)",
+    "integration.event": "Event notifications for the customer's webhooks: ids of entries, "
+                         "doors and memberships, times and outcomes (no names or numbers)",
 }
 
 # Whose data (``subject=`` in the data map): key -> description.
@@ -538,7 +540,7 @@ _PURPOSES: tuple[Purpose, ...] = (
         "The notification carries ids the customer's own systems resolve, never names or "
         "identity numbers.",
         "customer", "legitimate_interest",
-        ("reference.person",),
+        ("integration.event",),
         ("member",),
         (WEBHOOK_RECEIVERS, CUSTOMER_ADMINS, HOSTING),
         (), "webhook_log", other_retention=("contract",),
