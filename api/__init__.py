@@ -28,6 +28,7 @@ BLUEPRINT_MODULES = [
     "api.customers",
     "api.sites",
     "api.catalogue",
+    "api.webhooks",
 ]
 
 

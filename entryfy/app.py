@@ -37,7 +37,12 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     from entryfy import mail
 
     app.extensions["entryfy.mail"] = mail.Mailer(app.config["SMTP_URL"], app.config["OUTBOX_DIR"])
+    if "MAIL_AFTER_COMMIT" in app.config:
+        app.extensions["entryfy.mail"].deliver_after_commit = app.config["MAIL_AFTER_COMMIT"]
     mail.configure(app.extensions["entryfy.mail"])
+    from entryfy import outbox
+
+    outbox.install()
 
     from entryfy import witness
 

@@ -90,6 +90,10 @@ from entryfy.customer_cli import customer_cli  # noqa: E402
 
 ALL.append(customer_cli)
 
+from entryfy.worker_cli import worker_cmd  # noqa: E402
+
+ALL.append(worker_cmd)
+
 # Keep last: adds `privacy reapply-erasures` and `customer purge` to whichever groups exist.
 from entryfy.requests_cli import attach as _attach_request_commands  # noqa: E402
 

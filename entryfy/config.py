@@ -65,6 +65,8 @@ def load(instance_path: str, overrides: dict[str, Any] | None = None) -> dict[st
         # Evidence outside the database: the erasure journal, published audit-chain heads.
         "WITNESS_URL": os.environ.get("ENTRYFY_WITNESS_URL",
                                       (Path(instance_path) / "witness").resolve().as_uri()),
+        # Webhook targets on private/loopback addresses (tests, local development only).
+        "WEBHOOKS_ALLOW_PRIVATE": _bool("ENTRYFY_WEBHOOKS_ALLOW_PRIVATE", False),
         "TOKEN_LIFETIME_DAYS": int(os.environ.get("TOKEN_LIFETIME_DAYS", "90")),
         "SESSION_LIFETIME_HOURS": int(os.environ.get("SESSION_LIFETIME_HOURS", "12")),
         # argon2id: RFC 9106 "second recommended" (64 MiB, t=3, p=4), above the OWASP minimum.
@@ -89,6 +91,9 @@ def load(instance_path: str, overrides: dict[str, Any] | None = None) -> dict[st
         # never from a CDN: flask-smorest's own UI routes stay off.
         "TESTING": False,
     }
+    if os.environ.get("ENTRYFY_MAIL_AFTER_COMMIT") is not None:
+        # Send mail right after the request's commit (default: only without SMTP_URL).
+        cfg["MAIL_AFTER_COMMIT"] = _bool("ENTRYFY_MAIL_AFTER_COMMIT", False)
     cfg.update(overrides)
     if str(cfg["RATELIMIT_STORAGE_URI"]).startswith(("redis", "rediss")):
         # A Redis that hangs must not hang requests: fail fast, and fall back (above).

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import logging
 import random
 import sqlite3
 import time
@@ -15,6 +16,35 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 from models import tenancy
+
+log = logging.getLogger(__name__)
+
+# The session of the innermost Database.transaction() running in this context (thread/task):
+# entryfy.mail finds it there to write its outbox row in the same transaction.
+_ACTIVE: contextvars.ContextVar[Session | None] = contextvars.ContextVar(
+    "entryfy_active_session", default=None
+)
+
+
+def active_session() -> Session | None:
+    return _ACTIVE.get()
+
+
+def run_after_commit(session: Session) -> None:
+    """Run what the transaction asked for after its commit (``session.info["after_commit"]``:
+    callables taking the session, e.g. delivering the mail it wrote). A failure there is
+    logged, never raised: the change is committed and the outbox row stays for the worker."""
+    hooks = session.info.pop("after_commit", None)
+    for hook in hooks or ():
+        try:
+            hook(session)
+        except Exception:
+            log.warning("after-commit step failed; the worker will retry", exc_info=True)
+            session.rollback()
+
+
+def discard_after_commit(session: Session) -> None:
+    session.info.pop("after_commit", None)
 
 
 def normalise_url(url: str) -> str:
@@ -186,13 +216,17 @@ class Database:
         session = self.session()
         tenancy.set_context(session, ctx)
         token = set_writes(True)
+        active = _ACTIVE.set(session)
         try:
             yield session
             session.commit()
+            run_after_commit(session)
         except BaseException:
+            discard_after_commit(session)
             session.rollback()
             raise
         finally:
+            _ACTIVE.reset(active)
             session.close()
             reset_writes(token)
 

@@ -1,15 +1,22 @@
 """Outgoing e-mail: SMTP when SMTP_URL is set, else a local outbox folder of .eml files, so
-nothing is needed to try it. Mail bodies are never logged."""
+nothing is needed to try it. Mail bodies are never logged.
+
+``send()`` inside a request or a CLI/job transaction (``Database.transaction``) does not send:
+it hands the mail to the transactional outbox (``entryfy.outbox``, registered at start-up),
+which writes a row in that transaction; ``entryfy worker`` sends it after the commit, so a
+rolled-back change sends nothing and a mail server that is down loses nothing. Outside any
+transaction (a plain script) it sends at once."""
 
 from __future__ import annotations
 
 import logging
 import smtplib
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from email.message import EmailMessage
 from pathlib import Path
+from typing import Any
 from urllib.parse import unquote, urlparse
 
 from entryfy import clock
@@ -34,9 +41,25 @@ class Mailer:
         self.outbox = Path(outbox_dir)
         self.sender = sender
 
+    # With no SMTP server (the .eml folder of development and tests), mail written to the
+    # outbox is delivered right after the commit that wrote it, so the folder reads like
+    # before; with SMTP the worker delivers (ENTRYFY_MAIL_AFTER_COMMIT overrides).
+    @property
+    def deliver_after_commit(self) -> bool:
+        if self._after_commit is not None:
+            return self._after_commit
+        return not self.smtp_url
+
+    @deliver_after_commit.setter
+    def deliver_after_commit(self, value: bool | None) -> None:
+        self._after_commit = value
+
+    _after_commit: bool | None = None
+
     def send(self, to: str, subject: str, body: str,
              headers: dict[str, str] | None = None,
-             attachments: Sequence[Attachment] = ()) -> str:
+             attachments: Sequence[Attachment] = (),
+             message_id: str | None = None) -> str:
         msg = EmailMessage()
         msg["From"] = self.sender
         msg["To"] = to
@@ -44,7 +67,7 @@ class Mailer:
         for name, value in (headers or {}).items():
             msg[name] = value
         msg["Date"] = clock.now().strftime("%a, %d %b %Y %H:%M:%S +0000")
-        message_id = f"{uuid.uuid4()}@entryfy"
+        message_id = message_id or f"{uuid.uuid4()}@entryfy"
         msg["Message-ID"] = f"<{message_id}>"
         msg.set_content(body)
         for a in attachments:
@@ -108,6 +131,34 @@ def mailer() -> Mailer:
     return _mailer
 
 
+# The outbox's writer: (session, to, subject, body, headers, attachments) -> message id.
+# Registered by entryfy.outbox (above this module), so the kernel does not import models.
+Writer = Callable[[Any, str, str, str, "dict[str, str] | None", "Sequence[Attachment]"], str]
+_writer: Writer | None = None
+
+
+def set_transactional_writer(writer: Writer | None) -> None:
+    global _writer
+    _writer = writer
+
+
+def _transaction_session() -> Any:
+    """The session of the request or job transaction this call runs in, if any."""
+    from flask import g, has_app_context
+
+    if has_app_context():
+        s = g.get("_db_session")
+        if s is not None:
+            return s
+    from entryfy.db import active_session
+
+    return active_session()
+
+
 def send(to: str, subject: str, body: str, headers: dict[str, str] | None = None,
          attachments: Sequence[Attachment] = ()) -> str:
+    """Send ``body`` to ``to``: through the outbox inside a transaction, else at once."""
+    session = _transaction_session() if _writer is not None else None
+    if session is not None and _writer is not None:
+        return _writer(session, to, subject, body, headers, attachments)
     return mailer().send(to, subject, body, headers, attachments)

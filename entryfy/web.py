@@ -32,7 +32,7 @@ from sqlalchemy import exc
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from entryfy.db import Database, set_writes
+from entryfy.db import Database, discard_after_commit, run_after_commit, set_writes
 from entryfy.dbfaults import Fault, classify, incidents
 from entryfy.errors import Conflict, EntryfyError
 
@@ -65,6 +65,7 @@ def settle() -> None:
     s: Session | None = g.get("_db_session")
     if s is not None:
         s.commit()
+        run_after_commit(s)  # e.g. the mail written so far: committed, so it goes now
 
 
 def keep_refusal() -> None:
@@ -201,6 +202,7 @@ def init_app(app: Flask) -> None:
             return response
         refusal_kept = g.pop("_keep_refusal", False) and 400 <= response.status_code < 500
         if response.status_code >= 400 and not refusal_kept:
+            discard_after_commit(s)
             # A refusal on a connection that has since died: nothing to undo.
             with contextlib.suppress(exc.SQLAlchemyError):
                 s.rollback()
@@ -208,6 +210,7 @@ def init_app(app: Flask) -> None:
         try:
             s.commit()
         except IntegrityError:
+            discard_after_commit(s)
             s.rollback()
             log.info("commit refused by a database constraint", exc_info=False)
             from api.problems import problem_response
@@ -219,14 +222,17 @@ def init_app(app: Flask) -> None:
             fault = classify(err)
             if fault is None:
                 raise
+            discard_after_commit(s)
             return _fault_response(err, fault, "commit")
         incidents.succeeded()
+        run_after_commit(s)
         return response
 
     @app.teardown_appcontext
     def _close(exc_: BaseException | None) -> None:
         s: Session | None = g.pop("_db_session", None)
         if s is not None:
+            discard_after_commit(s)
             try:
                 if exc_ is not None:
                     s.rollback()

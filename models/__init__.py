@@ -15,6 +15,7 @@ from models.doors import (
     UnlockCommand,
 )
 from models.entries import Entry, EntryCorrection
+from models.outbox import OutboxMail, ScheduledJob, WebhookDelivery, WebhookEndpoint
 from models.privacy import Consent, JobLock, NoticeVersion, RetentionRun
 from models.requests import (
     CustomerOffboarding,
@@ -56,11 +57,15 @@ __all__ = [
     "JobLock",
     "Membership",
     "NoticeVersion",
+    "OutboxMail",
     "RetentionRun",
+    "ScheduledJob",
     "Site",
     "Ticket",
     "TicketMessage",
     "UnlockCommand",
     "VerificationCode",
+    "WebhookDelivery",
+    "WebhookEndpoint",
     "tenant_models",
 ]

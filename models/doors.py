@@ -60,6 +60,8 @@ class Controller(IdMixin, CreatedMixin, TenantMixin, Base):
     name: Mapped[str] = mapped_column(String(200), info=NOT_PERSONAL)
     key_hash: Mapped[str] = mapped_column(String(64), unique=True, info=NOT_PERSONAL)
     last_seen_at: Mapped[dt.datetime | None] = mapped_column(info=NOT_PERSONAL)
+    # Set by the worker's offline check when no call came for a while; cleared when it calls.
+    offline_since: Mapped[dt.datetime | None] = mapped_column(info=NOT_PERSONAL)
     # The credential list is versioned per controller: the version moves on whenever the
     # content it would receive differs from the last one it was given (digest below).
     list_version: Mapped[int] = mapped_column(BigInteger, default=0, info=NOT_PERSONAL)

@@ -89,6 +89,8 @@ class DataRequestPart(IdMixin, CreatedMixin, TenantMixin, Base):
     due_at: Mapped[dt.datetime] = mapped_column(info=NOT_PERSONAL)
     # Who decided is in the customer's audit trail (actor, action, this part's id).
     decided_at: Mapped[dt.datetime | None] = mapped_column(info=NOT_PERSONAL)
+    # When the worker reminded the customer's admins that the due date is near (once).
+    reminded_at: Mapped[dt.datetime | None] = mapped_column(info=NOT_PERSONAL)
     # The customer's reason, told to the person.
     reason: Mapped[str | None] = mapped_column(Text, info=personal("request.case"))
     outcome: Mapped[str | None] = mapped_column(Text, info=NOT_PERSONAL)

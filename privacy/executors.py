@@ -40,6 +40,7 @@ from models import (
     Membership,
     RetentionRun,
 )
+from models.outbox import OutboxMail, WebhookDelivery
 from models.support import AccessGrant, Ticket, TicketMessage
 from models.tenancy import system_scope
 from privacy import audit, registry
@@ -296,3 +297,14 @@ def _request_records(b: Batch) -> dict[str, int]:
 
 
 register("request_record", _request_records)
+
+
+# ------------------------------------------------------- outgoing mail and webhook deliveries
+
+# Rule ``outbox_mail``: a mail's row (address, encrypted content) once it was sent or given up.
+register("outbox_mail", delete_rows(
+    OutboxMail, lambda cutoff: (OutboxMail.status != "pending") & (OutboxMail.sent_at < cutoff)))
+# Rule ``webhook_log``: the deliveries log, once a delivery is no longer pending.
+register("webhook_log", delete_rows(
+    WebhookDelivery, lambda cutoff: (WebhookDelivery.status != "pending")
+    & (WebhookDelivery.created_at < cutoff)))

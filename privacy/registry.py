@@ -94,6 +94,7 @@ ANCHORS: dict[str, str] = {
     "end_of_calendar_year": "the end of the calendar year the record was made in "
                             "(Swedish time)",
     "consent_withdrawn": "the consent is withdrawn",
+    "sent_or_abandoned": "the message was delivered, or given up on after its retries",
 }
 
 
@@ -224,6 +225,18 @@ _RULES: tuple[RetentionRule, ...] = (
         Period(years=2), "closed_at",
     ),
     RetentionRule(
+        "outbox_mail",
+        "An e-mail waiting to be sent (address and encrypted content): deleted 7 days after "
+        "it was sent or given up on.",
+        Period(days=7), "sent_or_abandoned",
+    ),
+    RetentionRule(
+        "webhook_log",
+        "Webhook deliveries (event ids sent to the customer's receiver, status, response "
+        "code): kept 30 days for the customer to inspect and replay, then deleted.",
+        Period(days=30), "created_at",
+    ),
+    RetentionRule(
         "until_withdrawn",
         "Processing based on consent lasts until the consent is withdrawn; it stops at once "
         "and the data used only for it are no longer used.",
@@ -270,6 +283,9 @@ DATA_CATEGORIES: dict[str, str] = {
     "support.case": "Content of a support case and what the customer shared for it",
     "consent.choice": "Consent given or withdrawn, notice version, time and channel",
     "request.case": "Data-subject requests: type, status, decision, due date",
+    "mail.content": "Content of an e-mail waiting to be sent (encrypted until sent)",
+    "integration.event": "Event notifications for the customer's webhooks: ids of entries, "
+                         "doors and memberships, times and outcomes (no names or numbers)",
 }
 
 # Whose data (``subject=`` in the data map): key -> description.
@@ -290,6 +306,9 @@ VENDOR_STAFF = "The vendor's own staff, on a need-to-know basis"
 CUSTOMER_ADMINS = "The customer's administrators (for its own tenant only)"
 SUPPORT_UNDER_GRANT = ("The vendor's support staff, only under a grant the customer gives for "
                        "one ticket, every read audited")
+WEBHOOK_RECEIVERS = ("Receivers of webhooks chosen by the customer (its own systems or its "
+                     "suppliers', e.g. payroll, HR, security): event ids only, never names or "
+                     "identity numbers")
 AUTHORITIES = "Authorities, courts and police where the law requires it"
 SKATTEVERKET = "Skatteverket (Swedish Tax Agency) on inspection of the personnel ledger"
 
@@ -513,6 +532,29 @@ _PURPOSES: tuple[Purpose, ...] = (
         (VENDOR_STAFF, CUSTOMER_ADMINS + ": requests that concern their tenant", HOSTING),
         (), "request_record",
         legal_basis_detail="GDPR Art. 12 and 15-22.",
+    ),
+    Purpose(
+        "mail_delivery", "Sending e-mail",
+        "E-mails the service sends (codes, invitations, notices) wait in an outbox until "
+        "sent, so that none is lost when the mail server is down and none goes out for a "
+        "change that was undone.",
+        "vendor", "legitimate_interest",
+        ("contact.email", "mail.content"),
+        ("account",),
+        (VENDOR_STAFF, HOSTING, MAIL),
+        (), "outbox_mail",
+    ),
+    Purpose(
+        "integrations", "Event notifications to the customer's systems (webhooks)",
+        "On the customer's instructions, notifying the receivers it registered when an entry "
+        "is made or closed, a door is opened, a member is added or a door raises an alert. "
+        "The notification carries ids the customer's own systems resolve, never names or "
+        "identity numbers.",
+        "customer", "legitimate_interest",
+        ("integration.event",),
+        ("member",),
+        (WEBHOOK_RECEIVERS, CUSTOMER_ADMINS, HOSTING),
+        (), "webhook_log", other_retention=("contract",),
     ),
 )
 

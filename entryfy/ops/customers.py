@@ -189,6 +189,10 @@ def add_member(session: Session, customer_id: uuid.UUID, *, email: str, role: st
     if unknown:
         raise ValidationFailed({k: ["Unknown field."] for k in sorted(unknown)})
     m = _new_membership(session, customer_id, email=email, **fields)
+    from entryfy.ops import events
+
+    events.emit(session, customer_id, "member.created",
+                {"id": m.id, "role": m.role, "pending": m.account_id is None})
     audit.record(session, action="member.added", customer_id=customer_id, actor_id=actor_id,
                  actor_role="admin", object_type="membership", object_id=m.id,
                  subject_id=m.account_id)

@@ -438,6 +438,7 @@ def attempt(session: Session, *, membership: Membership, door: Door, channel: st
         raise Conflict("Your membership ended while the door was being opened (for example, "
                        "your account is being erased); nothing was recorded.",
                        slug="membership-ended") from None
+    emit_access_event(session, event)
     if decision.granted:
         if door.controller_id is not None:
             session.add(UnlockCommand(
@@ -449,6 +450,17 @@ def attempt(session: Session, *, membership: Membership, door: Door, channel: st
     log.debug("door attempt door=%s event=%s outcome=%s reason=%s", door.id, event.id,
              event.outcome, event.reason)
     return decision, event
+
+
+def emit_access_event(session: Session, ev: AccessEvent) -> None:
+    """access_event.created for the customer's webhooks (ids and outcome, no names)."""
+    from entryfy.ops import events
+
+    events.emit(session, ev.customer_id, "access_event.created", {
+        "id": ev.id, "door_id": ev.door_id, "member_id": ev.membership_id,
+        "occurred_at": ev.occurred_at, "outcome": ev.outcome, "reason": ev.reason,
+        "method": ev.method, "direction": ev.direction, "source": ev.source,
+    })
 
 
 def _passage(session: Session, door: Door, account_id: uuid.UUID | None,
@@ -1005,6 +1017,7 @@ def seen(session: Session, c: Controller) -> None:
     # One write per half minute is enough for "online": spare the row on busy polling.
     if c.last_seen_at is None or now - c.last_seen_at > dt.timedelta(seconds=30):
         c.last_seen_at = now
+        c.offline_since = None  # the worker's offline check flags it again if it goes quiet
         session.flush()
 
 
@@ -1263,6 +1276,7 @@ def record_controller_events(session: Session, c: Controller,
             continue
         seen_ids.add(e["event_id"])
         recorded += 1
+        emit_access_event(session, ev)
         if e["outcome"] == "granted" and membership is not None:
             _passage(session, doors[e["door_id"]], membership.account_id, e.get("direction"),
                      e["occurred_at"])

@@ -31,7 +31,7 @@ from sqlalchemy.orm import Session, make_transient_to_detached
 
 from entryfy import clock, security
 from entryfy.errors import Conflict, NotFound, Unprocessable, ValidationFailed
-from entryfy.ops import geo, identity
+from entryfy.ops import events, geo, identity
 from entryfy.ops.tenant import load_owned
 from models import Account, Entry, EntryCorrection, Membership, Site
 from models.hot import HotStatement
@@ -130,6 +130,9 @@ _CHECK_IN_TARGET = ScopedQuery(
         select(Account.__table__.c.identity_number_enc.is_not(None))
         .where(Account.__table__.c.id == bindparam("account_id"))
         .scalar_subquery().label("has_identity"),
+        # Does a webhook listen for new entries? Asked here, so a customer without one pays
+        # no statement for it (events.emit runs only when this is true).
+        events.listening("entry.created", _S.customer_id).label("webhooks"),
     )
     .select_from(Site.__table__.join(
         Membership.__table__,
@@ -208,6 +211,12 @@ def check_in(session: Session, *, account_id: uuid.UUID, site_id: uuid.UUID,
     # No pre-check for an open entry: the partial unique index is the rule, and asking first
     # would cost a query on every check-in and still race.
     if _insert_unless_taken(conn, entry._asdict()):
+        if target.webhooks:
+            events.emit(session, entry.customer_id, "entry.created", {
+                "id": entry.id, "site_id": entry.site_id, "member_id": entry.membership_id,
+                "checked_in_at": entry.checked_in_at, "inside_geofence": entry.inside_geofence,
+                "source": entry.source,
+            }, conn=conn)
         return CheckIn(entry, created=True)
     # A unique index refused it (the transaction lives on): see who was first.
     won = _by_key(session, account_id, idempotency_key)
@@ -303,7 +312,26 @@ def check_out(session: Session, *, account: Account, entry_id: uuid.UUID,
             ).inside
     entry.checked_out_at = max(clock.now(), entry.checked_in_at)
     session.flush()
+    emit_checked_out(session, entry)
     return entry
+
+
+def emit_created(session: Session, entry: Entry) -> None:
+    """entry.created for an entry made outside the app's check-in (doors, kiosks, jobs)."""
+    events.emit(session, entry.customer_id, "entry.created", {
+        "id": entry.id, "site_id": entry.site_id, "member_id": entry.membership_id,
+        "checked_in_at": entry.checked_in_at, "inside_geofence": entry.inside_geofence,
+        "source": entry.source,
+    })
+
+
+def emit_checked_out(session: Session, entry: Entry) -> None:
+    """entry.checked_out; also for check-outs made elsewhere (e.g. the automatic one)."""
+    events.emit(session, entry.customer_id, "entry.checked_out", {
+        "id": entry.id, "site_id": entry.site_id, "member_id": entry.membership_id,
+        "checked_in_at": entry.checked_in_at, "checked_out_at": entry.checked_out_at,
+        "source": entry.source,
+    })
 
 
 def record_passage(session: Session, *, account_id: uuid.UUID, site: Site, direction: str,
@@ -327,6 +355,7 @@ def record_passage(session: Session, *, account_id: uuid.UUID, site: Site, direc
             return None
         current.checked_out_at = max(at, current.checked_in_at)
         session.flush()
+        emit_checked_out(session, current)
         return current
     if current is not None:
         return current
@@ -340,6 +369,7 @@ def record_passage(session: Session, *, account_id: uuid.UUID, site: Site, direc
         restricted=False,
     )
     if _insert_and_attach(session, entry):
+        emit_created(session, entry)
         return entry
     # Two readers at once: the other passage opened the shift.
     won = open_entry(session, account_id, site.id)

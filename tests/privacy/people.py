@@ -253,6 +253,24 @@ def _b_requests(s: Session, make: Factory, p: Person) -> None:
     p.built.update({"data_requests", "data_request_parts"})
 
 
+def _b_outbox(s: Session, make: Factory, p: Person) -> None:
+    """outbox_mails (a mail to the person still waiting to be sent) and webhook_deliveries
+    (a member.created event about their membership, for customer A's webhook)."""
+    from entryfy import outbox
+    from entryfy.ops import events, webhooks
+
+    outbox.write_mail(s, p.email, "Waiting", "A mail not yet sent")
+    webhooks.create_endpoint(s, p.world.a.customer.id, url="https://93.184.215.14/hook",
+                             events=["member.created"], actor_id=None)
+    m = membership_of(s, p.world.a.customer, p.account)
+    assert m is not None
+    events.emit(s, p.world.a.customer.id, "member.created",
+                {"id": m.id, "role": m.role, "pending": False})
+    s.commit()
+    p.expected["outbox_mails"] = [p.email]
+    p.built.update({"outbox_mails", "webhook_deliveries"})
+
+
 BUILDERS: list[tuple[str, Callable[[Session, Factory, Person], None]]] = [
     ("accounts", _b_accounts),
     ("devices", _b_devices),
@@ -266,6 +284,7 @@ BUILDERS: list[tuple[str, Callable[[Session, Factory, Person], None]]] = [
     ("access_members", _b_doors),
     ("tickets", _b_support),
     ("data_requests", _b_requests),
+    ("outbox_mails", _b_outbox),
 ]
 
 
