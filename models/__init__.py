@@ -25,6 +25,7 @@ from models.requests import (
     ErasureRecord,
     VerificationCode,
 )
+from models.site_ops import Inspection, Kiosk
 from models.support import AccessGrant, Ticket, TicketMessage
 
 __all__ = [
@@ -52,7 +53,9 @@ __all__ = [
     "EntryCorrection",
     "Erasure",
     "ErasureRecord",
+    "Inspection",
     "JobLock",
+    "Kiosk",
     "Membership",
     "NoticeVersion",
     "RetentionRun",

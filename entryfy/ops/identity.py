@@ -85,12 +85,18 @@ def set_identity_number(session: Session, account: Account, raw: str | None) -> 
     """Validate and store (encrypted) the person's number; None removes it."""
     if raw is None:
         account.identity_number_enc = None
+        account.identity_number_hash = None
     else:
-        account.identity_number_enc = security.keys().encrypt(
-            normalise(raw), context=_context(account)
-        )
+        number = normalise(raw)
+        account.identity_number_enc = security.keys().encrypt(number, context=_context(account))
+        account.identity_number_hash = lookup_hash(number)
     account.updated_at = clock.now()
     session.flush()
+
+
+def lookup_hash(normalised: str) -> str:
+    """The keyed hash a kiosk looks the person up by (the number normalised first)."""
+    return security.keys().keyed_hash("identity-number", normalised)
 
 
 def reveal(account_id: object, ciphertext: str | None) -> str | None:
