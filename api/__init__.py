@@ -27,6 +27,9 @@ BLUEPRINT_MODULES = [
     "api.controller",
     "api.customers",
     "api.sites",
+    "api.site_ops",
+    "api.kiosk",
+    "api.inspections",
 ]
 
 

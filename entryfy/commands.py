@@ -43,6 +43,10 @@ from entryfy.customer_cli import customer_cli  # noqa: E402
 
 ALL.append(customer_cli)
 
+from entryfy.site_cli import entries_cli  # noqa: E402
+
+ALL.append(entries_cli)
+
 # Keep last: adds `privacy reapply-erasures` and `customer purge` to whichever groups exist.
 from entryfy.requests_cli import attach as _attach_request_commands  # noqa: E402
 

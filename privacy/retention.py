@@ -97,7 +97,7 @@ def register(rule_key: str, executor: Executor) -> None:
 
 # Modules outside privacy/ that register executors for their own tables. Loaded by every run,
 # so a job that never built the app still carries out every rule.
-EXECUTOR_MODULES = ("entryfy.ops.support",)
+EXECUTOR_MODULES = ("entryfy.ops.support", "entryfy.ops.inspections")
 
 
 def _load_executor_modules() -> None:

@@ -18,7 +18,7 @@ import datetime as dt
 import secrets
 import uuid
 
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from entryfy import clock, security
@@ -28,7 +28,7 @@ from entryfy.ops import onsite
 from entryfy.ops.tenant import load_owned
 from models import Customer, Inspection, Site
 from models.tenancy import scope_to, system_scope
-from privacy import audit
+from privacy import audit, retention
 
 ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"[:31]  # no I, O, 0, 1 (read aloud, typed)
 CODE_LENGTH = 10
@@ -154,3 +154,10 @@ def open_inspection(session: Session, code: str, *,
                      object_id=inspection.id)
     session.flush()
     return InspectionView(inspection, site, customer, now, rows, present, employer_org_nr)
+
+
+# Retention: an access is deleted two years after it ended (registry "inspection_access").
+retention.register("inspection_access", retention.delete_rows(
+    Inspection,
+    lambda cutoff: or_(Inspection.expires_at < cutoff, Inspection.revoked_at < cutoff),
+))

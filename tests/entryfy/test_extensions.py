@@ -15,6 +15,7 @@ def test_the_declared_limits_are_found_on_every_kind_of_view(app):
         "auth.login", "auth.issue_token", "privacy_rights.MyRequests",
         "privacy_rights.my_export", "privacy_rights.customer_export",
         "privacy_rights.outside_request", "privacy_rights.verify_outside_request",
+        "kiosk.kiosk_entry", "inspections.inspection_ledger",
     }
     assert not limited & HOT_ENDPOINTS
 
