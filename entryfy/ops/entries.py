@@ -280,8 +280,9 @@ def check_in_registered(session: Session, *, actor_id: uuid.UUID, site_id: uuid.
     if claimed > now + CLOCK_SKEW:
         raise Unprocessable("The time given is in the future.", slug="occurred-in-future")
     claimed = min(claimed, now)
+    # The membership began at its valid_from, or else when it was made.
     began = target.valid_from or target.created_at
-    if began is not None and claimed < began:
+    if occurred_at is not None and began is not None and claimed < began:
         raise Unprocessable("The time given is before the person's membership began.",
                             slug="occurred-before-membership")
     window = dt.timedelta(hours=site.late_registration_hours)
