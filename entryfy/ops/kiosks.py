@@ -18,6 +18,7 @@ import re
 import uuid
 
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from entryfy import clock, security
@@ -89,18 +90,20 @@ def revoke_kiosk(session: Session, site: Site, kiosk_id: uuid.UUID, *,
 def set_id06_card(session: Session, membership: Membership, card_number: str | None, *,
                   actor_id: uuid.UUID | None) -> None:
     """Enrol (or with None, remove) the member's ID06 card, kept only as a keyed hash."""
-    if card_number is None:
-        membership.id06_card_hash = None
-    else:
-        membership.id06_card_hash = card_hash(card_number)
-        taken = session.scalar(select(Membership.id).where(
+    value = None if card_number is None else card_hash(card_number)
+    taken = Conflict("That card is already enrolled for someone else.", slug="card-taken")
+    if value is not None and session.scalar(select(Membership.id).where(
             Membership.customer_id == membership.customer_id,
-            Membership.id06_card_hash == membership.id06_card_hash,
-            Membership.id != membership.id))
-        if taken is not None:
-            raise Conflict("That card is already enrolled for someone else.",
-                           slug="card-taken")
-    session.flush()
+            Membership.id06_card_hash == value, Membership.id != membership.id)) is not None:
+        raise taken
+    try:
+        # In a savepoint: a concurrent enrolment of the same card makes this a 409, and the
+        # unique index (customer_id, id06_card_hash) decides who was first.
+        with session.begin_nested():
+            membership.id06_card_hash = value
+            session.flush()
+    except IntegrityError:
+        raise taken from None
     audit.record(session, action="member.card_changed", customer_id=membership.customer_id,
                  actor_id=actor_id, actor_role="admin", object_type="membership",
                  object_id=membership.id, subject_id=membership.account_id)
