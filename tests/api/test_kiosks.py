@@ -53,8 +53,8 @@ def test_an_admin_makes_a_kiosk_whose_token_is_shown_once(client, session, world
     assert body["token"].startswith("kiosk_") and len(body["token"]) > 40
     k = session.get(Kiosk, uuid.UUID(body["id"]))
     assert k.token_hash == security.sha256_hex(body["token"])
-    listed = client.get(kiosks_url(world.a),
-                        headers=bearer(client, world.a.admin, device_id="admin-kiosk-phone")).get_json()
+    h = bearer(client, world.a.admin, device_id="admin-kiosk-phone")
+    listed = client.get(kiosks_url(world.a), headers=h).get_json()
     assert [i["id"] for i in listed] == [body["id"]]
     assert "token" not in listed[0]
     ev = session.scalars(select(AuditEvent).where(AuditEvent.action == "kiosk.created")).all()
@@ -146,7 +146,7 @@ def test_one_refusal_for_everyone_not_recognised(client, session, make, world, n
 def test_a_kiosk_that_asks_for_a_pin(client, session, world, number):
     a = world.a
     token = make_kiosk(client, a, require_pin=True)["token"]
-    cred, pin = door_ops.issue_pin(session, a.worker_membership)
+    _cred, pin = door_ops.issue_pin(session, a.worker_membership)
     session.commit()
     r = client.post("/api/v1/kiosk/entries", headers=kh(token),
                     json={"identity_number": number, "direction": "in"})

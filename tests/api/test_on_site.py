@@ -72,6 +72,27 @@ def test_admins_operators_and_foremen_see_who_is_on_site(client, make, world, cr
         ("entries.read", person.id, role)]
 
 
+def test_both_databases_write_the_list_alike(client, make, session, world):
+    """On PostgreSQL the database writes the JSON; names and times come out as Python
+    writes them on SQLite: microseconds only when there are some, a missing name part
+    left out, an empty site an empty list."""
+    a = world.a
+    h = bearer(client, a.admin)
+    empty = client.get(url(a), headers=h).get_json()
+    assert (empty["count"], empty["items"]) == (0, [])
+    only_first = make.account(first_name="Solo", last_name="")
+    entry(session, a.site, only_first, checked_in_at=T0.replace(microsecond=120),
+          employer_name=None)
+    entry(session, a.site, a.worker, checked_in_at=T0 + dt.timedelta(seconds=1),
+          employer_name='Bygg "Citat" AB')
+    body = client.get(url(a), headers=h).get_json()
+    assert body["items"][0]["person_name"] == "Solo"
+    assert [(i["checked_in_at"], i["employer_name"]) for i in body["items"]] == [
+        ("2026-11-02T07:00:00.000120+00:00", None),
+        ("2026-11-02T07:00:01+00:00", 'Bygg "Citat" AB')]
+    assert body["site_name"] == a.site.name and body["site_id"] == str(a.site.id)
+
+
 @pytest.mark.parametrize("role", ["member", "guest"])
 def test_members_may_not_see_the_list(client, make, world, crew, role):
     person = make.account()
