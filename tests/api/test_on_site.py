@@ -374,3 +374,17 @@ def test_the_plain_check_in_issues_as_many_statements_as_before(client, backend,
         "SELECT sites.id, sites.customer_id, sites.latitude,",
         "INSERT INTO entries (site_id,",
     ], seen
+
+
+def test_an_admin_makes_someone_foreman(client, session, world):
+    a = world.a
+    h = bearer(client, a.admin, device_id="admin-phone")
+    r = client.patch(f"/api/v1/customers/{a.customer.id}/members/{a.worker_membership.id}",
+                     headers=h, json={"role": "foreman"})
+    assert r.status_code == 200, r.get_json()
+    assert r.get_json()["role"] == "foreman"
+    r = client.get(url(a), headers=bearer(client, a.worker))
+    assert r.status_code == 200 and r.get_json()["count"] == 0
+    r = client.patch(f"/api/v1/customers/{a.customer.id}/members/{a.worker_membership.id}",
+                     headers=h, json={"role": "boss"})
+    problem(r, 400)
