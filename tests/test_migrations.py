@@ -61,9 +61,12 @@ def test_0016_goes_down_and_up_again(tmp_path):
         with engine.connect() as c:
             sql = dict(c.execute(text("SELECT name, sql FROM sqlite_master")).all())
         return {
-            "open": sql["uq_entries_open"], "invite": sql.get("uq_memberships_customer_invite"),
-            "email": sql.get("uq_accounts_email_lower"), "roles": "'foreman'" in sql["memberships"],
-            "sources": "'kiosk'" in sql["entries"], "tables": set(inspect(engine).get_table_names()),
+            "open": sql["uq_entries_open"],
+            "invite": sql.get("uq_memberships_customer_invite"),
+            "email": sql.get("uq_accounts_email_lower"),
+            "roles": "'foreman'" in sql["memberships"],
+            "sources": "'kiosk'" in sql["entries"],
+            "tables": set(inspect(engine).get_table_names()),
         }
 
     try:
