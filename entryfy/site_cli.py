@@ -21,3 +21,20 @@ def auto_checkout() -> None:
     for site_id, n in sorted(closed.items()):
         click.echo(f"site {site_id}: closed {n}")
     click.echo(f"auto check-out: {sum(closed.values())} entries closed")
+
+
+@entries_cli.command("backfill-identity-hashes")
+def backfill_identity_hashes() -> None:
+    """Once after migration 0016: the kiosk lookup hash for identity numbers stored before
+    (idempotent; batches of 500, one transaction each)."""
+    from entryfy.ops import identity
+    from models.tenancy import SYSTEM
+
+    total = 0
+    while True:
+        with database().transaction(SYSTEM) as s:
+            n = identity.backfill_lookup_hashes(s)
+        total += n
+        if n == 0:
+            break
+    click.echo(f"identity numbers given a lookup hash: {total}")

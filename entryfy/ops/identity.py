@@ -109,3 +109,20 @@ def reveal(account_id: object, ciphertext: str | None) -> str | None:
 def masked(account: Account) -> str | None:
     number = reveal(account.id, account.identity_number_enc)
     return mask(number) if number else None
+
+
+def backfill_lookup_hashes(session: Session, *, batch: int = 500) -> int:
+    """Give every account that has an identity number but no lookup hash its hash (numbers
+    stored before kiosks existed, migration 0016). One batch; returns how many were done, 0
+    when none is left. Flushes; the caller commits."""
+    from sqlalchemy import select
+
+    rows = list(session.scalars(
+        select(Account).where(Account.identity_number_enc.is_not(None),
+                              Account.identity_number_hash.is_(None))
+        .order_by(Account.id).limit(batch)))
+    for account in rows:
+        number = reveal(account.id, account.identity_number_enc)
+        account.identity_number_hash = lookup_hash(number) if number else None
+    session.flush()
+    return len(rows)

@@ -208,3 +208,24 @@ def test_throttled_per_kiosk(client, app, world, number):
         assert r.status_code == 422
     finally:
         app.config.pop("KIOSK_LIMIT")
+
+
+def test_numbers_stored_before_kiosks_are_found_after_the_backfill(client, session,
+                                                                   world, number):
+    from models import Account
+
+    acc = session.get(Account, world.a.worker.id)
+    acc.identity_number_hash = None  # as migration 0016 leaves an older number
+    session.commit()
+    token = make_kiosk(client, world.a)["token"]
+    r = client.post("/api/v1/kiosk/entries", headers=kh(token),
+                    json={"identity_number": number, "direction": "in"})
+    problem(r, 422, "kiosk-not-recognised")
+    from entryfy.ops import identity
+
+    assert identity.backfill_lookup_hashes(session) == 1
+    assert identity.backfill_lookup_hashes(session) == 0
+    session.commit()
+    r = client.post("/api/v1/kiosk/entries", headers=kh(token),
+                    json={"identity_number": number, "direction": "in"})
+    assert r.status_code == 201, r.get_json()
