@@ -29,6 +29,9 @@ BLUEPRINT_MODULES = [
     "api.sites",
     "api.catalogue",
     "api.webhooks",
+    "api.site_ops",
+    "api.kiosk",
+    "api.inspections",
 ]
 
 

@@ -15,7 +15,9 @@ from models.tenancy import scope_to
 
 ADMIN = ("admin",)
 ADMIN_OR_OPERATOR = ("admin", "operator")
-ANY_MEMBER = ("member", "admin", "operator")
+ANY_MEMBER = ("member", "admin", "operator", "foreman")
+# Who is on site now (the evacuation list): the people who run the site's day.
+ON_SITE_ROLES = ("admin", "operator", "foreman")
 
 
 def membership_is_current(m: Membership) -> bool:

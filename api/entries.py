@@ -50,6 +50,14 @@ class CheckInIn(InSchema):
     latitude = ma.fields.Float(required=True, validate=LATITUDE)
     longitude = ma.fields.Float(required=True, validate=LONGITUDE)
     accuracy_m = ma.fields.Float(load_default=None, allow_none=True, validate=ACCURACY)
+    member_id = ma.fields.UUID(
+        metadata={"description": "A foreman (or admin) registering a colleague: the "
+                  "colleague's member id. The entry keeps registered_by."})
+    occurred_at = ma.fields.AwareDateTime(
+        metadata={"description": "A late or offline registration: the time the phone "
+                  "recorded; kept as checked_in_at, with registered_at beside it. Not in the "
+                  "future, not before the membership, not older than the site's "
+                  "late_registration_hours (422 otherwise)."})
 
 
 class CheckOutIn(InSchema):
@@ -74,6 +82,15 @@ class PersonEntryOut(OutSchema):
     distance_m = ma.fields.Integer(allow_none=True)
     checkout_inside_geofence = ma.fields.Boolean(allow_none=True)
     source = ma.fields.String()
+    registered_at = ma.fields.DateTime(
+        attribute="created_at",
+        metadata={"description": "When the entry reached Entryfy (checked_in_at: claimed)."})
+    registered_by = ma.fields.UUID(
+        attribute="registered_by_id", allow_none=True,
+        metadata={"description": "Who registered it for the person (a foreman); null: the "
+                  "person, a door or a kiosk."})
+    auto_checkout = ma.fields.Boolean(
+        metadata={"description": "Closed by the site's automatic check-out."})
 
 
 class AdminEntryOut(PersonEntryOut):
@@ -145,6 +162,8 @@ def admin_entry(entry: Entry, corrected: bool, person_name: str | None = None,
         "checked_in_at": entry.checked_in_at, "checked_out_at": entry.checked_out_at,
         "inside_geofence": entry.inside_geofence, "distance_m": entry.distance_m,
         "checkout_inside_geofence": entry.checkout_inside_geofence, "source": entry.source,
+        "created_at": entry.created_at, "registered_by_id": entry.registered_by_id,
+        "auto_checkout": entry.auto_checkout,
         "account_id": entry.account_id, "member_id": entry.membership_id,
         "employer_name": entry.employer_name, "employer_org_nr": entry.employer_org_nr,
         "corrected": corrected, "restricted": entry.restricted,
@@ -175,7 +194,23 @@ def check_in(headers: dict[str, Any], data: dict[str, Any]):  # type: ignore[no-
     `idempotency-key-reused`. Outside an enforcing geofence: 422 `outside-geofence` with
     `distance_m`. Already checked in at the site: 409 `already-checked-in` with `entry_id`.
     A site with a personnel ledger needs the person's identity number (422
-    `identity-number-required`). Not a current member of the site's customer: 404."""
+    `identity-number-required`). Not a current member of the site's customer: 404.
+
+    With `member_id` (a foreman or admin registering a colleague; other roles 403) and/or
+    `occurred_at` (late or offline): 422 `occurred-in-future`, `occurred-before-membership`,
+    `occurred-too-old` or `overlapping-shift` for a claim that cannot stand."""
+    if "member_id" in data or "occurred_at" in data:
+        # The slower path, only for these requests: the plain check-in below stays three
+        # statements (docs/ARCHITECTURE.md, hot paths).
+        _scope_to_own_customers()
+        result = ops.check_in_registered(
+            db_session(), actor_id=current_account_id(), site_id=data["site_id"],
+            latitude=data["latitude"], longitude=data["longitude"],
+            accuracy_m=data["accuracy_m"], idempotency_key=headers["idempotency_key"],
+            member_id=data.get("member_id"), occurred_at=data.get("occurred_at"),
+            ip=request.remote_addr,
+        )
+        return result.entry, (201 if result.created else 200)
     result = ops.check_in(
         db_session(), account_id=current_account_id(), site_id=data["site_id"],
         latitude=data["latitude"],

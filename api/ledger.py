@@ -36,7 +36,7 @@ DIALECTS = {"rfc4180", "excel-sv"}
 COLUMNS = (
     "entry_id", "ledger_id", "name", "identity_number", "employer_name", "employer_org_nr",
     "checked_in_at", "checked_out_at", "corrected", "original_checked_in_at",
-    "original_checked_out_at",
+    "original_checked_out_at", "registered_at", "registered_by", "source", "auto_checkout",
 )
 
 
@@ -89,6 +89,15 @@ class LedgerRowOut(OutSchema):
     corrected = ma.fields.Boolean()
     original_checked_in_at = ma.fields.DateTime(allow_none=True)
     original_checked_out_at = ma.fields.DateTime(allow_none=True)
+    registered_at = ma.fields.DateTime(
+        allow_none=True, metadata={"description": "When the entry reached Entryfy; "
+                                   "checked_in_at is the time claimed (late or offline)."})
+    registered_by = ma.fields.UUID(
+        allow_none=True, metadata={"description": "The account that registered it for the "
+                                   "person (a foreman); null: the person or a device."})
+    source = ma.fields.String(metadata={"description": "app, door, kiosk or admin."})
+    auto_checkout = ma.fields.Boolean(
+        metadata={"description": "Closed by the site's automatic check-out."})
 
 
 # "from" is a Python keyword, hence the dict form.
@@ -124,6 +133,9 @@ def _record(row: ops.LedgerRow, when: Callable[[Any], str | None]) -> dict[str, 
         "checked_out_at": when(row.checked_out_at), "corrected": row.corrected,
         "original_checked_in_at": when(row.original_checked_in_at),
         "original_checked_out_at": when(row.original_checked_out_at),
+        "registered_at": when(row.registered_at),
+        "registered_by": str(row.registered_by_id) if row.registered_by_id else None,
+        "source": row.source, "auto_checkout": row.auto_checkout,
     }
 
 
@@ -160,6 +172,7 @@ def _csv_stream(rows: Iterable[ops.LedgerRow], tz: zoneinfo.ZoneInfo,
     for i, row in enumerate(rows, 1):
         rec = _record(row, when)
         rec["corrected"] = yes if row.corrected else no
+        rec["auto_checkout"] = yes if row.auto_checkout else no
         writer.writerow([_cell(rec[c]) for c in COLUMNS])
         if i % 200 == 0:
             yield buf.getvalue()

@@ -55,6 +55,14 @@ class SiteIn(InSchema):
                                           "ledger; default Europe/Stockholm."})
     store_coarse_position = ma.fields.Boolean(
         metadata={"description": "Keep a coarse (about 1 km) position with each entry."})
+    late_registration_hours = ma.fields.Integer(
+        strict=True, validate=ma.validate.Range(0, ops.MAX_LATE_REGISTRATION_HOURS),
+        metadata={"description": "A late or offline check-in (occurred_at) may claim a time at "
+                  "most this many hours back; older is an admin's correction. Default 24."})
+    auto_checkout_time = ma.fields.Time(
+        allow_none=True,
+        metadata={"description": "Local time of day (the site's time zone, HH:MM) at which "
+                  "entries still open are closed and marked auto_checkout; null: never."})
 
 
 class SitePatch(SiteIn):
@@ -76,6 +84,8 @@ class SiteOut(OutSchema):
     ledger_id = ma.fields.String(allow_none=True)
     timezone = ma.fields.String()
     store_coarse_position = ma.fields.Boolean()
+    late_registration_hours = ma.fields.Integer()
+    auto_checkout_time = ma.fields.Time(allow_none=True)
     created_at = ma.fields.DateTime()
 
 

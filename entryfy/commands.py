@@ -94,6 +94,10 @@ from entryfy.worker_cli import worker_cmd  # noqa: E402
 
 ALL.append(worker_cmd)
 
+from entryfy.site_cli import entries_cli  # noqa: E402
+
+ALL.append(entries_cli)
+
 # Keep last: adds `privacy reapply-erasures` and `customer purge` to whichever groups exist.
 from entryfy.requests_cli import attach as _attach_request_commands  # noqa: E402
 

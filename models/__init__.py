@@ -26,6 +26,7 @@ from models.requests import (
     ErasureRecord,
     VerificationCode,
 )
+from models.site_ops import Inspection, Kiosk
 from models.support import AccessGrant, Ticket, TicketMessage
 
 __all__ = [
@@ -54,7 +55,9 @@ __all__ = [
     "EntryCorrection",
     "Erasure",
     "ErasureRecord",
+    "Inspection",
     "JobLock",
+    "Kiosk",
     "Membership",
     "NoticeVersion",
     "OutboxMail",

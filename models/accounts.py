@@ -49,6 +49,14 @@ class Account(IdMixin, CreatedMixin, Base):
         String(200),
         info=personal("identity.national_id", identifier=True, erasure="delete"),
     )
+    # The same number as a keyed hash (security.keys().keyed_hash, purpose "identity-number"),
+    # so a site kiosk can find the person by the number typed in without decrypting anyone's.
+    # A credential for the kiosk, not the ledger's copy of the number: an erasure clears it
+    # even while a legal hold keeps identity_number_enc for the ledger.
+    identity_number_hash: Mapped[str | None] = mapped_column(
+        String(64), index=True,
+        info=personal("access.credential", identifier=True, erasure="delete"),
+    )
     # Vendor staff only: support or platform_admin. Customers' people have None.
     staff_role: Mapped[str | None] = mapped_column(String(20), info=NOT_PERSONAL)
     # Second factor (vendor staff must have one; entryfy.ops.staff): the TOTP secret encrypted

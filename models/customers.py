@@ -5,13 +5,17 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 
-from sqlalchemy import CheckConstraint, Float, ForeignKey, Index, Integer, String, text
+from sqlalchemy import CheckConstraint, Float, ForeignKey, Index, Integer, String, Time, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from models.accounts import Account
 from models.base import NOT_PERSONAL, Base, CreatedMixin, IdMixin, TenantMixin, personal, ref
 
-MEMBER_ROLES = ("member", "admin", "operator", "guest")
+# The one list of membership roles: the check constraint below, the roles an admin may
+# assign (entryfy.ops.customers) and the access checks (api.access) derive from it.
+# foreman: a member who may also register entries for colleagues and see who is on site.
+MEMBER_ROLES = ("member", "admin", "operator", "guest", "foreman")
+ROLE_CHECK = "role IN (" + ", ".join(f"'{r}'" for r in MEMBER_ROLES) + ")"
 GEOFENCE_MODES = ("enforce", "record")
 
 
@@ -38,9 +42,7 @@ class Membership(IdMixin, CreatedMixin, TenantMixin, Base):
     __subject_column__ = "account_id"
     __privacy__ = {"purpose": "workforce_administration", "retention": "membership"}
     __table_args__ = (
-        CheckConstraint(
-            "role IN ('member', 'admin', 'operator', 'guest')", name="role"
-        ),
+        CheckConstraint(ROLE_CHECK, name="role"),
         CheckConstraint(
             "account_id IS NOT NULL OR invited_email IS NOT NULL", name="who"
         ),
@@ -56,6 +58,8 @@ class Membership(IdMixin, CreatedMixin, TenantMixin, Base):
         # index rather than a constraint: both databases accept it as a foreign-key target,
         # and SQLite can add it to an existing table without rebuilding the table.
         Index("uq_memberships_customer_id_id", "customer_id", "id", unique=True),
+        # An ID06 card identifies one membership of the customer at its kiosks.
+        Index("uq_memberships_customer_card", "customer_id", "id06_card_hash", unique=True),
     )
 
     account_id: Mapped[uuid.UUID | None] = mapped_column(
@@ -75,6 +79,11 @@ class Membership(IdMixin, CreatedMixin, TenantMixin, Base):
     )
     valid_from: Mapped[dt.datetime | None] = mapped_column(info=NOT_PERSONAL)
     valid_to: Mapped[dt.datetime | None] = mapped_column(info=NOT_PERSONAL)
+    # The person's ID06 card number, only as a keyed hash (security.keys().keyed_hash with
+    # purpose "id06-card"): a kiosk's card reader finds the membership, nothing reads it back.
+    id06_card_hash: Mapped[str | None] = mapped_column(
+        String(64), info=personal("access.credential", subject="member", identifier=True)
+    )
 
     account: Mapped[Account | None] = relationship()
     customer: Mapped[Customer] = relationship()
@@ -105,3 +114,10 @@ class Site(IdMixin, CreatedMixin, TenantMixin, Base):
     )
     # Keep a coarse (about 1 km) position with each entry only when the site asks for it.
     store_coarse_position: Mapped[bool] = mapped_column(default=False, info=NOT_PERSONAL)
+    # Late and offline registrations: a claimed time (occurred_at) older than this is refused.
+    late_registration_hours: Mapped[int] = mapped_column(
+        Integer, default=24, server_default=text("24"), info=NOT_PERSONAL
+    )
+    # Local time of day (the site's time zone) at which entries still open are closed by the
+    # automatic check-out (entryfy.ops.site_ops.auto_check_out); None: never.
+    auto_checkout_time: Mapped[dt.time | None] = mapped_column(Time, info=NOT_PERSONAL)

@@ -13,6 +13,10 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from models.base import NOT_PERSONAL, Base, CreatedMixin, IdMixin, TenantMixin, personal, ref
 
+# app: the person's phone; door: a turnstile passage; admin: an admin's action; kiosk: a site
+# device (identity number or ID06 card).
+ENTRY_SOURCES = ("app", "door", "admin", "kiosk")
+
 
 class Entry(IdMixin, CreatedMixin, TenantMixin, Base):
     __tablename__ = "entries"
@@ -20,12 +24,17 @@ class Entry(IdMixin, CreatedMixin, TenantMixin, Base):
     __customer_id_index__ = False  # ix_entries_customer_in and _customer_site_in lead with it
     __privacy__ = {"purpose": "personnel_ledger", "retention": "personnel_ledger"}
     __table_args__ = (
-        CheckConstraint("source IN ('app', 'door', 'admin')", name="source"),
-        # One open entry per person and site: a double tap cannot open two shifts.
+        CheckConstraint(
+            "source IN (" + ", ".join(f"'{s}'" for s in ENTRY_SOURCES) + ")", name="source"
+        ),
+        # One open entry per person and site: a double tap cannot open two shifts. Site
+        # first, so the same partial index (open entries only, small whatever the table's
+        # size) also answers "who is on site now" (entryfy.ops.site_ops.on_site) without a
+        # second index for the check-in to maintain.
         Index(
             "uq_entries_open",
-            "account_id",
             "site_id",
+            "account_id",
             unique=True,
             sqlite_where=text("checked_out_at IS NULL AND account_id IS NOT NULL"),
             postgresql_where=text("checked_out_at IS NULL AND account_id IS NOT NULL"),
@@ -78,6 +87,16 @@ class Entry(IdMixin, CreatedMixin, TenantMixin, Base):
     )
     # Set when the person asked for erasure while a legal hold keeps the row: ledger use only.
     restricted: Mapped[bool] = mapped_column(default=False, info=NOT_PERSONAL)
+    # Who registered the entry when it was not the person themself (a foreman for a colleague);
+    # None: the person, a door or a kiosk (see source). The time it was registered is
+    # created_at (served as registered_at); checked_in_at is the time claimed.
+    registered_by_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("accounts.id", ondelete="SET NULL"), info=ref("member")
+    )
+    # Closed by the automatic check-out at the site's set time, not by the person.
+    auto_checkout: Mapped[bool] = mapped_column(
+        default=False, server_default=text("false"), info=NOT_PERSONAL
+    )
 
     corrections: Mapped[list[EntryCorrection]] = relationship(
         back_populates="entry",

@@ -41,6 +41,7 @@ from models import (
     RetentionRun,
 )
 from models.outbox import OutboxMail, WebhookDelivery
+from models.site_ops import Inspection
 from models.support import AccessGrant, Ticket, TicketMessage
 from models.tenancy import system_scope
 from privacy import audit, registry
@@ -308,3 +309,7 @@ register("outbox_mail", delete_rows(
 register("webhook_log", delete_rows(
     WebhookDelivery, lambda cutoff: (WebhookDelivery.status != "pending")
     & (WebhookDelivery.created_at < cutoff)))
+
+# Rule ``inspection_access``: an inspector's access, two years after it expired or was revoked.
+register("inspection_access", delete_rows(
+    Inspection, lambda cutoff: or_(Inspection.expires_at < cutoff, Inspection.revoked_at < cutoff)))

@@ -95,6 +95,7 @@ ANCHORS: dict[str, str] = {
                             "(Swedish time)",
     "consent_withdrawn": "the consent is withdrawn",
     "sent_or_abandoned": "the message was delivered, or given up on after its retries",
+    "access_ended": "the access expired or was revoked, whichever came first",
 }
 
 
@@ -211,6 +212,13 @@ _RULES: tuple[RetentionRule, ...] = (
         applies_to="entries at a site that keeps a personnel ledger (a site with a ledger "
                    "id), and corrections of them; attendance at any other site is not held "
                    "and is erased on request",
+    ),
+    RetentionRule(
+        "inspection_access",
+        "An inspector's access to a site's ledger (the code's hash, the period, who issued "
+        "it): deleted two years after it expired or was revoked, the same time as the audit "
+        "records of its use.",
+        Period(years=2), "access_ended",
     ),
     RetentionRule(
         "support_case",
@@ -391,7 +399,7 @@ _PURPOSES: tuple[Purpose, ...] = (
         "vendor", "contract",
         ("contact.email", "contact.phone", "identity.name", "identity.national_id",
          "auth.credential", "activity.sign_in", "device.id", "device.name", "device.platform",
-         "reference.person"),
+         "access.credential", "reference.person"),
         ("account",),
         (VENDOR_STAFF, HOSTING, MAIL),
         (), "account_lifetime",
@@ -469,10 +477,11 @@ _PURPOSES: tuple[Purpose, ...] = (
     # ------------------------------------------------ the vendor as processor (tenant data)
     Purpose(
         "workforce_administration", "Administering the customer's people",
-        "Inviting people, their role and validity, and the employer of subcontractors' "
-        "workers, on the customer's instructions.",
+        "Inviting people, their role and validity, the employer of subcontractors' "
+        "workers, and the ID06 card a site kiosk recognises (kept as a keyed hash), on the "
+        "customer's instructions.",
         "customer", "contract",
-        ("contact.email", "employment.employer", "reference.person"),
+        ("contact.email", "employment.employer", "access.credential", "reference.person"),
         ("member", "account"),
         (CUSTOMER_ADMINS, SUPPORT_UNDER_GRANT, HOSTING),
         (), "membership", other_retention=("contract",),
@@ -491,25 +500,29 @@ _PURPOSES: tuple[Purpose, ...] = (
     Purpose(
         "attendance", "Site check-in",
         "Who is on a site now (safety, evacuation), with the least position data that serves "
-        "it: a geofence verdict, a coarse position only where the site asks for it.",
+        "it: a geofence verdict, a coarse position only where the site asks for it. Check-in "
+        "from a site kiosk (by identity number or ID06 card) and by a foreman for a "
+        "colleague; the kiosk devices themselves (no personal data beyond the admin who "
+        "made one).",
         "customer", "legitimate_interest",
         ("attendance.time", "location.verdict", "location.distance", "location.coarse",
          "reference.person"),
-        ("member", "account"),
+        ("member", "account", "admin"),
         (CUSTOMER_ADMINS, SUPPORT_UNDER_GRANT, HOSTING),
         (), "contract", other_retention=("personnel_ledger",),
     ),
     Purpose(
         "personnel_ledger", "Personnel ledger (personalliggare)",
         "The inspection-ready ledger of who worked on a construction site and when, which "
-        "the customer must keep under Swedish tax law.",
+        "the customer must keep under Swedish tax law, and the read-only accesses an admin "
+        "issues to Skatteverket's inspectors (every use audited).",
         "customer", "legal_obligation",
         ("identity.name", "identity.national_id", "employment.employer", "attendance.time",
          "attendance.correction_reason", "location.verdict", "location.distance",
          "location.coarse", "network.ip_truncated", "reference.person"),
         ("member", "account", "admin"),
         (CUSTOMER_ADMINS, SKATTEVERKET, AUTHORITIES, SUPPORT_UNDER_GRANT, HOSTING),
-        (), "personnel_ledger",
+        (), "personnel_ledger", other_retention=("inspection_access",),
         legal_basis_detail=SFL,
     ),
     Purpose(

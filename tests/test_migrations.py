@@ -41,3 +41,47 @@ def test_0008_goes_down_and_up_again(tmp_path):
         assert entry_indexes() == at_head
     finally:
         engine.dispose()
+
+
+def test_0016_goes_down_and_up_again(tmp_path):
+    """Its downgrade restores the old CHECK constraints and index order, keeps the expression
+    index SQLite cannot reflect, and drops the kiosk and inspection tables; upgrading again
+    restores all of it."""
+    from alembic import command
+    from sqlalchemy import inspect, text
+
+    from entryfy import migrate
+    from entryfy.db import make_engine
+
+    url = f"sqlite:///{tmp_path / 'down-up-0016.sqlite3'}"
+    migrate.upgrade(url)
+    engine = make_engine(url)
+
+    def schema() -> dict[str, object]:
+        with engine.connect() as c:
+            sql = dict(c.execute(text("SELECT name, sql FROM sqlite_master")).all())
+        return {
+            "open": sql["uq_entries_open"],
+            "invite": sql.get("uq_memberships_customer_invite"),
+            "email": sql.get("uq_accounts_email_lower"),
+            "roles": "'foreman'" in sql["memberships"],
+            "sources": "'kiosk'" in sql["entries"],
+            "tables": set(inspect(engine).get_table_names()),
+        }
+
+    try:
+        at_head = schema()
+        assert at_head["roles"] and at_head["sources"]
+        assert "(site_id, account_id)" in at_head["open"]
+        command.downgrade(migrate.alembic_config(url), "0016-1")
+        engine.dispose()
+        down = schema()
+        assert not down["roles"] and not down["sources"]
+        assert "(account_id, site_id) WHERE" in down["open"]
+        assert down["invite"] and down["email"]
+        assert at_head["tables"] - down["tables"] == {"kiosks", "inspections"}
+        migrate.upgrade(url)
+        engine.dispose()
+        assert schema() == at_head
+    finally:
+        engine.dispose()

@@ -30,7 +30,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, make_transient_to_detached
 
 from entryfy import clock, security
-from entryfy.errors import Conflict, NotFound, Unprocessable, ValidationFailed
+from entryfy.errors import Conflict, Forbidden, NotFound, Unprocessable, ValidationFailed
 from entryfy.ops import events, geo, identity
 from entryfy.ops.tenant import load_owned
 from models import Account, Entry, EntryCorrection, Membership, Site
@@ -207,6 +207,8 @@ def check_in(session: Session, *, account_id: uuid.UUID, site_id: uuid.UUID,
         source="app",
         ip_prefix=security.truncate_ip(ip),
         restricted=False,
+        registered_by_id=None,
+        auto_checkout=False,
     )
     # No pre-check for an open entry: the partial unique index is the rule, and asking first
     # would cost a query on every check-in and still race.
@@ -226,6 +228,129 @@ def check_in(session: Session, *, account_id: uuid.UUID, site_id: uuid.UUID,
     if other is not None:
         raise _already_in(other.id)
     raise Conflict("The check-in conflicts with existing data.", slug="constraint-violation")
+
+
+# ------------------------------------------------- foremen, late and offline registrations
+
+# A phone's clock may run a little ahead of ours: a claim this far in the future is "now".
+CLOCK_SKEW = dt.timedelta(minutes=2)
+# Roles that may register an entry for a colleague (the foreman, and the customer's admins).
+REGISTER_FOR_OTHERS = ("foreman", "admin")
+
+
+def check_in_registered(session: Session, *, actor_id: uuid.UUID, site_id: uuid.UUID,
+                        latitude: float, longitude: float, accuracy_m: float | None = None,
+                        idempotency_key: str, member_id: uuid.UUID | None = None,
+                        occurred_at: dt.datetime | None = None,
+                        ip: str | None = None) -> CheckIn:
+    """A check-in the plain one (``check_in``) does not cover: for a colleague
+    (``member_id``, by a foreman or admin of the site's customer) and/or at a claimed earlier
+    time (``occurred_at``, a late or offline registration). The entry keeps the claimed time
+    as ``checked_in_at``, the time it reached us as ``created_at`` (``registered_at``) and,
+    for a colleague, who registered it (``registered_by_id``).
+
+    A claim is refused (422), never stored for an admin to sort out later: in the future
+    (``occurred-in-future``), before the person's membership began
+    (``occurred-before-membership``), older than the site's ``late_registration_hours``
+    (``occurred-too-old``), or inside another shift of the person at the site
+    (``overlapping-shift``). An older shift is an admin's correction, which keeps its
+    reason (docs/LEDGER.md says why refusing is the choice).
+
+    The session must be scoped to the actor's current customers: any other customer's site,
+    or a member of another customer, is NotFound. The ORM path, not the hot one: only these
+    requests pay for it.
+    """
+    if not idempotency_key or len(idempotency_key) > MAX_IDEMPOTENCY_KEY:
+        raise ValidationFailed({"Idempotency-Key": ["Send 1 to 100 characters."]})
+    now = clock.now()
+    site = session.scalar(select(Site).where(Site.id == site_id))
+    if site is None:
+        raise NotFound("No such site.")
+    actor_m = current_membership(session, actor_id, site.customer_id)
+    if actor_m is None:
+        raise NotFound("No such site.")
+    target = actor_m
+    if member_id is not None and member_id != actor_m.id:
+        if actor_m.role not in REGISTER_FOR_OTHERS:
+            raise Forbidden("Only a foreman or an admin registers entries for others.",
+                            slug="role-required")
+        found = session.scalar(select(Membership).where(
+            Membership.id == member_id, Membership.customer_id == site.customer_id))
+        if found is None or found.account_id is None:
+            raise NotFound("No such member.")
+        if current_membership(session, found.account_id, site.customer_id) is None:
+            raise Unprocessable("That person is not an active member here.",
+                                slug="member-not-active")
+        target = found
+    account_id = target.account_id
+    assert account_id is not None
+    replayed = _by_key(session, account_id, idempotency_key)
+    if replayed is not None:
+        return _replay(replayed, site.id)
+
+    claimed = now if occurred_at is None else occurred_at.astimezone(dt.UTC)
+    if claimed > now + CLOCK_SKEW:
+        raise Unprocessable("The time given is in the future.", slug="occurred-in-future")
+    claimed = min(claimed, now)
+    # The membership began at its valid_from, or else when it was made.
+    began = target.valid_from or target.created_at
+    if occurred_at is not None and began is not None and claimed < began:
+        raise Unprocessable("The time given is before the person's membership began.",
+                            slug="occurred-before-membership")
+    window = dt.timedelta(hours=site.late_registration_hours)
+    if claimed < now - window:
+        raise Unprocessable(
+            f"Registrations later than {site.late_registration_hours} hours are made by an "
+            "admin as a correction.", slug="occurred-too-old",
+            late_registration_hours=site.late_registration_hours)
+    if site.ledger_id:
+        enc = session.scalar(select(Account.identity_number_enc).where(Account.id == account_id))
+        if enc is None:
+            raise Unprocessable(
+                "This site keeps a personnel ledger: the person's identity number is needed "
+                "first.", slug="identity-number-required")
+    overlap = session.scalar(select(Entry.id).where(
+        Entry.customer_id == site.customer_id, Entry.account_id == account_id,
+        Entry.site_id == site.id, Entry.checked_in_at <= claimed,
+        or_(Entry.checked_out_at.is_(None), Entry.checked_out_at > claimed),
+    ).limit(1))
+    if overlap is not None:
+        other = open_entry(session, account_id, site.id)
+        if other is not None and other.id == overlap:
+            raise _already_in(other.id)
+        raise Unprocessable("That time is inside another shift of the person here.",
+                            slug="overlapping-shift")
+
+    verdict = geo.check(site.latitude, site.longitude, site.radius_m, latitude, longitude,
+                        accuracy_m)
+    if site.geofence == "enforce" and not verdict.inside:
+        raise Unprocessable("You are outside the site's area.", slug="outside-geofence",
+                            distance_m=verdict.distance_m, radius_m=site.radius_m)
+    coarse = geo.coarse(latitude, longitude) if site.store_coarse_position else (None, None)
+    entry = Entry(
+        id=uuid.uuid4(), created_at=now, customer_id=site.customer_id, site_id=site.id,
+        account_id=account_id, membership_id=target.id, employer_name=target.employer_name,
+        employer_org_nr=target.employer_org_nr, checked_in_at=claimed,
+        inside_geofence=verdict.inside, distance_m=verdict.distance_m,
+        coarse_latitude=coarse[0], coarse_longitude=coarse[1],
+        idempotency_key=idempotency_key, source="app", ip_prefix=security.truncate_ip(ip),
+        restricted=False, auto_checkout=False,
+        registered_by_id=actor_id if target is not actor_m else None,
+    )
+    if not _insert_and_attach(session, entry):
+        won = _by_key(session, account_id, idempotency_key)
+        if won is not None:
+            return _replay(won, site.id)
+        other = open_entry(session, account_id, site.id)
+        if other is not None:
+            raise _already_in(other.id)
+        raise Conflict("The check-in conflicts with existing data.", slug="constraint-violation")
+    if target is not actor_m:
+        # A change to another person's data: the customer's trail says who made it.
+        audit.record(session, action="entry.registered_for", customer_id=site.customer_id,
+                     actor_id=actor_id, actor_role=actor_m.role, object_type="entry",
+                     object_id=entry.id, subject_id=account_id)
+    return CheckIn(entry, created=True)
 
 
 # Built once, every column a parameter (one compiled form whatever the entry sets): each
@@ -366,7 +491,7 @@ def record_passage(session: Session, *, account_id: uuid.UUID, site: Site, direc
         id=uuid.uuid4(), customer_id=site.customer_id, site_id=site.id, account_id=account_id,
         membership_id=membership.id, employer_name=membership.employer_name,
         employer_org_nr=membership.employer_org_nr, checked_in_at=at, source=source,
-        restricted=False,
+        restricted=False, auto_checkout=False,
     )
     if _insert_and_attach(session, entry):
         emit_created(session, entry)
@@ -521,6 +646,13 @@ class LedgerRow:
     corrected: bool
     original_checked_in_at: dt.datetime | None
     original_checked_out_at: dt.datetime | None
+    # When the entry reached the system (checked_in_at is the time claimed), who registered
+    # it for the person (a foreman; None: the person or a device), how (app, door, kiosk,
+    # admin), and whether the automatic check-out closed it.
+    registered_at: dt.datetime | None = None
+    registered_by_id: uuid.UUID | None = None
+    source: str | None = None
+    auto_checkout: bool = False
 
 
 def _ledger_filter(site: Site, start: dt.datetime, end: dt.datetime) -> list[Any]:
@@ -580,6 +712,7 @@ def ledger_rows(session: Session, site: Site, start: dt.datetime, end: dt.dateti
             Entry.id, Entry.account_id, Account.first_name, Account.last_name,
             Account.identity_number_enc, Entry.employer_name, Entry.employer_org_nr,
             Entry.checked_in_at, Entry.checked_out_at, orig_in, orig_out,
+            Entry.created_at, Entry.registered_by_id, Entry.source, Entry.auto_checkout,
         )
         .outerjoin(Account, Account.id == Entry.account_id)
         .where(and_(*_ledger_filter(site, start, end)))
@@ -602,4 +735,8 @@ def ledger_rows(session: Session, site: Site, start: dt.datetime, end: dt.dateti
             corrected=corrected,
             original_checked_in_at=r.orig_in if corrected else None,
             original_checked_out_at=r.orig_out if corrected else None,
+            registered_at=r.created_at,
+            registered_by_id=r.registered_by_id,
+            source=r.source,
+            auto_checkout=r.auto_checkout,
         )

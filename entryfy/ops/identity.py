@@ -85,12 +85,18 @@ def set_identity_number(session: Session, account: Account, raw: str | None) -> 
     """Validate and store (encrypted) the person's number; None removes it."""
     if raw is None:
         account.identity_number_enc = None
+        account.identity_number_hash = None
     else:
-        account.identity_number_enc = security.keys().encrypt(
-            normalise(raw), context=_context(account)
-        )
+        number = normalise(raw)
+        account.identity_number_enc = security.keys().encrypt(number, context=_context(account))
+        account.identity_number_hash = lookup_hash(number)
     account.updated_at = clock.now()
     session.flush()
+
+
+def lookup_hash(normalised: str) -> str:
+    """The keyed hash a kiosk looks the person up by (the number normalised first)."""
+    return security.keys().keyed_hash("identity-number", normalised)
 
 
 def reveal(account_id: object, ciphertext: str | None) -> str | None:
@@ -103,3 +109,20 @@ def reveal(account_id: object, ciphertext: str | None) -> str | None:
 def masked(account: Account) -> str | None:
     number = reveal(account.id, account.identity_number_enc)
     return mask(number) if number else None
+
+
+def backfill_lookup_hashes(session: Session, *, batch: int = 500) -> int:
+    """Give every account that has an identity number but no lookup hash its hash (numbers
+    stored before kiosks existed, migration 0016). One batch; returns how many were done, 0
+    when none is left. Flushes; the caller commits."""
+    from sqlalchemy import select
+
+    rows = list(session.scalars(
+        select(Account).where(Account.identity_number_enc.is_not(None),
+                              Account.identity_number_hash.is_(None))
+        .order_by(Account.id).limit(batch)))
+    for account in rows:
+        number = reveal(account.id, account.identity_number_enc)
+        account.identity_number_hash = lookup_hash(number) if number else None
+    session.flush()
+    return len(rows)

@@ -23,7 +23,9 @@ from models.tenancy import system_scope
 MIN_RADIUS_M = 10
 MAX_RADIUS_M = 5000
 SITE_FIELDS = ("name", "address", "latitude", "longitude", "radius_m", "geofence", "ledger_id",
-               "timezone", "store_coarse_position")
+               "timezone", "store_coarse_position", "late_registration_hours",
+               "auto_checkout_time")
+MAX_LATE_REGISTRATION_HOURS = 24 * 7
 DEFAULT_TIMEZONE = "Europe/Stockholm"
 
 
@@ -64,6 +66,11 @@ def _check(fields: Mapping[str, Any]) -> dict[str, Any]:
             out["timezone"] = DEFAULT_TIMEZONE
         elif not valid_timezone(out["timezone"]):
             errors["timezone"] = ["Not an IANA time zone, e.g. Europe/Stockholm."]
+    if "late_registration_hours" in out and not (
+            0 <= (out["late_registration_hours"] or 0) <= MAX_LATE_REGISTRATION_HOURS):
+        errors["late_registration_hours"] = [f"0 to {MAX_LATE_REGISTRATION_HOURS} hours."]
+    if out.get("late_registration_hours", 0) is None:
+        out["late_registration_hours"] = 24
     if errors:
         raise ValidationFailed(errors)
     return out

@@ -140,7 +140,7 @@ def test_empty_period(client, world, ah):
     assert r.get_data(as_text=True).strip() == ",".join([
         "entry_id", "ledger_id", "name", "identity_number", "employer_name", "employer_org_nr",
         "checked_in_at", "checked_out_at", "corrected", "original_checked_in_at",
-        "original_checked_out_at"])
+        "original_checked_out_at", "registered_at", "registered_by", "source", "auto_checkout"])
 
 
 @pytest.mark.parametrize("q", [

@@ -16,7 +16,8 @@ VALID = {"name": "Kv. Björken", "address": "Storgatan 1, Umeå", "latitude": 63
          "longitude": 20.2630, "radius_m": 250, "geofence": "record", "ledger_id": "BYG-2026-7",
          "timezone": "Europe/Stockholm", "store_coarse_position": True}
 SITE_KEYS = {"id", "customer_id", "name", "address", "latitude", "longitude", "radius_m",
-             "geofence", "ledger_id", "timezone", "store_coarse_position", "created_at"}
+             "geofence", "ledger_id", "timezone", "store_coarse_position", "created_at",
+             "late_registration_hours", "auto_checkout_time"}
 
 
 def url(customer, site=None) -> str:  # type: ignore[no-untyped-def]

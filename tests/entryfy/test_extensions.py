@@ -18,6 +18,7 @@ def test_the_declared_limits_are_found_on_every_kind_of_view(app):
         # Secret checks (api.throttle).
         "auth.register", "auth.verify_email", "me.Me", "me.change_password",
         "me.accept_invitation",
+        "kiosk.kiosk_entry", "inspections.inspection_ledger",
     }
     assert not limited & HOT_ENDPOINTS
 

@@ -57,6 +57,7 @@ class Person:
             "device_hash": security.keys().keyed_hash("device-id", self.device_id),
             "test_device_hash": security.keys().keyed_hash("device-id", "device-0001-test"),
             "identity_ciphertext": self.extra["cipher"],
+            "identity_lookup_hash": identity.lookup_hash(self.identity_number),
         }
 
 
@@ -271,6 +272,29 @@ def _b_outbox(s: Session, make: Factory, p: Person) -> None:
     p.built.update({"outbox_mails", "webhook_deliveries"})
 
 
+def _b_site_ops(s: Session, make: Factory, p: Person) -> None:
+    """kiosks, inspections: the person, as customer B's admin, made a kiosk and issued an
+    inspector's access."""
+    from models.site_ops import Inspection, Kiosk
+
+    w = p.world
+    cid = w.b.customer.id
+    now = clock.now()
+    kiosk = Kiosk(id=uuid.uuid4(), customer_id=cid, site_id=w.b.site.id, name="Gate tablet",
+                  token_hash=uuid.uuid4().hex + uuid.uuid4().hex, created_by_id=p.account.id,
+                  require_pin=False)
+    inspection = Inspection(id=uuid.uuid4(), customer_id=cid, site_id=w.b.site.id,
+                            code_hash=uuid.uuid4().hex + uuid.uuid4().hex,
+                            period_from=now - dt.timedelta(days=7), period_to=now,
+                            expires_at=now + dt.timedelta(hours=8),
+                            created_by_id=p.account.id)
+    s.add_all([kiosk, inspection])
+    s.commit()
+    p.expected["kiosks"] = [str(kiosk.id)]
+    p.expected["inspections"] = [str(inspection.id)]
+    p.built.update({"kiosks", "inspections"})
+
+
 BUILDERS: list[tuple[str, Callable[[Session, Factory, Person], None]]] = [
     ("accounts", _b_accounts),
     ("devices", _b_devices),
@@ -285,6 +309,7 @@ BUILDERS: list[tuple[str, Callable[[Session, Factory, Person], None]]] = [
     ("tickets", _b_support),
     ("data_requests", _b_requests),
     ("outbox_mails", _b_outbox),
+    ("kiosks", _b_site_ops),
 ]
 
 

@@ -1,0 +1,159 @@
+"""Inspectors' accesses: Skatteverket's unannounced visit (kontrollbesök) compares the people
+on a construction site with its personnel ledger. An admin issues a short code, read-only,
+for one site's ledger over a chosen period plus who is on site at the moment of viewing;
+it expires after a number of hours and can be revoked.
+
+The code is 10 characters from a 31-letter alphabet without look-alikes (about 50 bits),
+shown once and kept only as a SHA-256 hash; with expiry in hours and the endpoint
+throttled per client address, guessing is hopeless. Every use writes ``inspection.used``
+plus one ``identity_number.read`` per person shown into the customer's audit trail, with
+``actor_role`` "inspector" (the inspector has no account: the inspection id is the actor's
+trace).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import secrets
+import uuid
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from entryfy import clock, security
+from entryfy.errors import NotFound, ValidationFailed
+from entryfy.ops import entries as entry_ops
+from entryfy.ops import onsite
+from entryfy.ops.tenant import load_owned
+from models import Customer, Inspection, Site
+from models.tenancy import scope_to, system_scope
+from privacy import audit
+
+ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"[:31]  # no I, O, 0, 1 (read aloud, typed)
+CODE_LENGTH = 10
+DEFAULT_HOURS = 8
+MAX_HOURS = 72
+MAX_PERIOD = dt.timedelta(days=366 * 2 + 1)  # the ledger's own retention
+
+
+def normalise_code(code: str) -> str:
+    return "".join(ch for ch in code.upper() if ch.isalnum())
+
+
+def _code_hash(code: str) -> str:
+    return security.sha256_hex("inspection:" + normalise_code(code))
+
+
+def _new_code() -> str:
+    raw = "".join(secrets.choice(ALPHABET) for _ in range(CODE_LENGTH))
+    return raw[:5] + "-" + raw[5:]
+
+
+@dataclasses.dataclass(frozen=True)
+class NewInspection:
+    inspection: Inspection
+    code: str  # shown once
+
+
+def create_inspection(session: Session, site: Site, *, start: dt.datetime, end: dt.datetime,
+                      hours: int | None = None, actor_id: uuid.UUID | None) -> NewInspection:
+    hours = DEFAULT_HOURS if hours is None else hours
+    errors: dict[str, list[str]] = {}
+    if not 1 <= hours <= MAX_HOURS:
+        errors["hours"] = [f"Between 1 and {MAX_HOURS}."]
+    if start.tzinfo is None or end.tzinfo is None:
+        errors["from"] = ["Give times with a time zone."]
+    elif end <= start:
+        errors["to"] = ["'to' must be after 'from'."]
+    elif end - start > MAX_PERIOD:
+        errors["to"] = ["At most two years and a day."]
+    if errors:
+        raise ValidationFailed(errors)
+    now = clock.now()
+    code = _new_code()
+    inspection = Inspection(
+        id=uuid.uuid4(), customer_id=site.customer_id, site_id=site.id,
+        code_hash=_code_hash(code), period_from=start.astimezone(dt.UTC),
+        period_to=end.astimezone(dt.UTC), expires_at=now + dt.timedelta(hours=hours),
+        created_by_id=actor_id, created_at=now,
+    )
+    session.add(inspection)
+    session.flush()
+    audit.record(session, action="inspection.created", customer_id=site.customer_id,
+                 actor_id=actor_id, actor_role="admin", object_type="inspection",
+                 object_id=inspection.id)
+    return NewInspection(inspection, code)
+
+
+def revoke_inspection(session: Session, site: Site, inspection_id: uuid.UUID, *,
+                      actor_id: uuid.UUID | None) -> None:
+    inspection = load_owned(session, Inspection, site.customer_id, inspection_id, "inspection")
+    if inspection.site_id != site.id:
+        raise NotFound("No such inspection.")
+    if inspection.revoked_at is not None:
+        return
+    inspection.revoked_at = clock.now()
+    session.flush()
+    audit.record(session, action="inspection.revoked", customer_id=site.customer_id,
+                 actor_id=actor_id, actor_role="admin", object_type="inspection",
+                 object_id=inspection.id)
+
+
+@dataclasses.dataclass
+class InspectionView:
+    inspection: Inspection
+    site: Site
+    customer: Customer
+    viewed_at: dt.datetime
+    ledger: list[entry_ops.LedgerRow]
+    present: list[onsite.Present]
+    employer_org_nr: str | None
+
+    @property
+    def contractors(self) -> list[dict[str, str | None]]:
+        """Each employer on the ledger or on site, by org nr (builder's own people too)."""
+        seen: dict[str | None, str | None] = {}
+        for r in [*self.ledger, *self.present]:
+            if r.employer_org_nr not in seen or seen[r.employer_org_nr] is None:
+                seen[r.employer_org_nr] = r.employer_name
+        return [{"org_nr": k, "name": v}
+                for k, v in sorted(seen.items(), key=lambda kv: kv[0] or "")]
+
+
+def open_inspection(session: Session, code: str, *,
+                    employer_org_nr: str | None = None) -> InspectionView:
+    """The ledger and the on-site list an inspector's ``code`` gives, audited. Missing,
+    expired and revoked codes are all NotFound, alike. Scopes the session to the customer."""
+    now = clock.now()
+    with system_scope(session, "inspection code"):
+        inspection = session.scalar(select(Inspection).where(
+            Inspection.code_hash == _code_hash(code)))
+    if inspection is None or inspection.revoked_at is not None or inspection.expires_at <= now:
+        raise NotFound("No such inspection code, or it has expired.")
+    scope_to(session, inspection.customer_id)
+    site = session.scalar(select(Site).where(Site.id == inspection.site_id,
+                                             Site.customer_id == inspection.customer_id))
+    customer = session.get(Customer, inspection.customer_id)
+    if site is None or customer is None or customer.status == "ended":
+        raise NotFound("No such inspection code, or it has expired.")
+    rows = list(entry_ops.ledger_rows(session, site, inspection.period_from,
+                                      inspection.period_to))
+    present = onsite.on_site(session, site, with_identity=True)
+    if employer_org_nr is not None:
+        rows = [r for r in rows if r.employer_org_nr == employer_org_nr]
+        present = [p for p in present if p.employer_org_nr == employer_org_nr]
+    inspection.last_used_at = now
+    audit.record(session, action="inspection.used", customer_id=site.customer_id,
+                 actor_role="inspector", object_type="inspection", object_id=inspection.id)
+    shown = sorted({r.account_id for r in rows if r.account_id and r.identity_number}
+                   | {p.account_id for p in present if p.identity_number})
+    for subject in shown:
+        audit.record(session, action="identity_number.read", customer_id=site.customer_id,
+                     actor_role="inspector", subject_id=subject, object_type="inspection",
+                     object_id=inspection.id)
+    session.flush()
+    return InspectionView(inspection, site, customer, now, rows, present, employer_org_nr)
+
+
+# Retention: an access is deleted two years after it ended (registry "inspection_access").
