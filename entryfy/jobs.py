@@ -28,6 +28,7 @@ from sqlalchemy.orm import Session
 
 from entryfy import clock, mail
 from entryfy.db import Database
+from entryfy.ops import onsite
 from models import (
     Account,
     Controller,
@@ -37,6 +38,7 @@ from models import (
     ScheduledJob,
 )
 from models.tenancy import SYSTEM
+from privacy import erasure_flow
 
 log = logging.getLogger(__name__)
 
@@ -201,7 +203,14 @@ def detect_offline_controllers(session: Session) -> int:
     return len(quiet)
 
 
+def _resume_erasures(db: Database) -> int:
+    """Erasures stopped part-way (the witness was down): finish them once it is back."""
+    return erasure_flow.resume_all(db)
+
+
 register("retention", dt.timedelta(days=1), _retention)
+register("resume_erasures", dt.timedelta(minutes=15), _resume_erasures)
+register("auto_checkout", dt.timedelta(minutes=5), in_transaction(onsite.auto_check_out))
 register("request_due_reminders", dt.timedelta(hours=1),
          in_transaction(remind_request_due_dates))
 register("controller_offline", dt.timedelta(minutes=1),

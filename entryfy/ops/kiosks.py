@@ -154,13 +154,15 @@ def _find_membership(session: Session, kiosk: Kiosk, *, identity_number: str | N
     return found[0] if len(found) == 1 else None
 
 
-def _pin_ok(session: Session, membership: Membership, pin: str) -> bool:
+def _pin_ok(session: Session, membership: Membership, site_id: uuid.UUID, pin: str) -> bool:
+    """The person's PIN for this kiosk's site: PINs are issued per site (a PIN learnt at one
+    site opens nothing at another, docs/DOORS.md), and a kiosk is a keypad of its site."""
     value_hash = doors.credential_hash(membership.customer_id, "pin", pin)
     now = clock.now()
     cred = session.scalar(select(DoorCredential.id).where(
         DoorCredential.customer_id == membership.customer_id,
         DoorCredential.membership_id == membership.id, DoorCredential.kind == "pin",
-        DoorCredential.value_hash == value_hash,
+        DoorCredential.site_id == site_id, DoorCredential.value_hash == value_hash,
         (DoorCredential.valid_from.is_(None)) | (DoorCredential.valid_from <= now),
         (DoorCredential.valid_to.is_(None)) | (DoorCredential.valid_to > now)))
     return cred is not None
@@ -192,7 +194,8 @@ def kiosk_entry(session: Session, kiosk: Kiosk, *, direction: str,
                          card_number=card_number)
     if m is None or m.account_id is None:
         raise _not_recognised()
-    if (kiosk.require_pin or pin is not None) and not (pin and _pin_ok(session, m, pin)):
+    pin_needed = kiosk.require_pin or pin is not None
+    if pin_needed and not (pin and _pin_ok(session, m, kiosk.site_id, pin)):
         raise _not_recognised()
     now = clock.now()
     kiosk.last_used_at = now

@@ -21,7 +21,7 @@ from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlalchemy.orm import Session
 
 from entryfy import clock
-from entryfy.ops import identity
+from entryfy.ops import entries, identity
 from models import Account, Entry, Site
 from models.tenancy import system_scope
 from privacy import audit
@@ -161,13 +161,17 @@ def auto_check_out(session: Session, *, now: dt.datetime | None = None) -> dict[
         ).all()
         for site_id, customer_id, zone, at in sites:
             cutoff = last_occurrence(now, at, zone)
-            n = session.execute(
+            closed_now = list(session.scalars(
                 update(Entry)
                 .where(Entry.customer_id == customer_id, open_at_site(site_id),
                        Entry.checked_in_at < cutoff)
                 .values(checked_out_at=cutoff, auto_checkout=True)
+                .returning(Entry)
                 .execution_options(synchronize_session=False)
-            ).rowcount
+            ))
+            for entry in closed_now:  # the customer's integrations hear of it as of any other
+                entries.emit_checked_out(session, entry)
+            n = len(closed_now)
             if n:
                 closed[str(site_id)] = n
                 audit.record(session, action="entries.auto_checked_out",

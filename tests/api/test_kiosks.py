@@ -143,14 +143,21 @@ def test_one_refusal_for_everyone_not_recognised(client, session, make, world, n
     assert session.scalar(select(Entry.id)) is None
 
 
-def test_a_kiosk_that_asks_for_a_pin(client, session, world, number):
+def test_a_kiosk_that_asks_for_a_pin(client, session, make, world, number):
     a = world.a
     token = make_kiosk(client, a, require_pin=True)["token"]
-    _cred, pin = door_ops.issue_pin(session, a.worker_membership)
+    # PINs are per site: the worker's PIN for another site of the customer opens nothing here.
+    other = make.site(a.customer)
+    _cred, other_pin = door_ops.issue_pin(session, a.worker_membership, site_id=other.id)
+    _cred, pin = door_ops.issue_pin(session, a.worker_membership, site_id=a.site.id)
     session.commit()
     r = client.post("/api/v1/kiosk/entries", headers=kh(token),
                     json={"identity_number": number, "direction": "in"})
     problem(r, 422, "kiosk-not-recognised")
+    if other_pin != pin:
+        r = client.post("/api/v1/kiosk/entries", headers=kh(token),
+                        json={"identity_number": number, "direction": "in", "pin": other_pin})
+        problem(r, 422, "kiosk-not-recognised")
     wrong = f"{(int(pin) + 1) % 10 ** len(pin):0{len(pin)}d}"
     r = client.post("/api/v1/kiosk/entries", headers=kh(token),
                     json={"identity_number": number, "direction": "in", "pin": wrong})

@@ -134,3 +134,36 @@ def test_the_command(runner, committed):
         assert e.auto_checkout is True and e.checked_out_at is not None
     again = runner.invoke(args=["entries", "auto-checkout"])
     assert "auto check-out: 0 entries closed" in again.output
+
+
+def test_the_worker_runs_it_and_integrations_hear_of_each_check_out(session, database, make,
+                                                                     world):
+    """The worker's `auto_checkout` job (every 5 minutes) closes the open entries and queues
+    one `entry.checked_out` per entry for a webhook that listens for it, as the app's own
+    check-out does."""
+    import json
+    import uuid
+
+    from entryfy import clock, jobs
+    from entryfy.ops import webhooks
+    from models import WebhookDelivery
+
+    a = world.a
+    a.site.auto_checkout_time = dt.time(18, 0)
+    endpoint, _secret = webhooks.create_endpoint(
+        session, a.customer.id, url="https://93.184.215.14/hook",
+        events=["entry.checked_out"], actor_id=None)
+    session.commit()
+    open_one = entry(session, a.site, a.worker, checked_in_at=utc(2026, 3, 28, 6))
+    with clock.frozen_at(utc(2026, 3, 28, 20)):
+        assert jobs.run_due(database, "w", only=["auto_checkout"]) == {
+            "auto_checkout": "finished"}
+    session.refresh(open_one)
+    assert (open_one.checked_out_at, open_one.auto_checkout) == (utc(2026, 3, 28, 17), True)
+    sent = session.scalars(select(WebhookDelivery).where(
+        WebhookDelivery.endpoint_id == endpoint.id)).all()
+    assert [d.event_type for d in sent] == ["entry.checked_out"]
+    payload = sent[0].payload if isinstance(sent[0].payload, dict) else json.loads(
+        sent[0].payload)
+    data = payload.get("data", payload)
+    assert uuid.UUID(str(data["id"])) == open_one.id
