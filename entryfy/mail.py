@@ -143,16 +143,19 @@ def set_transactional_writer(writer: Writer | None) -> None:
 
 
 def _transaction_session() -> Any:
-    """The session of the request or job transaction this call runs in, if any."""
+    """The session of the unit of work this call runs in, if any: the innermost one, so a
+    ``Database.transaction`` opened inside a request (an erasure's own steps) keeps its mail
+    with its own writes, committed or rolled back with them, not with the request's."""
+    from entryfy.db import active_session
+
+    inner = active_session()
+    if inner is not None:
+        return inner
     from flask import g, has_app_context
 
     if has_app_context():
-        s = g.get("_db_session")
-        if s is not None:
-            return s
-    from entryfy.db import active_session
-
-    return active_session()
+        return g.get("_db_session")
+    return None
 
 
 def send(to: str, subject: str, body: str, headers: dict[str, str] | None = None,

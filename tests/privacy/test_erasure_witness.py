@@ -4,8 +4,10 @@ published audit heads, idempotent requests and a witness that cannot be written.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import shutil
+import sqlite3
 import subprocess
 import threading
 import uuid
@@ -368,9 +370,12 @@ def test_one_erasure_request_is_carried_out_by_one_run_at_a_time(app, committed,
 
 def _backup(backend, dest: Path) -> None:
     if backend.name == "sqlite":
-        with backend.admin_engine.connect() as c:
-            c.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
-        shutil.copyfile(make_url(backend.admin_url).database, dest)
+        # The WAL folded into the main file first (a plain sqlite3 connection: the app's
+        # engine opens a transaction at its first statement, in which a checkpoint can't run).
+        path = make_url(backend.admin_url).database
+        with contextlib.closing(sqlite3.connect(path)) as c:
+            c.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        shutil.copyfile(path, dest)
         return
     u = make_url(backend.admin_url)
     subprocess.run(["pg_dump", "-Fc", "-h", u.host or "127.0.0.1", "-p", str(u.port or 5432),
