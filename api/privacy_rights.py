@@ -412,17 +412,13 @@ def customer_decision(data, customer_id: uuid.UUID, request_id: uuid.UUID):  # t
                                                   DataRequestPart.request_id == request_id))
     if part is None:
         raise NotFound("No such request.")
-    part_id, resume = part.id, part.status == "approved" and data["decision"] == "approve"
-    # The decision commits first; an approved erasure then runs in steps of its own
-    # (privacy.erasure_flow). Approving again an erasure that stopped (503) resumes it.
+    part_id = part.id
+    # The decision commits first; an approved erasure then runs in steps of its own.
     web.settle()
     db = database()
     ctx = TenantContext(customer_ids=frozenset({customer_id}))
-    if not resume:
-        with db.transaction(ctx) as t:
-            dsr.decide(t, t.get_one(DataRequestPart, part_id), decision=data["decision"],
-                       reason=data.get("reason"), actor_id=member.account_id)
-    erasure_flow.run_pending(db, request_id)
+    erasure_flow.decide_part(db, ctx, part_id, decision=data["decision"],
+                             reason=data.get("reason"), actor_id=member.account_id)
     with db.transaction(ctx) as t, system_scope(t, "the decided part, after erasure ran"):
         return _decorate(t, [t.get_one(DataRequestPart, part_id)])[0]
 

@@ -177,7 +177,8 @@ class RetryingApp:
                           or method in IDEMPOTENT_METHODS or "HTTP_IDEMPOTENCY_KEY" in env))
             incidents.failed(fault, retried=again, phase=phase)
             if not again:
-                start_response(*captured)
+                start_response(captured[0], _retry_after_at_least(captured[1], fault),
+                               *captured[2:])
                 return result
             if hasattr(result, "close"):
                 result.close()
@@ -186,6 +187,19 @@ class RetryingApp:
                 writes = True
             base = 0.05 if fault.kind == "contention" else 0.25
             time.sleep(random.uniform(base / 2, base) * 2 ** (attempt - 1))
+
+
+def _retry_after_at_least(headers: list[tuple[str, str]], fault: Fault
+                          ) -> list[tuple[str, str]]:
+    """The fault's Retry-After, or a later one already set. Flask-Limiter rewrites the
+    header on the endpoints it limits (the later of its own reset and ours, in whole seconds
+    rounded down: "1" can come out "0", which asks for an immediate retry)."""
+    kept = [(k, v) for k, v in headers if k.lower() != "retry-after"]
+    given = [v for k, v in headers if k.lower() == "retry-after"]
+    seconds = fault.retry_after
+    if given and given[-1].isdigit():
+        seconds = max(seconds, int(given[-1]))
+    return [*kept, ("Retry-After", str(seconds))]
 
 
 def init_app(app: Flask) -> None:

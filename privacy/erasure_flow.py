@@ -259,6 +259,22 @@ def _run_pending(db: Database, request_id: uuid.UUID) -> None:
                              complete=outcome.clean)
 
 
+def decide_part(db: Database, ctx: Any, part_id: uuid.UUID, *, decision: str,
+                reason: str | None, actor_id: uuid.UUID | None) -> None:
+    """A customer's decision on its part of a request, for the API and the console alike:
+    committed in its own unit of work, then an approved erasure runs in steps of its own
+    (``run_pending``). Approving again an erasure that stopped part-way (the witness was
+    down) resumes it. The caller has settled its own transaction first."""
+    from privacy import requests as dsr
+
+    with db.transaction(ctx) as t:
+        part = t.get_one(DataRequestPart, part_id)
+        request_id = part.request_id
+        if not (part.status == "approved" and decision == "approve"):
+            dsr.decide(t, part, decision=decision, reason=reason, actor_id=actor_id)
+    run_pending(db, request_id)
+
+
 def resume_all(db: Database) -> int:
     """Every erasure request still open with approved work: run it (after a witness outage)."""
     with db.transaction(SYSTEM) as s:

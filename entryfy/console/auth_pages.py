@@ -14,8 +14,7 @@ from entryfy.console.tenancy import console_customers
 from entryfy.errors import EntryfyError
 from entryfy.extensions import limiter
 from entryfy.ops import accounts as account_ops
-from entryfy.ops import staff as staff_ops
-from entryfy.web import db_session
+from entryfy.web import db_session, keep_refusal
 
 
 def _safe_next(target: str | None) -> str | None:
@@ -60,9 +59,11 @@ def login():  # type: ignore[no-untyped-def]
     s = db_session()
     email = request.form.get("email", "").strip()
     try:
-        account = account_ops.authenticate(s, email, request.form.get("password", ""))
-        staff_ops.check_second_factor(s, account, request.form.get("otp") or None)
+        # Password and second factor judged together, as at the API's sign-in.
+        account = account_ops.authenticate(s, email, request.form.get("password", ""),
+                                           request.form.get("otp") or None)
     except EntryfyError as err:
+        keep_refusal()  # the failed sign-in's audit event outlives the 401
         needs_otp = err.slug.endswith("otp-required") or bool(request.form.get("otp"))
         message = (_("Enter the code from your authenticator app.")
                    if err.slug.endswith("otp-required") else _("Wrong e-mail, password or code."))

@@ -10,6 +10,7 @@ from sqlalchemy import select
 
 from api.access import ADMIN
 from api.base import keyset_page
+from entryfy import web
 from entryfy.auth import current_account
 from entryfy.console import bp
 from entryfy.console.admin_pages import _form_error, _next_url, _page_args
@@ -17,10 +18,11 @@ from entryfy.console.tenancy import enter
 from entryfy.errors import EntryfyError, NotFound, ValidationFailed
 from entryfy.ops import names as name_ops
 from entryfy.ops import support as support_ops
-from entryfy.web import db_session
+from entryfy.web import database, db_session
 from models import DataRequest, DataRequestPart, Ticket
 from models.support import GRANT_SCOPES
-from privacy import requests as dsr
+from models.tenancy import TenantContext
+from privacy import erasure_flow
 
 
 @bp.route("/c/<uuid:customer_id>/requests")
@@ -51,8 +53,12 @@ def decide_request(customer_id: uuid.UUID, request_id: uuid.UUID):  # type: igno
     if part is None:
         raise NotFound("No such request.")
     decision = request.form.get("decision", "")
-    dsr.decide(s, part, decision=decision, reason=request.form.get("reason") or None,
-               actor_id=me.account_id)  # type: ignore[arg-type]
+    part_id = part.id
+    # The same path as the API's: the decision commits, then an approved erasure runs.
+    web.settle()
+    erasure_flow.decide_part(database(), TenantContext(customer_ids=frozenset({customer_id})),
+                             part_id, decision=decision,
+                             reason=request.form.get("reason") or None, actor_id=me.account_id)
     return redirect(url_for("console.requests_page", customer_id=customer_id, decided=1))
 
 

@@ -265,8 +265,9 @@ def test_an_offline_check_in_keeps_the_claimed_and_the_registered_time(client, s
         led = client.get(f"/api/v1/customers/{world.a.customer.id}/sites/{world.a.site.id}"
                          "/ledger?from=2026-11-01T00:00:00Z&to=2026-11-03T00:00:00Z",
                          headers=admin).get_json()
+    # In the site's time zone (Stockholm, CET in November), as the ledger shows every time.
     assert [(i["checked_in_at"], i["registered_at"], i["source"]) for i in led["items"]] == [
-        ("2026-11-02T04:00:00+00:00", "2026-11-02T07:00:00+00:00", "app")]
+        ("2026-11-02T05:00:00+01:00", "2026-11-02T08:00:00+01:00", "app")]
 
 
 @pytest.mark.parametrize("claimed, slug", [

@@ -105,7 +105,8 @@ def test_the_ledger_shows_auto_and_the_setting_is_the_sites(client, session, wor
     text = led.get_data(as_text=True).splitlines()
     header = text[0].split(",")
     row = dict(zip(header, text[1].split(","), strict=False))
-    assert (row["checked_out_at"], row["auto_checkout"]) == ("2026-11-02T17:00:00+00:00", "yes")
+    # 18:00 in Stockholm (CET): the ledger shows the site's local time.
+    assert (row["checked_out_at"], row["auto_checkout"]) == ("2026-11-02T18:00:00+01:00", "yes")
     mine = client.get("/api/v1/me/entries", headers=bearer(client, a.worker)).get_json()
     assert mine["items"][0]["auto_checkout"] is True
 
