@@ -212,6 +212,37 @@ G: dict[str, tuple[str, Any]] = {
                         "key returns the same entry instead of a second one.",
                         "7f1c1b1e-4f54-4a63-9a0e-0b5a3f1d2c11"),
     "new_codes": ("Whether new recovery codes were made.", False),
+    # ------------------------------------------------------------ added this wave
+    "person_name": ("The person's name, beside the id (admins' lists).", "Anna Svensson"),
+    "door_name": ("The door's name, beside the id.", "Main gate"),
+    "applies_to": ("Which rows the rule covers, where it does not cover a whole table.",
+                   "entries at a site that keeps a personnel ledger"),
+    "attempts": ("Delivery attempts made so far.", 2),
+    "response_code": ("The receiver's HTTP status at the last attempt (none: no answer).",
+                      500),
+    "error": ("Why the last attempt failed, when it did (no receiver's text).", "timeout"),
+    "event_type": ("The event's type.", "entry.created"),
+    "disabled_reason": ("Why the webhook was disabled, if it is.",
+                        "deliveries failed for 24 hours"),
+    "secret": ("The signing secret (Standard Webhooks), shown once: verify "
+               "`webhook-signature` with it.", "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"),
+    "auto_checkout": ("Closed by the automatic check-out at the site's set time, not by the "
+                      "person.", False),
+    "auto_checkout_time": ("The site's automatic check-out, local time of day (HH:MM); none: "
+                           "off.", "18:00"),
+    "late_registration_hours": ("How old a check-in's `occurred_at` may be (hours) before it "
+                                "is refused and left to an admin's correction.", 24),
+    "card_number": ("An ID06 card number as the reader gives it (kept only as a keyed hash).",
+                    "04A2B9C1D2E380"),
+    "count": ("How many.", 42),
+    "ledger": ("The site's personnel-ledger rows for the period.", []),
+    "require_pin": ("The kiosk also asks for the person's PIN for this site.", False),
+    "automated_decision_making": ("Whether decisions are made about people by automated "
+                                  "means alone (GDPR Art. 22): never.", False),
+    "profiling": ("Whether people are profiled (GDPR Art. 4(4)): never.", False),
+    "statement": ("The statement in words.", "No decision about a person is made by "
+                  "automated means alone, and no one is profiled."),
+    "unsubscribed": ("The newsletter consent is withdrawn.", True),
 }
 
 

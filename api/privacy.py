@@ -271,6 +271,11 @@ def newsletter_unsubscribe(args):  # type: ignore[no-untyped-def]
                                "scanners follow links)")
 @blp.doc(security=[])
 def newsletter_unsubscribe_page(args):  # type: ignore[no-untyped-def]
+    """The newsletter's unsubscribe page (the mail's link).
+
+    Shows a button that posts the one-click unsubscribe; the GET itself changes nothing,
+    since mail scanners follow links. An invalid token answers 404.
+    """
     from html import escape
 
     from flask import Response

@@ -261,7 +261,7 @@ class MyRequests(MethodView):
     def post(self, data, headers):  # type: ignore[no-untyped-def]
         """Make a request. With an `Idempotency-Key`, the same key again (also two at once)
         answers 200 with the request the first one made; the same key with another type or
-        other details is refused (422 `idempotency-key-reused`). An erasure is carried out at once
+        other details is refused (409 `idempotency-key-reused`). An erasure is carried out at once
         when no customer has to decide (503 with Retry-After if the evidence store is down:
         the request stays open)."""
         account = current_account()

@@ -163,6 +163,53 @@ CATALOGUE: dict[str, ProblemType] = {
     "no-notice": P(422, "No notice published", "Wait until a notice is published."),
     "stale-notice": P(422, "Stale notice version",
                       "Read the current notice and send its version (`current_version`)."),
+    # ------------------------------------------------------------ added this wave
+    "account-frozen": P(401, "Account frozen",
+                        "The account is being erased at its owner's request; nothing more is "
+                        "recorded for it. Nothing to retry."),
+    "email-unverified": P(401, "E-mail address not confirmed",
+                          "Enter the code mailed to the address at "
+                          "`POST /api/v1/auth/verify-email`, then sign in again."),
+    "code-invalid": P(422, "Wrong code",
+                      "The code is wrong, expired or replaced by a newer one: use the latest "
+                      "mail, or register (or change the address) again for a new code."),
+    "invitation-not-found": P(404, "No such invitation",
+                              "Invitations are shown to the invited, proven address only: "
+                              "see `GET /api/v1/me/invitations`."),
+    "membership-ended": P(409, "Membership ended meanwhile",
+                          "The membership ended while the request ran (e.g. the account is "
+                          "being erased); nothing was recorded."),
+    "pin-site-required": P(422, "Name the PIN's site",
+                           "A PIN opens the doors of one site: send `site_id`."),
+    "card-taken": P(409, "Card already enrolled",
+                    "That ID06 card is enrolled for someone else at this customer; remove it "
+                    "there first."),
+    "kiosk-not-recognised": P(422, "Not recognised at the kiosk",
+                              "Ask the site's staff: the kiosk says no more, on purpose."),
+    "kiosk-token-invalid": P(401, "Kiosk token missing or revoked",
+                             "Send `Authorization: Bearer <kiosk token>`; an admin makes a new "
+                             "kiosk if it was revoked."),
+    "not-checked-in": P(409, "Not checked in here",
+                        "Check in first; a check-out needs an open entry at this site."),
+    "member-not-active": P(422, "Not an active member",
+                           "A foreman registers only active members of the site's customer."),
+    "occurred-in-future": P(422, "Time in the future",
+                            "Send the time the phone recorded, not later than now."),
+    "occurred-too-old": P(422, "Registration too late",
+                          "Older than the site's `late_registration_hours`: ask an admin to "
+                          "add it as a correction."),
+    "occurred-before-membership": P(422, "Before the membership began",
+                                    "The time given is before the person's membership began."),
+    "unsubscribe-token-invalid": P(404, "No such subscription",
+                                   "Use the link of the latest newsletter, or withdraw consent "
+                                   "at `PUT /api/v1/me/consents`."),
+    "webhook-disabled": P(422, "Webhook disabled",
+                          "It was disabled after a day of failed deliveries: create it again."),
+    "webhook-limit": P(422, "Too many webhooks",
+                       "Delete one before creating another."),
+    "witness-unavailable": P(503, "Evidence store unavailable",
+                             "The erasure stopped before completion and stays open; retry "
+                             "after `Retry-After` seconds."),
 }
 
 

@@ -159,8 +159,9 @@ def replayed(session: Session, account_id: uuid.UUID, key: str | None, type_: st
     if found is None:
         return None
     if found.type != type_ or (found.details or None) != (details or None):
-        raise Unprocessable("This Idempotency-Key was already used for a different request; "
-                            "use a new key for a new request.", slug="idempotency-key-reused")
+        # 409 as at the check-in: one slug, one status (entryfy/problem_types.py).
+        raise Conflict("This Idempotency-Key was already used for a different request; "
+                       "use a new key for a new request.", slug="idempotency-key-reused")
     return found.id  # type: ignore[no-any-return]
 
 

@@ -8,6 +8,7 @@ transaction that is rolled back; the app's commits become savepoints
 from __future__ import annotations
 
 import os
+import tempfile
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -38,6 +39,10 @@ TEST_CONFIG = {
     "ARGON2_PARALLELISM": 1,
     "RATELIMIT_STORAGE_URI": "memory://",
     "SESSION_COOKIE_SECURE": False,
+    # Never the repository's instance folder: an app a test builds for itself publishes its
+    # audit heads here unless it names a witness of its own (the suite's app gets one per
+    # test: the witness_dir fixture).
+    "WITNESS_URL": Path(tempfile.mkdtemp(prefix="entryfy-test-witness-")).as_uri(),
 }
 
 

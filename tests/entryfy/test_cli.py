@@ -11,7 +11,8 @@ from tests.conftest import TEST_CONFIG
 def _fresh_app(tmp_path):  # type: ignore[no-untyped-def]
     url = f"sqlite:///{tmp_path / 'cli.sqlite3'}"
     return create_app({**TEST_CONFIG, "DATABASE_URL": url, "DATABASE_ADMIN_URL": url,
-                       "OUTBOX_DIR": str(tmp_path / "outbox")}), url
+                       "OUTBOX_DIR": str(tmp_path / "outbox"),
+                       "WITNESS_URL": (tmp_path / "witness").as_uri()}), url
 
 
 def test_db_upgrade_then_demo_prints_logins(tmp_path):

@@ -29,6 +29,7 @@ def _env(url: str, workers: int) -> dict[str, str]:
             "SECRET_KEY": APP_CONFIG["SECRET_KEY"],
             "ENTRYFY_DATA_KEY": APP_CONFIG["ENTRYFY_DATA_KEY"], "SESSION_COOKIE_SECURE": "0",
             "LOGIN_FAILURE_LIMIT_IP": "100000 per minute", "ENTRYFY_GRACEFUL_TIMEOUT": "5",
+            "ENTRYFY_WITNESS_URL": APP_CONFIG["WITNESS_URL"],
             **FAST_HASH}
 
 

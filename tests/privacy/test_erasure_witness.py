@@ -273,7 +273,7 @@ def test_the_same_request_twice_with_one_key_is_one_request(client, session, mak
                     {"type": "rectification", "password": PASSWORD}):
         clash = client.post(f"{API}/me/requests", headers={**h, "Idempotency-Key": "req-1"},
                             json=changed)
-        assert clash.status_code == 422, changed
+        assert clash.status_code == 409, changed
         assert clash.get_json()["type"].endswith("/idempotency-key-reused")
     other = client.post(f"{API}/me/requests", headers={**h, "Idempotency-Key": "req-2"},
                         json=body)
