@@ -45,15 +45,23 @@ class DateOrTime(ma.fields.Field):
     offset. Loads as a ``date`` or an aware ``datetime``; the view places dates in the site's
     time zone once it has loaded the site."""
 
-    default_error_messages = {"invalid": "A date (YYYY-MM-DD) or a time with an offset."}
+    default_error_messages = {"invalid": "A date (YYYY-MM-DD) or a time with an offset.",
+                              "range": "A year from 1970 to 2100."}
+    # Outside these, time zones fall back to local mean time (offsets with seconds, e.g.
+    # +01:12:12 in Stockholm before 1879), which no ISO 8601 date-time can write.
+    YEARS = range(1970, 2101)
 
     def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> Any:
         if isinstance(value, str) and len(value) == 10:
             try:
-                return dt.date.fromisoformat(value)
+                parsed: dt.date = dt.date.fromisoformat(value)
             except ValueError:
                 raise self.make_error("invalid") from None
-        return ma.fields.AwareDateTime()._deserialize(value, attr, data, **kwargs)
+        else:
+            parsed = ma.fields.AwareDateTime()._deserialize(value, attr, data, **kwargs)
+        if parsed.year not in self.YEARS:
+            raise self.make_error("range")
+        return parsed
 
 
 class LedgerArgs(QuerySchema):
@@ -107,6 +115,9 @@ LedgerOut = OutSchema.from_dict({
     "site_name": ma.fields.String(),
     "site_address": ma.fields.String(allow_none=True),
     "customer_id": ma.fields.UUID(),
+    "timezone": ma.fields.String(metadata={
+        "description": "The site's time zone (IANA): every time in the ledger is local to it.",
+        "example": "Europe/Stockholm"}),
     "from": ma.fields.DateTime(),
     "to": ma.fields.DateTime(),
     "items": ma.fields.List(ma.fields.Nested(LedgerRowOut)),
