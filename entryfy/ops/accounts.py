@@ -151,6 +151,9 @@ def authenticate(session: Session, email: str, password: str,
         pw.burn(password)
         raise _sign_in_failed(session, None)
     right = pw.verify(account.password_hash, password)
+    if right:
+        # The second factor is spent on the person's own row (a claimed TOTP step).
+        enter(session, account)
     if staff.requires_second_factor(account):
         if otp is None or not otp.strip():
             if not right:
