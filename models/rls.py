@@ -324,7 +324,8 @@ def set_scope_key(conn: Connection, key: bytes) -> None:
 # accounts, access_tokens, devices, email_verifications: no customer_id, so a policy of
 # their own. A person's rows are visible (and writable) in their own signed account scope and
 # in the signed system scope; a customer's signed scope also reads the accounts of its
-# members (names beside ids in admin lists, the ledger, member e-mails for notices), never
+# members and of people with entries there (names beside ids in admin lists, the ledger,
+# the on-site list, member e-mails for notices), never
 # their tokens, devices or codes. Statements that must find a row before any scope exists go
 # through SECURITY DEFINER functions (the token sign-in, ``entryfy_sign_in``) or the app's
 # named system path (e-mail lookups at sign-in, registration, verification: models.tenancy
@@ -333,10 +334,15 @@ def set_scope_key(conn: Connection, key: bytes) -> None:
 PLATFORM_TABLES = ("accounts", "access_tokens", "devices", "email_verifications")
 
 _OWN_ROW = f"{VALID} AND ({_SYSTEM} OR account_id = {_ACCOUNT})"
+_SCOPE_IDS = ("ANY (string_to_array(nullif(current_setting('entryfy.customer_ids', true), ''), "
+              "',')::uuid[])")
+# Members, and people with an entry at the customer (a guest or a former member on its
+# ledger or on-site list). Both by index (memberships by account, ix_entries_account_in).
 _MEMBER_OF_SCOPE = (
-    "EXISTS (SELECT 1 FROM memberships m WHERE m.account_id = accounts.id AND m.customer_id "
-    "= ANY (string_to_array(nullif(current_setting('entryfy.customer_ids', true), ''), ',')"
-    "::uuid[]))"
+    f"EXISTS (SELECT 1 FROM memberships m WHERE m.account_id = accounts.id "
+    f"AND m.customer_id = {_SCOPE_IDS}) OR "
+    f"EXISTS (SELECT 1 FROM entries e WHERE e.account_id = accounts.id "
+    f"AND e.customer_id = {_SCOPE_IDS})"
 )
 
 PLATFORM_RLS = [
