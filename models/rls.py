@@ -15,7 +15,9 @@ transaction's start), so one seen once cannot be replayed later. Two SECURITY DE
 functions sign inside the database, where the app cannot know the values beforehand, each
 narrowing what it may sign: ``entryfy_enter_account`` (the sign-in: only the account of a
 live token whose hash it is given) and ``entryfy_scope_customers`` (a signed person may scope
-to customers they are a member of). See docs/ARCHITECTURE.md, "The database wall".
+to customers they are a member of). Since revision 0017 the platform tables (accounts,
+tokens, devices, e-mail codes) are behind the wall as well, and the token sign-in is
+``entryfy_sign_in``. See docs/ARCHITECTURE.md, "The database wall".
 """
 
 from __future__ import annotations
