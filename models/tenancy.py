@@ -191,7 +191,7 @@ def sign_in_statement(dialect: str, base: Select[Any], *, token_hash: ColumnElem
 
 def adopt_context(session: Session, ctx: TenantContext) -> None:
     """Record ``ctx`` as the session's context when the running transaction's database
-    settings already say so (a statement with ``context_columns``, or ``ScopedQuery``)."""
+    settings already say so (``sign_in_statement``, or ``ScopedQuery``)."""
     session.info["tenant"] = ctx
 
 
