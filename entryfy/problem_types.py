@@ -70,6 +70,9 @@ CATALOGUE: dict[str, ProblemType] = {
                      "A browser signed in with the session cookie must send the `csrf_token` "
                      "from the login answer in the `X-CSRF-Token` header on every POST, PUT, "
                      "PATCH and DELETE. Bearer-token clients need no CSRF token."),
+    "code-invalid": P(422, "Wrong or expired code",
+                      "The e-mail code is wrong, expired, used up or replaced by a newer one; "
+                      "ask for a new code."),
     "email-taken": P(409, "Email already in use", "Sign in instead, or use another address."),
     # ------------------------------------------------------------ roles
     "role-required": P(403, "Your role does not allow this",

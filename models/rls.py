@@ -15,7 +15,9 @@ transaction's start), so one seen once cannot be replayed later. Two SECURITY DE
 functions sign inside the database, where the app cannot know the values beforehand, each
 narrowing what it may sign: ``entryfy_enter_account`` (the sign-in: only the account of a
 live token whose hash it is given) and ``entryfy_scope_customers`` (a signed person may scope
-to customers they are a member of). See docs/ARCHITECTURE.md, "The database wall".
+to customers they are a member of). Since revision 0017 the platform tables (accounts,
+tokens, devices, e-mail codes) are behind the wall as well, and the token sign-in is
+``entryfy_sign_in``. See docs/ARCHITECTURE.md, "The database wall".
 """
 
 from __future__ import annotations
@@ -318,3 +320,106 @@ def set_scope_key(conn: Connection, key: bytes) -> None:
         f"INSERT INTO {PRIVATE}.scope_key (id, ipad, opad) VALUES (1, :i, :o) "
         "ON CONFLICT (id) DO UPDATE SET ipad = excluded.ipad, opad = excluded.opad"),
         {"i": ipad, "o": opad})
+
+
+# ------------------------------------------------------------ platform tables (0017)
+# accounts, access_tokens, devices, email_verifications: no customer_id, so a policy of
+# their own. A person's rows are visible (and writable) in their own signed account scope and
+# in the signed system scope; a customer's signed scope also reads the accounts of its
+# members and of people with entries there (names beside ids in admin lists, the ledger,
+# the on-site list, member e-mails for notices), never
+# their tokens, devices or codes. Statements that must find a row before any scope exists go
+# through SECURITY DEFINER functions (the token sign-in, ``entryfy_sign_in``) or the app's
+# named system path (e-mail lookups at sign-in, registration, verification: models.tenancy
+# .system_scope). ENABLE without FORCE: the tables' owner, who runs the migrations and owns
+# the SECURITY DEFINER functions, is not restricted; the web role owns nothing (it must not).
+PLATFORM_TABLES = ("accounts", "access_tokens", "devices", "email_verifications")
+
+_OWN_ROW = f"{VALID} AND ({_SYSTEM} OR account_id = {_ACCOUNT})"
+_SCOPE_IDS = ("ANY (string_to_array(nullif(current_setting('entryfy.customer_ids', true), ''), "
+              "',')::uuid[])")
+# Members, and people with an entry at the customer (a guest or a former member on its
+# ledger or on-site list). Both by index (memberships by account, ix_entries_account_in).
+_MEMBER_OF_SCOPE = (
+    f"EXISTS (SELECT 1 FROM memberships m WHERE m.account_id = accounts.id "
+    f"AND m.customer_id = {_SCOPE_IDS}) OR "
+    f"EXISTS (SELECT 1 FROM entries e WHERE e.account_id = accounts.id "
+    f"AND e.customer_id = {_SCOPE_IDS})"
+)
+
+PLATFORM_RLS = [
+    "DROP POLICY IF EXISTS account_visible ON accounts",
+    # The cheap tests first: an OR is evaluated left to right, so the person's own row (the
+    # check-in's identity flag) never runs the membership subquery.
+    f"CREATE POLICY account_visible ON accounts USING ({VALID} AND ({_SYSTEM} OR "
+    f"id = {_ACCOUNT} OR {_MEMBER_OF_SCOPE})) "
+    f"WITH CHECK ({VALID} AND ({_SYSTEM} OR id = {_ACCOUNT}))",
+    "ALTER TABLE accounts ENABLE ROW LEVEL SECURITY",
+    *[stmt for table in PLATFORM_TABLES[1:] for stmt in (
+        f"DROP POLICY IF EXISTS own_rows ON {table}",
+        f"CREATE POLICY own_rows ON {table} USING ({_OWN_ROW}) WITH CHECK ({_OWN_ROW})",
+        f"ALTER TABLE {table} ENABLE ROW LEVEL SECURITY",
+    )],
+    # The token sign-in: the token's row and, for a live one, the person's context signed by
+    # the database, in one call (the app cannot see the token row before it has a context).
+    f"""CREATE OR REPLACE FUNCTION public.entryfy_sign_in(token_hash text, kind text,
+    at timestamptz)
+RETURNS TABLE (id uuid, account_id uuid, last_used_at timestamptz, live boolean,
+               context_set text)
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER AS $$
+#variable_conflict use_column
+DECLARE
+  r record;
+  acct text := '';
+  ts text := pg_catalog.floor(pg_catalog.date_part('epoch', pg_catalog.now()))::bigint::text;
+BEGIN
+  SELECT t.id AS tid, t.account_id AS aid, t.last_used_at AS lu,
+         coalesce(t.kind = $2 AND t.revoked_at IS NULL AND t.expires_at > $3
+                  AND a.is_active, false) AS ok
+    INTO r
+    FROM public.access_tokens t JOIN public.accounts a ON a.id = t.account_id
+   WHERE t.token_hash = $1;
+  IF NOT FOUND THEN
+    RETURN;
+  END IF;
+  IF r.ok THEN
+    acct := r.aid::text;
+  END IF;
+  id := r.tid;
+  account_id := r.aid;
+  last_used_at := r.lu;
+  live := r.ok;
+  context_set := pg_catalog.concat(
+    pg_catalog.set_config('entryfy.customer_ids', '', true),
+    pg_catalog.set_config('entryfy.account_id', acct, true),
+    pg_catalog.set_config('entryfy.scope', '', true),
+    pg_catalog.set_config('entryfy.signed_at', ts, true),
+    pg_catalog.set_config('entryfy.sig', {PRIVATE}.sign('|' || acct || '||' || ts), true));
+  RETURN NEXT;
+END
+$$""",
+]
+
+UNPLATFORM_RLS = [
+    "DROP FUNCTION IF EXISTS public.entryfy_sign_in(text, text, timestamptz)",
+    "DROP POLICY IF EXISTS account_visible ON accounts",
+    "ALTER TABLE accounts DISABLE ROW LEVEL SECURITY",
+    *[stmt for table in PLATFORM_TABLES[1:] for stmt in (
+        f"DROP POLICY IF EXISTS own_rows ON {table}",
+        f"ALTER TABLE {table} DISABLE ROW LEVEL SECURITY",
+    )],
+]
+
+
+def install_platform_rls(conn: Connection) -> None:
+    if conn.dialect.name != "postgresql":
+        return
+    for stmt in PLATFORM_RLS:
+        conn.execute(text(stmt))
+
+
+def uninstall_platform_rls(conn: Connection) -> None:
+    if conn.dialect.name != "postgresql":
+        return
+    for stmt in UNPLATFORM_RLS:
+        conn.execute(text(stmt))

@@ -30,13 +30,16 @@ from collections.abc import Iterable, Iterator
 from typing import Any
 
 from sqlalchemy import (
+    Boolean,
     ColumnElement,
     Connection,
+    DateTime,
     Engine,
     String,
     Uuid,
     bindparam,
     cast,
+    column,
     event,
     func,
     literal,
@@ -167,25 +170,28 @@ def _apply_pg_settings(session: Session, ctx: TenantContext) -> None:
     session.connection().execute(_PG_SET, _pg_values(ctx))
 
 
-def sign_in_context_columns(dialect: str, *, token_hash: ColumnElement[Any],
-                            kind: ColumnElement[Any], at: ColumnElement[Any]
-                            ) -> list[ColumnElement[Any]]:
-    """Columns that, on PostgreSQL, switch the transaction to the person's own context
-    (``TenantContext(account_id=...)`` for the account of the live token ``token_hash`` of
-    ``kind`` at ``at``, else NOBODY) as a side effect of the statement that selects them: the
-    sign-in needs no separate round trip. The database signs that context itself
-    (``entryfy_enter_account``, models/rls.py): the app cannot know the account beforehand,
-    and the web role cannot sign a context for an account whose token it does not hold.
-    The caller then records the context with ``adopt_context``. Evaluated once per row
-    returned, so the statement must return at most one row; none returned changes nothing."""
+def sign_in_statement(dialect: str, base: Select[Any], *, token_hash: ColumnElement[Any],
+                      kind: ColumnElement[Any], at: ColumnElement[Any]) -> Select[Any]:
+    """The one sign-in statement: ``base`` (SQLite; columns id, account_id, last_used_at,
+    live) as is; on PostgreSQL one call of ``entryfy_sign_in`` (models/rls.py), a SECURITY
+    DEFINER function that returns the same columns and, for a live token, switches the
+    transaction to the person's own context (``TenantContext(account_id=...)``, else NOBODY),
+    signed by the database: the app cannot know the account beforehand, and the web role
+    sees no token row before it has a context (revision 0017), nor can it sign a context for
+    an account whose token it does not hold. The caller then records the context with
+    ``adopt_context``. No row for an unknown token; the context is then left as it was."""
     if dialect != "postgresql":
-        return []
-    return [func.entryfy_enter_account(token_hash, kind, at).label("context_set")]
+        return base
+    fn = func.entryfy_sign_in(token_hash, kind, at).table_valued(
+        column("id", Uuid()), column("account_id", Uuid()),
+        column("last_used_at", DateTime(timezone=True)), column("live", Boolean()),
+        column("context_set", String()), name="signed_in")
+    return select(fn.c.id, fn.c.account_id, fn.c.last_used_at, fn.c.live, fn.c.context_set)
 
 
 def adopt_context(session: Session, ctx: TenantContext) -> None:
     """Record ``ctx`` as the session's context when the running transaction's database
-    settings already say so (a statement with ``context_columns``, or ``ScopedQuery``)."""
+    settings already say so (``sign_in_statement``, or ``ScopedQuery``)."""
     session.info["tenant"] = ctx
 
 

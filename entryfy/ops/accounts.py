@@ -35,9 +35,21 @@ def check_password_rules(password: str, *, email: str, names: tuple[str, ...] = 
 
 
 def find_by_email(session: Session, email: str) -> Account | None:
-    return session.scalar(
-        select(Account).where(func.lower(Account.email) == normalise_email(email))
-    )
+    """The account of an address, whatever the session's scope: the callers (sign-in,
+    registration, invitations, staff) must find a person before any scope names them
+    (accounts are behind the database wall since revision 0017)."""
+    with tenancy.system_scope(session, "an account found by its e-mail address"):
+        return session.scalar(
+            select(Account).where(func.lower(Account.email) == normalise_email(email))
+        )
+
+
+def enter(session: Session, account: Account) -> None:
+    """The session now acts for ``account`` (its password or code was just proven, or a
+    token is issued to it): the person's own rows become visible and writable."""
+    ctx = tenancy.get_context(session)
+    if not ctx.system and ctx.account_id != account.id:
+        tenancy.set_context(session, dataclasses.replace(ctx, account_id=account.id))
 
 
 def register(session: Session, *, email: str, password: str, first_name: str,
@@ -57,8 +69,9 @@ def register(session: Session, *, email: str, password: str, first_name: str,
         phone=phone,
         email_verified_at=clock.now() if verified else None,
     )
-    session.add(account)
-    session.flush()
+    with tenancy.system_scope(session, "a trusted caller creates an account"):
+        session.add(account)
+        session.flush()
     return account
 
 
@@ -75,29 +88,32 @@ def request_registration(session: Session, *, email: str, password: str, first_n
     check_password_rules(password, email=email, names=(first_name, last_name))
     # Hashed on every path: the answer takes the same time whatever the address.
     password_hash = security.passwords().hash(password)
-    account = find_by_email(session, email)
-    if account is not None and (account.email_verified_at is not None or account.is_staff
-                                or not account.is_active):
-        mail.send(email, "Someone tried to register with your e-mail address",
-                  "Someone - perhaps you - tried to register a new Entryfy account with this "
-                  "address, which already has one. Nothing was changed. If it was you, sign "
-                  "in with your password instead. If it was not you, ignore this message.")
-        return
-    if account is None:
-        account = Account(email=email, email_verified_at=None)
-        try:
-            with session.begin_nested():
-                session.add(account)
-                _set_details(account, password_hash, first_name, last_name, phone)
-                session.flush()
-        except IntegrityError:
-            return  # the same address registered at the same moment: one of them wins
-    else:
-        _set_details(account, password_hash, first_name, last_name, phone)
-        account.updated_at = clock.now()
-        # Whatever was signed in with the earlier details ends (nothing could, unproven).
-        revoke_all(session, account)
-    mailbox.send_code(session, account, email, "register")
+    # No person's scope exists yet: the address's account is found and made in the system
+    # scope (accounts are behind the database wall since revision 0017).
+    with tenancy.system_scope(session, "registration finds or makes the address's account"):
+        account = find_by_email(session, email)
+        if account is not None and (account.email_verified_at is not None or account.is_staff
+                                    or not account.is_active):
+            mail.send(email, "Someone tried to register with your e-mail address",
+                      "Someone - perhaps you - tried to register a new Entryfy account with this "
+                      "address, which already has one. Nothing was changed. If it was you, sign "
+                      "in with your password instead. If it was not you, ignore this message.")
+            return
+        if account is None:
+            account = Account(email=email, email_verified_at=None)
+            try:
+                with session.begin_nested():
+                    session.add(account)
+                    _set_details(account, password_hash, first_name, last_name, phone)
+                    session.flush()
+            except IntegrityError:
+                return  # the same address registered at the same moment: one of them wins
+        else:
+            _set_details(account, password_hash, first_name, last_name, phone)
+            account.updated_at = clock.now()
+            # Whatever was signed in with the earlier details ends (nothing could, unproven).
+            revoke_all(session, account)
+        mailbox.send_code(session, account, email, "register")
 
 
 def _set_details(account: Account, password_hash: str, first_name: str, last_name: str,
@@ -135,6 +151,9 @@ def authenticate(session: Session, email: str, password: str,
         pw.burn(password)
         raise _sign_in_failed(session, None)
     right = pw.verify(account.password_hash, password)
+    if right:
+        # The second factor is spent on the person's own row (a claimed TOTP step).
+        enter(session, account)
     if staff.requires_second_factor(account):
         if otp is None or not otp.strip():
             if not right:
@@ -149,6 +168,7 @@ def authenticate(session: Session, email: str, password: str,
     if account.email_verified_at is None:
         raise Unauthorized("Confirm your e-mail address first: enter the code we sent to it "
                            "(POST /api/v1/auth/verify-email).", slug="email-unverified")
+    enter(session, account)
     if pw.needs_rehash(account.password_hash):
         account.password_hash = pw.hash(password)
     account.last_login_at = clock.now()
@@ -164,6 +184,7 @@ class IssuedToken:
 
 def _issue(session: Session, account: Account, kind: str, lifetime: dt.timedelta,
            device: Device | None = None, ip: str | None = None) -> IssuedToken:
+    enter(session, account)  # a token issued is a sign-in: the person's rows, not another's
     secret = security.new_token()
     row = AccessToken(
         account_id=account.id,
@@ -229,16 +250,15 @@ _LIVE = and_(_TOKENS.kind == bindparam("kind"), _TOKENS.revoked_at.is_(None),
 
 # The hot path of every authenticated request: one Core statement (no ORM objects) finds the
 # token and its account and, on PostgreSQL, switches the transaction to that person's
-# row-level-security context in the same round trip (models.tenancy.context_columns).
+# row-level-security context in the same round trip (models.tenancy.sign_in_statement).
 _SIGN_IN = {
-    dialect: HotStatement(select(
-        _TOKENS.id, _TOKENS.account_id, _TOKENS.last_used_at, _LIVE.label("live"),
-        *tenancy.sign_in_context_columns(dialect, token_hash=bindparam("token_hash"),
-                                         kind=bindparam("kind"), at=bindparam("now")),
-    )
-    .select_from(AccessToken.__table__.join(Account.__table__,
-                                            _ACCOUNTS.id == _TOKENS.account_id))
-    .where(_TOKENS.token_hash == bindparam("token_hash")))
+    dialect: HotStatement(tenancy.sign_in_statement(
+        dialect,
+        select(_TOKENS.id, _TOKENS.account_id, _TOKENS.last_used_at, _LIVE.label("live"))
+        .select_from(AccessToken.__table__.join(Account.__table__,
+                                                _ACCOUNTS.id == _TOKENS.account_id))
+        .where(_TOKENS.token_hash == bindparam("token_hash")),
+        token_hash=bindparam("token_hash"), kind=bindparam("kind"), at=bindparam("now")))
     for dialect in ("postgresql", "sqlite")
 }
 _TOUCH = (
@@ -270,11 +290,12 @@ def sign_in_with_token(session: Session, secret: str, kind: str) -> SignedIn | N
 def frozen(session: Session, secret: str) -> bool:
     """Whether ``secret`` is a token of a deactivated account (an erasure froze it): only on
     the refusal path, so a frozen person is told why instead of a bare 401."""
-    return bool(session.scalar(
-        select(func.count()).select_from(AccessToken)
-        .join(Account, Account.id == AccessToken.account_id)
-        .where(AccessToken.token_hash == security.sha256_hex(secret),
-               Account.is_active.is_(False))))
+    with tenancy.system_scope(session, "a refused token: is its account frozen?"):
+        return bool(session.scalar(
+            select(func.count()).select_from(AccessToken)
+            .join(Account, Account.id == AccessToken.account_id)
+            .where(AccessToken.token_hash == security.sha256_hex(secret),
+                   Account.is_active.is_(False))))
 
 
 def end_sign_in(session: Session, token_id: uuid.UUID) -> None:

@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 from entryfy import clock, security
 from entryfy.errors import Conflict, Unauthorized, ValidationFailed
 from entryfy.ops import accounts as account_ops
-from models import Account, Device
+from models import Account, Device, tenancy
 from models.accounts import STAFF_ROLES
 from privacy import audit
 
@@ -110,9 +110,11 @@ def create_staff(session: Session, *, email: str, password: str, role: str,
         # Made by the vendor's operator for a vendor address: taken as proven.
         email_verified_at=clock.now(),
     )
-    session.add(account)
-    session.flush()
-    enrolment = enrol_second_factor(session, account)
+    # The operator's CLI: no person's scope exists for an account not yet made (0017).
+    with tenancy.system_scope(session, "the operator creates a vendor account"):
+        session.add(account)
+        session.flush()
+        enrolment = enrol_second_factor(session, account)
     audit.record(
         session, action="staff.created", customer_id=None, actor_role="operator",
         object_type="account", object_id=account.id, subject_id=account.id,
