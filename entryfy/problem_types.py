@@ -173,9 +173,6 @@ CATALOGUE: dict[str, ProblemType] = {
     "email-unverified": P(401, "E-mail address not confirmed",
                           "Enter the code mailed to the address at "
                           "`POST /api/v1/auth/verify-email`, then sign in again."),
-    "code-invalid": P(422, "Wrong code",
-                      "The code is wrong, expired or replaced by a newer one: use the latest "
-                      "mail, or register (or change the address) again for a new code."),
     "invitation-not-found": P(404, "No such invitation",
                               "Invitations are shown to the invited, proven address only: "
                               "see `GET /api/v1/me/invitations`."),
