@@ -87,7 +87,10 @@ def _notify(req: DataRequest, subject: str, body: str, session: Session) -> None
     """Tell the person by mail (their account's address). Nothing about them is logged."""
     if req.account_id is None:
         return
-    email = session.scalar(select(Account.email).where(Account.id == req.account_id))
+    # The person's own address, whoever acts (vendor staff, a customer's admin): the accounts
+    # wall shows an account only in its own or the system scope.
+    with system_scope(session, "mail the person about their own request"):
+        email = session.scalar(select(Account.email).where(Account.id == req.account_id))
     if email and not email.endswith("@" + erasure.ACCOUNT_EMAIL_DOMAIN):
         mail.send(email, subject, body)
 
@@ -298,11 +301,12 @@ def route(session: Session, req: DataRequest) -> None:
 
 
 def _notify_admins(session: Session, part: DataRequestPart, req: DataRequest) -> None:
-    admins = session.scalars(
-        select(Account.email).join(Membership, Membership.account_id == Account.id)
-        .where(Membership.customer_id == part.customer_id, Membership.role == "admin",
-               Membership.active.is_(True))
-    )
+    with system_scope(session, "mail the customer's admins about a request part"):
+        admins = list(session.scalars(
+            select(Account.email).join(Membership, Membership.account_id == Account.id)
+            .where(Membership.customer_id == part.customer_id, Membership.role == "admin",
+                   Membership.active.is_(True))
+        ))
     for email in admins:
         mail.send(email, "A privacy request awaits your decision",
                   f"A data-subject request ({_type_label(req.type)}) concerns your company's "

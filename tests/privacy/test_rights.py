@@ -356,13 +356,14 @@ def test_access_request_is_answered_at_once(client, person):
 def test_objection_withdraws_marketing_consent(client, person, session):
     from privacy import consent
 
-    assert consent.has_consent(session, person.account.id, "newsletter")
+    account_id = person.account.id  # an id, not an object to reload after expire_all()
+    assert consent.has_consent(session, account_id, "newsletter")
     r = client.post("/api/v1/me/requests", headers=auth(person),
                     json={"type": "objection", "password": PASSWORD,
                           "details": "No marketing, please."})
     assert r.status_code == 201
     session.expire_all()
-    assert not consent.has_consent(session, person.account.id, "newsletter")
+    assert not consent.has_consent(session, account_id, "newsletter")
 
 
 def test_restriction_approved_marks_the_customers_rows(client, person, session):
