@@ -180,6 +180,22 @@ def _decode(cursor: str, n: int) -> list[Any]:
         raise ValidationFailed({"cursor": ["Not a cursor this API gave out."]}) from None
 
 
+def _check_types(values: list[Any], order: list[InstrumentedAttribute[Any]]) -> None:
+    """A cursor's values must fit the page's key columns: a cursor of another list (a time
+    where a sequence number goes) is a client's mistake, 400, not a database error."""
+    for value, col in zip(values, order, strict=True):
+        try:
+            expected = col.type.python_type
+        except NotImplementedError:  # a type without a Python equivalent: the database judges
+            continue
+        if value is None:
+            continue
+        ok = (isinstance(value, expected) and not isinstance(value, bool)
+              if expected is not float else isinstance(value, int | float))
+        if not ok:
+            raise ValidationFailed({"cursor": ["Not a cursor this API gave out."]})
+
+
 def keyset_page(
     session: Session,
     stmt: Select[Any],
@@ -196,6 +212,7 @@ def keyset_page(
     """
     if cursor:
         values = _decode(cursor, len(order))
+        _check_types(values, order)
         # (a, b) < (x, y)  ==  a < x OR (a = x AND b < y), spelled out for every backend.
         clauses = []
         for i, col in enumerate(order):
