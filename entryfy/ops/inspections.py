@@ -25,7 +25,7 @@ from entryfy import clock, security
 from entryfy.errors import NotFound, ValidationFailed
 from entryfy.ops import entries as entry_ops
 from entryfy.ops import onsite
-from entryfy.ops.tenant import load_owned
+from entryfy.ops.tenant import revoke_at_site
 from models import Customer, Inspection, Site
 from models.tenancy import scope_to, system_scope
 from privacy import audit
@@ -88,16 +88,7 @@ def create_inspection(session: Session, site: Site, *, start: dt.datetime, end: 
 
 def revoke_inspection(session: Session, site: Site, inspection_id: uuid.UUID, *,
                       actor_id: uuid.UUID | None) -> None:
-    inspection = load_owned(session, Inspection, site.customer_id, inspection_id, "inspection")
-    if inspection.site_id != site.id:
-        raise NotFound("No such inspection.")
-    if inspection.revoked_at is not None:
-        return
-    inspection.revoked_at = clock.now()
-    session.flush()
-    audit.record(session, action="inspection.revoked", customer_id=site.customer_id,
-                 actor_id=actor_id, actor_role="admin", object_type="inspection",
-                 object_id=inspection.id)
+    revoke_at_site(session, Inspection, site, inspection_id, "inspection", actor_id=actor_id)
 
 
 @dataclasses.dataclass

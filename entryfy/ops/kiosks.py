@@ -22,10 +22,10 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from entryfy import clock, security
-from entryfy.errors import Conflict, NotFound, Unauthorized, Unprocessable, ValidationFailed
+from entryfy.errors import Conflict, Unauthorized, Unprocessable, ValidationFailed
 from entryfy.ops import doors, identity
 from entryfy.ops.entries import _current_clause, _insert_and_attach, open_entry
-from entryfy.ops.tenant import load_owned
+from entryfy.ops.tenant import revoke_at_site
 from models import Account, DoorCredential, Entry, Kiosk, Membership, Site
 from models.tenancy import scope_to, system_scope
 from privacy import audit
@@ -75,16 +75,7 @@ def site_kiosks(session: Session, site: Site) -> list[Kiosk]:
 def revoke_kiosk(session: Session, site: Site, kiosk_id: uuid.UUID, *,
                  actor_id: uuid.UUID | None) -> None:
     """Revoke a kiosk's token (again: nothing changes, no second audit record)."""
-    kiosk = load_owned(session, Kiosk, site.customer_id, kiosk_id, "kiosk")
-    if kiosk.site_id != site.id:
-        raise NotFound("No such kiosk.")
-    if kiosk.revoked_at is not None:
-        return
-    kiosk.revoked_at = clock.now()
-    session.flush()
-    audit.record(session, action="kiosk.revoked", customer_id=site.customer_id,
-                 actor_id=actor_id, actor_role="admin", object_type="kiosk",
-                 object_id=kiosk.id)
+    revoke_at_site(session, Kiosk, site, kiosk_id, "kiosk", actor_id=actor_id)
 
 
 def set_id06_card(session: Session, membership: Membership, card_number: str | None, *,
