@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from typing import Any
 
 import marshmallow as ma
 from flask import current_app, request
@@ -20,7 +21,7 @@ from entryfy.extensions import limiter
 from entryfy.ops import accounts as ops
 from entryfy.ops import mailbox
 from entryfy.web import db_session, keep_refusal
-from models import AccessToken
+from models import AccessToken, Account
 from models.tenancy import TenantContext, set_context
 
 blp = Blueprint("auth", __name__, url_prefix="/api/v1/auth", description="Sign-in")
@@ -75,7 +76,7 @@ class TokenOut(OutSchema):
     current = ma.fields.Function(lambda t: t.id == current_token_id())
 
 
-def _failed(response) -> bool:  # type: ignore[no-untyped-def]
+def _failed(response) -> bool:
     return response.status_code == 401
 
 
@@ -93,7 +94,7 @@ login_limits = [
 ]
 
 
-def _throttled(view):  # type: ignore[no-untyped-def]
+def _throttled(view):
     for lim in login_limits:
         view = lim(view)
     return view
@@ -108,7 +109,7 @@ class VerifyEmailIn(InSchema):
     code = ma.fields.String(required=True, validate=ma.validate.Length(min=1, max=32))
 
 
-def _sign_in(data) -> object:  # type: ignore[no-untyped-def]
+def _sign_in(data: dict[str, Any]) -> Account:
     # A failed sign-in is kept (its audit event) although the answer is a 401.
     keep_refusal()
     return ops.authenticate(db_session(), data["email"], data["password"], data.get("otp"))
@@ -119,7 +120,7 @@ def _sign_in(data) -> object:  # type: ignore[no-untyped-def]
                     per_client="REGISTER_LIMIT_IP", account=throttle.email_key, when=None)
 @blp.arguments(RegisterIn)
 @blp.response(202, RegisteredOut)
-def register(data):  # type: ignore[no-untyped-def]
+def register(data):
     """Register: 202 for every well-formed body, whether or not the address has an account.
 
     A code goes to the address (an address with an account gets a notice instead); the
@@ -138,7 +139,7 @@ def register(data):  # type: ignore[no-untyped-def]
 @blp.arguments(VerifyEmailIn)
 @blp.response(200, AccountOut)
 @blp.problems("code-invalid")
-def verify_email(data):  # type: ignore[no-untyped-def]
+def verify_email(data):
     """Prove the address with the code sent to it: activates a new account, or completes a
     change of address. A wrong, expired or replaced code: 422 `code-invalid`."""
     s = db_session()
@@ -153,7 +154,7 @@ def verify_email(data):  # type: ignore[no-untyped-def]
 @blp.arguments(LoginIn)
 @blp.response(200, LoginOut)
 @blp.problems("invalid-credentials", "otp-required", "otp-invalid")
-def login(data):  # type: ignore[no-untyped-def]
+def login(data):
     """Sign in with the browser's session cookie.
 
     Answers the account and a `csrf_token`: send it in the `X-CSRF-Token` header on every
@@ -167,7 +168,7 @@ def login(data):  # type: ignore[no-untyped-def]
 
 @blp.route("/logout", methods=["POST"])
 @blp.response(204)
-def logout():  # type: ignore[no-untyped-def]
+def logout():
     """Sign out of this browser session.
 
     The session ends at once on the server. Made with the cookie, so it needs `X-CSRF-Token`.
@@ -179,7 +180,7 @@ def logout():  # type: ignore[no-untyped-def]
 
 @blp.route("/tokens", methods=["GET"])
 @blp.response(200, TokenOut(many=True))
-def list_tokens():  # type: ignore[no-untyped-def]
+def list_tokens():
     """The person's device tokens.
 
     One per device signed in, with when it was last used; never the token itself.
@@ -203,7 +204,7 @@ def list_tokens():  # type: ignore[no-untyped-def]
 @blp.arguments(TokenIn)
 @blp.response(201, TokenIssuedOut)
 @blp.problems("invalid-credentials", "otp-required", "otp-invalid")
-def issue_token(data):  # type: ignore[no-untyped-def]
+def issue_token(data):
     """Sign in on a device: a bearer token.
 
     For the mobile app and scripts: send `Authorization: Bearer <token>` afterwards (no CSRF
@@ -228,7 +229,7 @@ def issue_token(data):  # type: ignore[no-untyped-def]
 
 @blp.route("/tokens/<uuid:token_id>", methods=["DELETE"])
 @blp.response(204)
-def revoke(token_id: uuid.UUID):  # type: ignore[no-untyped-def]
+def revoke(token_id: uuid.UUID):
     """Revoke one of the person's tokens.
 
     The device using it is signed out at once.

@@ -20,7 +20,7 @@ from entryfy.errors import ValidationFailed
 
 
 class Parser(FlaskParser):
-    def _raw_load_json(self, req):  # type: ignore[no-untyped-def]
+    def _raw_load_json(self, req):
         # The API's own loader (api.body): depth limit, no lone surrogates.
         from api import body
 
@@ -28,7 +28,7 @@ class Parser(FlaskParser):
             return ma.missing
         return body.loads(req.get_data(cache=True))
 
-    def _handle_invalid_json_error(self, error, req, *args, **kwargs):  # type: ignore[no-untyped-def]
+    def _handle_invalid_json_error(self, error, req, *args, **kwargs):
         from webargs.flaskparser import abort
 
         reason = getattr(error, "msg", None) or "Invalid JSON body."
@@ -47,18 +47,18 @@ class Blueprint(flask_smorest.Blueprint):
     ARGUMENTS_PARSER = Parser()
 
     @staticmethod
-    def problems(*slugs: str):  # type: ignore[no-untyped-def]
+    def problems(*slugs: str):
         """Declare the business-rule problems (entryfy.problem_types slugs) a view can answer
         with, for the OpenAPI document (api/openapi_docs.py). No wrapper: the view is the
         same function, only its documentation grows."""
-        def decorator(func):  # type: ignore[no-untyped-def]
+        def decorator(func):
             func._apidoc = copy.deepcopy(getattr(func, "_apidoc", {}))
             manual = func._apidoc.setdefault("manual_doc", {})
             manual["x-problems"] = [*manual.get("x-problems", []), *slugs]
             return func
         return decorator
 
-    def arguments(self, schema, *args, **kwargs):  # type: ignore[no-untyped-def]
+    def arguments(self, schema, *args, **kwargs):
         # One schema instance per route: given a class, webargs makes a new instance on every
         # request, and marshmallow deep-copies every declared field to build one. Loading
         # keeps no state on the instance, so threads can share it.

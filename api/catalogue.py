@@ -78,7 +78,7 @@ def render_html() -> str:
     "title": "Outside the site's area",
     "action": "`distance_m` says how far from the site you are and `radius_m` how near you "
               "must be; move closer and try again."}]})
-def problem_types():  # type: ignore[no-untyped-def]
+def problem_types():
     """Every problem type
 
     Every `type` an error can carry, with its status, title and what to do. Anyone may read
@@ -96,7 +96,7 @@ def problem_types():  # type: ignore[no-untyped-def]
 
 @blp.route("/problems/<slug>", methods=["GET"])
 @blp.response(200, ProblemTypeOut, example=entry("outside-geofence"))
-def problem_type(slug: str):  # type: ignore[no-untyped-def]
+def problem_type(slug: str):
     """One problem type
 
     Where a problem's `type` leads: its status, title and what to do. A browser

@@ -37,7 +37,7 @@ _TIME = ma.validate.Range(min=dt.datetime(2000, 1, 1, tzinfo=dt.UTC),
 
 
 # Controllers authenticate with their own key, not a person's session or token.
-CONTROLLER_SECURITY = [{"controllerKey": []}]
+CONTROLLER_SECURITY: list[dict[str, list[str]]] = [{"controllerKey": []}]
 
 
 def require_controller() -> Controller:
@@ -150,7 +150,7 @@ class PassagesOut(OutSchema):
 class Controllers(MethodView):
     @blp.arguments(PageArgs, location="query")
     @blp.response(200, page_schema(ControllerOut, "ControllerPage"))
-    def get(self, args, customer_id: uuid.UUID):  # type: ignore[no-untyped-def]
+    def get(self, args, customer_id: uuid.UUID):
         """The customer's door controllers, with their online state."""
         require_customer(customer_id, ADMIN)
         stmt = select(Controller).where(Controller.customer_id == customer_id)
@@ -159,19 +159,20 @@ class Controllers(MethodView):
 
     @blp.arguments(ControllerIn)
     @blp.response(201, ControllerCreated)
-    def post(self, data, customer_id: uuid.UUID):  # type: ignore[no-untyped-def]
+    def post(self, data, customer_id: uuid.UUID):
         """Enrol a controller. Its key is in this answer only."""
         me = require_customer(customer_id, ADMIN)
         s = db_session()
         c, key = ops.create_controller(s, customer_id=customer_id, name=data["name"], by=me)
-        c.shown_key = key  # a plain attribute for this answer only, never persisted
+        # A plain attribute for this answer only (ControllerCreated.key), never persisted.
+        c.shown_key = key  # type: ignore[attr-defined]  # not a column
         return c
 
 
 @blp.route("/customers/<uuid:customer_id>/controllers/<uuid:controller_id>")
 class OneController(MethodView):
     @blp.response(200, ControllerOut)
-    def get(self, customer_id: uuid.UUID, controller_id: uuid.UUID):  # type: ignore[no-untyped-def]
+    def get(self, customer_id: uuid.UUID, controller_id: uuid.UUID):
         """One door controller.
 
         Its name, when it was last heard from, and whether it is active.
@@ -181,7 +182,7 @@ class OneController(MethodView):
 
     @blp.arguments(ControllerPatch)
     @blp.response(200, ControllerOut)
-    def patch(self, data, customer_id: uuid.UUID, controller_id: uuid.UUID):  # type: ignore[no-untyped-def]
+    def patch(self, data, customer_id: uuid.UUID, controller_id: uuid.UUID):
         """Change a door controller.
 
         Its name; its key stays (a lost key: retire the controller and enrol a new one).
@@ -192,7 +193,7 @@ class OneController(MethodView):
                                      data, by=me)
 
     @blp.response(204)
-    def delete(self, customer_id: uuid.UUID, controller_id: uuid.UUID):  # type: ignore[no-untyped-def]
+    def delete(self, customer_id: uuid.UUID, controller_id: uuid.UUID):
         """Retire a controller: its key stops working; its doors keep working from the app."""
         me = require_customer(customer_id, ADMIN)
         s = db_session()
@@ -207,7 +208,7 @@ class OneController(MethodView):
 @blp.arguments(NonceArgs, location="query")
 @blp.response(200, SignedList)
 @blp.problems("controller-key-required", "controller-key-invalid")
-def credentials(args):  # type: ignore[no-untyped-def]
+def credentials(args):
     """The signed, versioned credential list for this controller's doors."""
     return ops.credential_list(db_session(), g.controller, nonce=args["nonce"])
 
@@ -216,7 +217,7 @@ def credentials(args):  # type: ignore[no-untyped-def]
 @blp.doc(security=CONTROLLER_SECURITY)
 @blp.response(200, UnlockCommands)
 @blp.problems("controller-key-required", "controller-key-invalid")
-def commands():  # type: ignore[no-untyped-def]
+def commands():
     """Pending unlock commands for this controller's doors; each is delivered once."""
     return {"items": ops.pending_commands(db_session(), g.controller)}
 
@@ -227,7 +228,7 @@ def commands():  # type: ignore[no-untyped-def]
 @blp.response(200, PassagesOut)
 @blp.problems("controller-key-required", "controller-key-invalid",
               "not-this-controllers-door", "event-in-future", "event-too-old")
-def events(data):  # type: ignore[no-untyped-def]
+def events(data):
     """Passages the controller decided itself; a retried post records each once."""
     result = ops.record_controller_events(db_session(), g.controller, data["events"])
     return {"recorded": result.recorded, "duplicates": result.duplicates}

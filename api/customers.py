@@ -58,7 +58,7 @@ class CustomerOut(OutSchema):
 
 ROLE = ma.validate.OneOf(ops.ASSIGNABLE_ROLES)
 # Times without an offset are taken as UTC (API.md: times are UTC).
-TIME = {"allow_none": True, "default_timezone": dt.UTC}
+TIME: dict[str, Any] = {"allow_none": True, "default_timezone": dt.UTC}
 
 
 class _MemberFields(InSchema):
@@ -132,7 +132,7 @@ def member_payload(m: Membership) -> dict[str, Any]:
 @blp.arguments(CustomerIn)
 @blp.response(201, CustomerCreatedOut)
 @blp.problems("org-nr-taken", "staff-only")
-def create_customer(data: dict[str, Any]):  # type: ignore[no-untyped-def]
+def create_customer(data: dict[str, Any]):
     """Create a customer and its first admin (platform admins only).
 
     The first admin is invited by e-mail (`admin.pending` is true): the membership binds when
@@ -146,7 +146,7 @@ def create_customer(data: dict[str, Any]):  # type: ignore[no-untyped-def]
 
 @blp.route("/customers/<uuid:customer_id>", methods=["GET"])
 @blp.response(200, CustomerOut)
-def get_customer(customer_id: uuid.UUID):  # type: ignore[no-untyped-def]
+def get_customer(customer_id: uuid.UUID):
     """The customer (its admins)."""
     require_customer(customer_id, ADMIN)
     return ops.get_customer(db_session(), customer_id)
@@ -158,7 +158,7 @@ def get_customer(customer_id: uuid.UUID):  # type: ignore[no-untyped-def]
 class Members(MethodView):
     @blp.arguments(PageArgs, location="query", unknown=ma.RAISE)
     @blp.response(200, page_schema(MemberOut, "MemberPage"))
-    def get(self, args: dict[str, Any], customer_id: uuid.UUID):  # type: ignore[no-untyped-def]
+    def get(self, args: dict[str, Any], customer_id: uuid.UUID):
         """The customer's members and pending invitations, oldest first. Audited."""
         me = require_customer(customer_id, ADMIN)
         s = db_session()
@@ -175,7 +175,7 @@ class Members(MethodView):
     @blp.arguments(MemberIn)
     @blp.response(201, MemberOut)
     @blp.problems("already-member")
-    def post(self, data: dict[str, Any], customer_id: uuid.UUID):  # type: ignore[no-untyped-def]
+    def post(self, data: dict[str, Any], customer_id: uuid.UUID):
         """Invite a member by e-mail: 201 with `pending: true` whether or not the address has
         an account (no name is shown). The invitation is e-mailed with the customer's name and
         binds when the person accepts it (`/me/invitations`). Already a member or invited:
@@ -190,7 +190,7 @@ class Member(MethodView):
     @blp.arguments(MemberPatch)
     @blp.response(200, MemberOut)
     @blp.problems("last-admin")
-    def patch(self, data: dict[str, Any], customer_id: uuid.UUID,  # type: ignore[no-untyped-def]
+    def patch(self, data: dict[str, Any], customer_id: uuid.UUID,
               member_id: uuid.UUID):
         """Change role, active, employer, validity. The last active admin cannot be demoted or
         deactivated (422 `last-admin`)."""
@@ -202,7 +202,7 @@ class Member(MethodView):
 
     @blp.response(204)
     @blp.problems("last-admin")
-    def delete(self, customer_id: uuid.UUID, member_id: uuid.UUID):  # type: ignore[no-untyped-def]
+    def delete(self, customer_id: uuid.UUID, member_id: uuid.UUID):
         """Remove a member or withdraw an invitation. The last active admin cannot be removed
         (422 `last-admin`)."""
         me = require_customer(customer_id, ADMIN)

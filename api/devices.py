@@ -28,7 +28,7 @@ class DeviceOut(OutSchema):
 
 @blp.route("", methods=["GET"])
 @blp.response(200, DeviceOut(many=True))
-def list_devices():  # type: ignore[no-untyped-def]
+def list_devices():
     """Every device the person has signed in from (the device id itself is never stored)."""
     account = current_account()
     s = db_session()
@@ -45,7 +45,7 @@ def list_devices():  # type: ignore[no-untyped-def]
 
 @blp.route("/<uuid:device_id>", methods=["DELETE"])
 @blp.response(204)
-def revoke_device(device_id: uuid.UUID):  # type: ignore[no-untyped-def]
+def revoke_device(device_id: uuid.UUID):
     """Sign the device out: every token issued to it stops working at once."""
     ops.revoke_device(db_session(), current_account(), device_id)
     return ""

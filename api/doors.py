@@ -286,7 +286,7 @@ class AccessEventFilter(PageArgs):
 class SiteDoors(MethodView):
     @blp.arguments(PageArgs, location="query")
     @blp.response(200, page_schema(DoorOut, "DoorPage"))
-    def get(self, args, customer_id: uuid.UUID, site_id: uuid.UUID):  # type: ignore[no-untyped-def]
+    def get(self, args, customer_id: uuid.UUID, site_id: uuid.UUID):
         """The site's doors."""
         require_customer(customer_id, ADMIN)
         s = db_session()
@@ -297,7 +297,7 @@ class SiteDoors(MethodView):
 
     @blp.arguments(DoorIn)
     @blp.response(201, DoorOut)
-    def post(self, data, customer_id: uuid.UUID, site_id: uuid.UUID):  # type: ignore[no-untyped-def]
+    def post(self, data, customer_id: uuid.UUID, site_id: uuid.UUID):
         """Add a door; its printed Entry and Exit codes are drawn here."""
         me = require_customer(customer_id, ADMIN)
         s = db_session()
@@ -308,7 +308,7 @@ class SiteDoors(MethodView):
 @blp.route("/customers/<uuid:customer_id>/doors/<uuid:door_id>")
 class OneDoor(MethodView):
     @blp.response(200, DoorOut)
-    def get(self, customer_id: uuid.UUID, door_id: uuid.UUID):  # type: ignore[no-untyped-def]
+    def get(self, customer_id: uuid.UUID, door_id: uuid.UUID):
         """One door.
 
         Its position, fence, controller and printed Entry and Exit codes.
@@ -318,7 +318,7 @@ class OneDoor(MethodView):
 
     @blp.arguments(DoorPatch)
     @blp.response(200, DoorOut)
-    def patch(self, data, customer_id: uuid.UUID, door_id: uuid.UUID):  # type: ignore[no-untyped-def]
+    def patch(self, data, customer_id: uuid.UUID, door_id: uuid.UUID):
         """Change a door.
 
         Name, position, fence radius, controller or whether it is a site entrance. Only the
@@ -329,7 +329,7 @@ class OneDoor(MethodView):
         return ops.update_door(s, ops.load_door(s, customer_id, door_id), data, by=me)
 
     @blp.response(204)
-    def delete(self, customer_id: uuid.UUID, door_id: uuid.UUID):  # type: ignore[no-untyped-def]
+    def delete(self, customer_id: uuid.UUID, door_id: uuid.UUID):
         """Remove a door; its access events stay (without the door)."""
         me = require_customer(customer_id, ADMIN)
         s = db_session()
@@ -351,7 +351,7 @@ SIGN_ROLES = ("admin", "hardware_manager")
 @blp.route("/customers/<uuid:customer_id>/doors/<uuid:door_id>/sign", methods=["GET"])
 @blp.arguments(SignArgs, location="query")
 @blp.response(200, description="The sign: image/svg+xml, image/png or application/pdf.")
-def door_sign(args, customer_id: uuid.UUID, door_id: uuid.UUID):  # type: ignore[no-untyped-def]
+def door_sign(args, customer_id: uuid.UUID, door_id: uuid.UUID):
     """A printable A4 door sign with the door's Entry and Exit codes as QR codes
     (`format=svg|png|pdf`). Drawing new codes (PATCH `new_codes`) makes old signs useless."""
     require_customer(customer_id, SIGN_ROLES)
@@ -371,7 +371,7 @@ def door_sign(args, customer_id: uuid.UUID, door_id: uuid.UUID):  # type: ignore
 class Accesses(MethodView):
     @blp.arguments(PageArgs, location="query")
     @blp.response(200, page_schema(AccessOut, "AccessPage"))
-    def get(self, args, customer_id: uuid.UUID):  # type: ignore[no-untyped-def]
+    def get(self, args, customer_id: uuid.UUID):
         """The customer's accesses.
 
         Who may open which doors, when and how.
@@ -384,7 +384,7 @@ class Accesses(MethodView):
     @blp.arguments(AccessIn)
     @blp.response(201, AccessOut)
     @blp.problems("door-not-found", "member-not-found", "doors-of-several-sites")
-    def post(self, data, customer_id: uuid.UUID):  # type: ignore[no-untyped-def]
+    def post(self, data, customer_id: uuid.UUID):
         """Give people access to doors.
 
         Doors of one site, members, methods (app, QR, PIN, keycard, with or without PIN),
@@ -397,7 +397,7 @@ class Accesses(MethodView):
 @blp.route("/customers/<uuid:customer_id>/accesses/<uuid:access_id>")
 class OneAccess(MethodView):
     @blp.response(200, AccessOut)
-    def get(self, customer_id: uuid.UUID, access_id: uuid.UUID):  # type: ignore[no-untyped-def]
+    def get(self, customer_id: uuid.UUID, access_id: uuid.UUID):
         """One access.
 
         Its doors, members, methods, validity and schedule.
@@ -408,7 +408,7 @@ class OneAccess(MethodView):
     @blp.arguments(AccessPatch)
     @blp.response(200, AccessOut)
     @blp.problems("door-not-found", "member-not-found", "doors-of-several-sites")
-    def patch(self, data, customer_id: uuid.UUID, access_id: uuid.UUID):  # type: ignore[no-untyped-def]
+    def patch(self, data, customer_id: uuid.UUID, access_id: uuid.UUID):
         """Change an access.
 
         Only the fields sent change; the door controllers get a new credential list.
@@ -418,7 +418,7 @@ class OneAccess(MethodView):
         return ops.update_access(s, ops.load_access(s, customer_id, access_id), data, by=me)
 
     @blp.response(204)
-    def delete(self, customer_id: uuid.UUID, access_id: uuid.UUID):  # type: ignore[no-untyped-def]
+    def delete(self, customer_id: uuid.UUID, access_id: uuid.UUID):
         """Remove an access.
 
         Its people can no longer open its doors by it; past access events stay.
@@ -435,7 +435,7 @@ class OneAccess(MethodView):
 @blp.arguments(GuestIn)
 @blp.response(201, GuestOut)
 @blp.problems("guest-window-past", "guest-window-too-long", "already-member", "door-not-found")
-def invite_guest(data, customer_id: uuid.UUID):  # type: ignore[no-untyped-def]
+def invite_guest(data, customer_id: uuid.UUID):
     """Invite a short-term guest: a PIN and a QR code go to them by e-mail (no app needed)."""
     me = require_customer(customer_id, ADMIN_OR_OPERATOR)
     s = db_session()
@@ -458,7 +458,7 @@ def invite_guest(data, customer_id: uuid.UUID):  # type: ignore[no-untyped-def]
 class Credentials(MethodView):
     @blp.arguments(CredentialFilter, location="query")
     @blp.response(200, page_schema(CredentialOut, "CredentialPage"))
-    def get(self, args, customer_id: uuid.UUID):  # type: ignore[no-untyped-def]
+    def get(self, args, customer_id: uuid.UUID):
         """Members' PINs and keycards (never their values)."""
         require_customer(customer_id, ADMIN)
         stmt = select(DoorCredential).where(DoorCredential.customer_id == customer_id,
@@ -471,7 +471,7 @@ class Credentials(MethodView):
     @blp.arguments(CredentialIn)
     @blp.response(201, CredentialOut)
     @blp.problems("keycard-taken", "member-pending", "pin-space-exhausted")
-    def post(self, data, customer_id: uuid.UUID):  # type: ignore[no-untyped-def]
+    def post(self, data, customer_id: uuid.UUID):
         """Enrol a keycard, or draw a PIN that is e-mailed to the member."""
         me = require_customer(customer_id, ADMIN)
         s = db_session()
@@ -495,7 +495,7 @@ class Credentials(MethodView):
 @blp.route("/customers/<uuid:customer_id>/credentials/<uuid:credential_id>",
            methods=["DELETE"])
 @blp.response(204)
-def revoke_credential(customer_id: uuid.UUID, credential_id: uuid.UUID):  # type: ignore[no-untyped-def]
+def revoke_credential(customer_id: uuid.UUID, credential_id: uuid.UUID):
     """Revoke a PIN or keycard.
 
     It stops working at the next credential list the controllers fetch.
@@ -508,7 +508,7 @@ def revoke_credential(customer_id: uuid.UUID, credential_id: uuid.UUID):  # type
 
 # ------------------------------------------------------------------------------ events
 
-def _event_page(stmt, args):  # type: ignore[no-untyped-def]
+def _event_page(stmt, args):
     if args.get("from_"):
         stmt = stmt.where(AccessEvent.occurred_at >= args["from_"])
     if args.get("to"):
@@ -520,7 +520,7 @@ def _event_page(stmt, args):  # type: ignore[no-untyped-def]
 @blp.route("/customers/<uuid:customer_id>/access-events", methods=["GET"])
 @blp.arguments(AccessEventFilter, location="query")
 @blp.response(200, page_schema(AdminAccessEventOut, "AccessEventPage"))
-def customer_events(args, customer_id: uuid.UUID):  # type: ignore[no-untyped-def]
+def customer_events(args, customer_id: uuid.UUID):
     """Every attempt at the customer's doors, newest first."""
     me = require_customer(customer_id, ADMIN_OR_OPERATOR)
     stmt = select(AccessEvent).where(AccessEvent.customer_id == customer_id)
@@ -546,7 +546,7 @@ def customer_events(args, customer_id: uuid.UUID):  # type: ignore[no-untyped-de
 @blp.route("/me/access-events", methods=["GET"])
 @blp.arguments(AccessEventFilter, location="query")
 @blp.response(200, page_schema(AccessEventOut, "MyAccessEventPage"))
-def my_events(args):  # type: ignore[no-untyped-def]
+def my_events(args):
     """The signed-in person's own attempts, in every customer, newest first."""
     stmt = select(AccessEvent).where(AccessEvent.account_id == current_account_id())
     for key, col in (("door_id", AccessEvent.door_id), ("outcome", AccessEvent.outcome),
@@ -560,7 +560,7 @@ def my_events(args):  # type: ignore[no-untyped-def]
 
 @blp.route("/me/doors", methods=["GET"])
 @blp.response(200, MyDoors)
-def my_doors():  # type: ignore[no-untyped-def]
+def my_doors():
     """The doors the person may open, with the methods, and whether they may right now."""
     s = db_session()
     memberships = ops.memberships_of(s, current_account_id())
@@ -605,7 +605,7 @@ def _scoped_memberships() -> list[Membership]:
 @blp.alt_response(403, schema=DoorRefused, content_type=PROBLEM_MIMETYPE,
                   description="DoorRefused; the attempt is recorded")
 @blp.problems("door-refused")
-def open_door(data, door_id: uuid.UUID):  # type: ignore[no-untyped-def]
+def open_door(data, door_id: uuid.UUID):
     """Open a door from the app. Every attempt is recorded, granted or refused."""
     memberships = _scoped_memberships()
     door = ops.door_for_opening(db_session(), door_id)
@@ -620,7 +620,7 @@ def open_door(data, door_id: uuid.UUID):  # type: ignore[no-untyped-def]
 @blp.alt_response(403, schema=DoorRefused, content_type=PROBLEM_MIMETYPE,
                   description="DoorRefused; the attempt is recorded")
 @blp.problems("door-refused")
-def scan_door(data):  # type: ignore[no-untyped-def]
+def scan_door(data):
     """The app scanned a door's printed Entry ("in") or Exit ("out") code."""
     memberships = _scoped_memberships()
     found = ops.door_by_code(db_session(), data["code"])

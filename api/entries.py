@@ -3,6 +3,7 @@ one entry with its correction history, and corrections. Rules live in entryfy.op
 
 from __future__ import annotations
 
+import datetime as dt
 import uuid
 from typing import Any
 
@@ -186,7 +187,7 @@ def _scope_to_own_customers() -> None:
                   description="The same Idempotency-Key again: the entry it made, unchanged.")
 @blp.problems("outside-geofence", "identity-number-required",
               "already-checked-in", "idempotency-key-reused")
-def check_in(headers: dict[str, Any], data: dict[str, Any]):  # type: ignore[no-untyped-def]
+def check_in(headers: dict[str, Any], data: dict[str, Any]):
     """Check in at a site.
 
     201 with the new entry. The same `Idempotency-Key` again (also two at once): 200 with
@@ -223,7 +224,7 @@ def check_in(headers: dict[str, Any], data: dict[str, Any]):  # type: ignore[no-
 @blp.route("/entries/<uuid:entry_id>/checkout", methods=["POST"])
 @blp.arguments(CheckOutIn)
 @blp.response(200, PersonEntryOut)
-def check_out(data: dict[str, Any], entry_id: uuid.UUID):  # type: ignore[no-untyped-def]
+def check_out(data: dict[str, Any], entry_id: uuid.UUID):
     """Check out of one's own entry. Already checked out: the entry unchanged (a retry)."""
     account = current_account()
     _scope_to_own_customers()
@@ -233,7 +234,7 @@ def check_out(data: dict[str, Any], entry_id: uuid.UUID):  # type: ignore[no-unt
 @blp.route("/me/entries", methods=["GET"])
 @blp.arguments(PageArgs, location="query", unknown=ma.RAISE)
 @blp.response(200, page_schema(PersonEntryOut, "EntryPage"))
-def my_entries(args: dict[str, Any]):  # type: ignore[no-untyped-def]
+def my_entries(args: dict[str, Any]):
     """The person's own entries, newest first, at every customer."""
     return keyset_page(db_session(), ops.own_entries(current_account_id()),
                        [Entry.checked_in_at, Entry.id], limit=args["limit"],
@@ -251,7 +252,7 @@ def _audit_read(customer_id: uuid.UUID, by: Membership, object_type: str,
 @blp.route("/customers/<uuid:customer_id>/entries", methods=["GET"])
 @blp.arguments(EntryFilter, location="query", unknown=ma.RAISE)
 @blp.response(200, page_schema(AdminEntryOut, "AdminEntryPage"))
-def customer_entries(args: dict[str, Any], customer_id: uuid.UUID):  # type: ignore[no-untyped-def]
+def customer_entries(args: dict[str, Any], customer_id: uuid.UUID):
     """The customer's entries, newest check-in first. Filters: `site_id`, `from`..`to`
     (check-in time), `account_id`, `member_id`, `open_only`. Audited."""
     membership = require_customer(customer_id, ADMIN)
@@ -270,7 +271,7 @@ def customer_entries(args: dict[str, Any], customer_id: uuid.UUID):  # type: ign
     corrected = ops.corrected_ids(s, [e.id for e in items])
     people = names.person_names(s, (e.account_id for e in items))
     sites = names.site_names(s, (e.site_id for e in items))
-    return {"items": [admin_entry(e, e.id in corrected, people.get(e.account_id),  # type: ignore[arg-type]
+    return {"items": [admin_entry(e, e.id in corrected, people.get(e.account_id),
                                   sites.get(e.site_id)) for e in items],
             "next_cursor": page["next_cursor"]}
 
@@ -291,7 +292,7 @@ def _detail(entry: Entry, corrections: list[EntryCorrection]) -> dict[str, Any]:
 
 @blp.route("/customers/<uuid:customer_id>/entries/<uuid:entry_id>", methods=["GET"])
 @blp.response(200, EntryDetailOut)
-def customer_entry(customer_id: uuid.UUID, entry_id: uuid.UUID):  # type: ignore[no-untyped-def]
+def customer_entry(customer_id: uuid.UUID, entry_id: uuid.UUID):
     """One entry: its current values, the original ones, and every correction. Audited."""
     membership = require_customer(customer_id, ADMIN)
     s = db_session()
@@ -309,14 +310,15 @@ def customer_entry(customer_id: uuid.UUID, entry_id: uuid.UUID):  # type: ignore
 @blp.response(201, CorrectionCreatedOut)
 @blp.problems("time-in-future", "checkout-before-checkin", "no-change", "overlapping-shift")
 def correct(data: dict[str, Any], customer_id: uuid.UUID,
-            entry_id: uuid.UUID):  # type: ignore[no-untyped-def]
+            entry_id: uuid.UUID):
     """Correct an entry's times (also: close an open one). Append-only: the before and after
     values, who, when and why stay readable. Check-out before check-in, times in the future
     or overlapping another shift: 422."""
     membership = require_customer(customer_id, ADMIN)
     s = db_session()
     entry = ops.load_for_correction(s, customer_id, entry_id)
-    changes = {k: data[k] for k in ("checked_in_at", "checked_out_at") if k in data}
+    changes: dict[str, dt.datetime] = {k: data[k] for k in ("checked_in_at", "checked_out_at")
+                                       if k in data}
     correction = ops.correct(s, entry=entry, actor_id=membership.account_id, changes=changes,
                              reason=data["reason"])
     return {

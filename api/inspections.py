@@ -120,7 +120,7 @@ def _present_item(p: Any) -> dict[str, Any]:
                   content_type="text/csv", description="format=csv")
 @blp.alt_response(200, schema=ma.Schema.from_dict({}, name="InspectionPdf"),
                   content_type="application/pdf", description="format=pdf")
-def inspection_ledger(args: dict[str, Any], code: str):  # type: ignore[no-untyped-def]
+def inspection_ledger(args: dict[str, Any], code: str):
     """The site's ledger for the inspection's period and who is on site now, with the site's
     ledger id and the builder's and every contractor's org nr. No sign-in: the code is the
     access. Expired or revoked: 404. Every use is audited in the customer's trail."""

@@ -65,7 +65,7 @@ class KioskEntryIn(InSchema):
 @blp.response(201, PersonEntryOut, description="Checked in (a new entry, source kiosk).")
 @blp.alt_response(200, schema=PersonEntryOut,
                   description="Checked out, or already checked in: the entry.")
-def kiosk_entry(data: dict[str, Any]):  # type: ignore[no-untyped-def]
+def kiosk_entry(data: dict[str, Any]):
     """Check a person in or out at the kiosk's site by identity number or ID06 card.
 
     A number or card that is unknown, of someone who is not an active member of the site's

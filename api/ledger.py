@@ -200,7 +200,7 @@ def _csv_stream(rows: Iterable[ops.LedgerRow], tz: zoneinfo.ZoneInfo,
                   content_type="text/csv",
                   description="The ledger: JSON, or CSV (UTF-8, a header row) with format=csv.")
 def ledger(args: dict[str, Any], customer_id: uuid.UUID,
-           site_id: uuid.UUID):  # type: ignore[no-untyped-def]
+           site_id: uuid.UUID):
     """The personnel ledger: one row per shift that began in `from`..`to`, oldest first,
     times in the site's time zone (whole seconds), with the identity numbers in clear (every
     person's is audited as read), the employer of the day, and for a corrected shift its

@@ -82,7 +82,7 @@ def account_payload(account: Account) -> dict[str, Any]:
 @blp.route("")
 class Me(MethodView):
     @blp.response(200, AccountOut)
-    def get(self):  # type: ignore[no-untyped-def]
+    def get(self):
         """The signed-in person.
 
         Name, contact details, the masked identity number and every membership with its
@@ -94,7 +94,7 @@ class Me(MethodView):
     @blp.arguments(AccountPatch)
     @blp.response(200, AccountOut)
     @blp.problems("email-taken")
-    def patch(self, data):  # type: ignore[no-untyped-def]
+    def patch(self, data):
         """Rectify your own data. A new `email` needs `current_password` in the same body; a
         code goes to the new address and the change takes effect when it is entered at
         `/auth/verify-email` (the old address is told). Until then `email` stays as it was."""
@@ -115,7 +115,7 @@ class Me(MethodView):
 @current_password_checks()
 @blp.arguments(PasswordChange)
 @blp.response(204)
-def change_password(data):  # type: ignore[no-untyped-def]
+def change_password(data):
     """Change the password.
 
     Needs the current password; every other session and token of the person ends.
@@ -136,7 +136,7 @@ class InvitationOut(OutSchema):
 
 @blp.route("/invitations", methods=["GET"])
 @blp.response(200, InvitationOut(many=True))
-def list_invitations():  # type: ignore[no-untyped-def]
+def list_invitations():
     """Open invitations to your (proven) e-mail address. None of them makes you a member
     until you accept it."""
     return invitations.pending_for(db_session(), current_account())
@@ -147,7 +147,7 @@ def list_invitations():  # type: ignore[no-untyped-def]
            per_client="SECRET_FAILURE_LIMIT_IP", account=account_key,
            when=failed("invitation-not-found"))
 @blp.response(200, MembershipBrief)
-def accept_invitation(invitation_id):  # type: ignore[no-untyped-def]
+def accept_invitation(invitation_id):
     """Accept an invitation: from now on you are a member of that customer. Anything but an
     open invitation to your address: 404; already a member there: 409."""
     s = db_session()

@@ -107,7 +107,7 @@ class ProcessingActivities(OutSchema):
 @blp.route("/privacy/processing-activities", methods=["GET"])
 @blp.response(200, ProcessingActivities)
 @blp.doc(security=[])
-def processing_activities():  # type: ignore[no-untyped-def]
+def processing_activities():
     """The records of processing (GDPR Art. 30), as controller and as processor. Public."""
     return registry.declaration()
 
@@ -170,14 +170,14 @@ def _consents_payload(account_id: uuid.UUID) -> dict[str, Any]:
 @blp.route("/me/consents")
 class MyConsents(MethodView):
     @blp.response(200, ConsentsOut)
-    def get(self):  # type: ignore[no-untyped-def]
+    def get(self):
         """The person's choice for every purpose that rests on consent."""
         return _consents_payload(current_account_id())
 
     @blp.arguments(ConsentsIn)
     @blp.response(200, ConsentsOut)
     @blp.problems("not-consent-based", "no-notice", "stale-notice")
-    def put(self, data):  # type: ignore[no-untyped-def]
+    def put(self, data):
         """Give (naming the current notice version) or withdraw consents."""
         account = current_account()
         consent.decide(db_session(), account.id, [
@@ -214,7 +214,7 @@ class AuditQuery(PageArgs):
 @blp.route("/customers/<uuid:customer_id>/audit-events", methods=["GET"])
 @blp.arguments(AuditQuery, location="query")
 @blp.response(200, page_schema(AuditEventOut, "AuditEventPage"))
-def customer_audit_events(args, customer_id):  # type: ignore[no-untyped-def]
+def customer_audit_events(args, customer_id):
     """Who read or changed the customer's personal data (support staff included), newest
     first. Filters: ``action``, ``actor`` (account id), ``from``/``to`` (inclusive/exclusive)."""
     require_customer(customer_id)
@@ -252,7 +252,7 @@ class UnsubscribedOut(OutSchema):
 @blp.arguments(UnsubscribeArgs, location="query")
 @blp.response(200, UnsubscribedOut)
 @blp.doc(security=[])
-def newsletter_unsubscribe(args):  # type: ignore[no-untyped-def]
+def newsletter_unsubscribe(args):
     """One-click unsubscribe (RFC 8058): the newsletter's `List-Unsubscribe` address, POSTed
     by the mail client (body `List-Unsubscribe=One-Click`, ignored) or by the page behind the
     link. Withdraws the newsletter consent at once; again is harmless. No sign-in: the token
@@ -270,7 +270,7 @@ def newsletter_unsubscribe(args):  # type: ignore[no-untyped-def]
 @blp.response(200, description="A page with the one-click button (a GET changes nothing: mail "
                                "scanners follow links)")
 @blp.doc(security=[])
-def newsletter_unsubscribe_page(args):  # type: ignore[no-untyped-def]
+def newsletter_unsubscribe_page(args):
     """The newsletter's unsubscribe page (the mail's link).
 
     Shows a button that posts the one-click unsubscribe; the GET itself changes nothing,

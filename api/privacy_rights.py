@@ -45,7 +45,7 @@ blp = Blueprint("privacy_rights", __name__, url_prefix="/api/v1",
 TEXT = ma.validate.Length(max=4000)
 
 
-def _limit(name: str, default: str):  # type: ignore[no-untyped-def]
+def _limit(name: str, default: str):
     return lambda: current_app.config.get(name) or os.environ.get(name, default)
 
 
@@ -212,7 +212,7 @@ class OffboardingOut(OutSchema):
                scope="me-export")
 @blp.arguments(ExportArgs, location="query")
 @blp.response(200, description="The register extract (JSON), or a zip with JSON and CSVs")
-def my_export(args: dict[str, Any]):  # type: ignore[no-untyped-def]
+def my_export(args: dict[str, Any]):
     """The register extract (GDPR Art. 15 and 20).
 
     Everything held about the person, in every customer, with what, why and for how long
@@ -229,7 +229,7 @@ def my_export(args: dict[str, Any]):  # type: ignore[no-untyped-def]
 
 @blp.route("/me/erasure-preview", methods=["GET"])
 @blp.response(200, description="What erasure would delete, anonymise and keep, and why")
-def my_erasure_preview():  # type: ignore[no-untyped-def]
+def my_erasure_preview():
     """What erasure would delete, and what it would keep.
 
     Per category: deleted now, or kept under a legal hold (e.g. the personnel ledger) until
@@ -242,7 +242,7 @@ def my_erasure_preview():  # type: ignore[no-untyped-def]
 @blp.route("/me/requests")
 class MyRequests(MethodView):
     @blp.response(200, RequestList)
-    def get(self):  # type: ignore[no-untyped-def]
+    def get(self):
         """The person's data-subject requests.
 
         Newest first, each with its status, due date and the customers' decisions.
@@ -258,7 +258,7 @@ class MyRequests(MethodView):
     @blp.response(201, RequestOut)
     @blp.alt_response(200, schema=RequestOut,
                       description="The same Idempotency-Key again: the request it made.")
-    def post(self, data, headers):  # type: ignore[no-untyped-def]
+    def post(self, data, headers):
         """Make a request. With an `Idempotency-Key`, the same key again (also two at once)
         answers 200 with the request the first one made; the same key with another type or
         other details is refused (409 `idempotency-key-reused`). An erasure is carried out at once
@@ -293,7 +293,7 @@ class MyRequests(MethodView):
                scope="outside-request-email")
 @blp.arguments(OutsideRequestIn)
 @blp.response(202, VerificationOut)
-def outside_request(data):  # type: ignore[no-untyped-def]
+def outside_request(data):
     """A request without signing in: a one-time code goes to the account's address."""
     ver = dsr.submit_from_outside(db_session(), data["email"], data["type"], data.get("details"))
     return {"verification_id": ver.id, "expires_at": ver.expires_at,
@@ -307,7 +307,7 @@ def outside_request(data):  # type: ignore[no-untyped-def]
 @blp.response(200, RequestOut)
 @blp.problems("verification-not-found", "code-used",
               "code-expired", "code-attempts-exhausted", "code-wrong")
-def verify_outside_request(data):  # type: ignore[no-untyped-def]
+def verify_outside_request(data):
     # Its own unit of work, committed even when the code is wrong: every try counts.
     """Confirm a request made without signing in.
 
@@ -329,7 +329,7 @@ def verify_outside_request(data):  # type: ignore[no-untyped-def]
 @blp.arguments(ExtensionIn)
 @blp.response(200, RequestOut)
 @blp.problems("staff-only", "request-closed", "already-extended")
-def extend_request(data, request_id: uuid.UUID):  # type: ignore[no-untyped-def]
+def extend_request(data, request_id: uuid.UUID):
     """The vendor extends a request once by up to two months; the person is told why."""
     require_staff("platform_admin")
     s = db_session()
@@ -348,7 +348,7 @@ class DenialIn(InSchema):
 @blp.arguments(DenialIn)
 @blp.response(200, RequestOut)
 @blp.problems("staff-only", "request-closed")
-def deny_request(data, request_id: uuid.UUID):  # type: ignore[no-untyped-def]
+def deny_request(data, request_id: uuid.UUID):
     """The vendor refuses a request (e.g. manifestly unfounded, Art. 12(5)); the person is told
     why and where to complain."""
     require_staff("platform_admin")
@@ -362,7 +362,7 @@ def deny_request(data, request_id: uuid.UUID):  # type: ignore[no-untyped-def]
 
 # ------------------------------------------------------------------ a customer's part
 
-def _decorate(s, parts: list[DataRequestPart]) -> list[DataRequestPart]:  # type: ignore[no-untyped-def]
+def _decorate(s, parts: list[DataRequestPart]) -> list[DataRequestPart]:
     reqs = {r.id: r for r in s.scalars(select(DataRequest).where(
         DataRequest.id.in_([p.request_id for p in parts])))}
     people = {a.id: a for a in s.scalars(select(Account).where(
@@ -379,7 +379,7 @@ def _decorate(s, parts: list[DataRequestPart]) -> list[DataRequestPart]:  # type
 @blp.route("/customers/<uuid:customer_id>/requests", methods=["GET"])
 @blp.arguments(CustomerRequestArgs, location="query")
 @blp.response(200, page_schema(CustomerRequestOut, "CustomerRequestPage"))
-def customer_requests(args, customer_id: uuid.UUID):  # type: ignore[no-untyped-def]
+def customer_requests(args, customer_id: uuid.UUID):
     """Data-subject requests concerning the customer's data.
 
     The parts waiting for (or given) the customer's decision, with the person's name.
@@ -400,7 +400,7 @@ def customer_requests(args, customer_id: uuid.UUID):  # type: ignore[no-untyped-
 @blp.arguments(DecisionIn)
 @blp.response(200, CustomerRequestOut)
 @blp.problems("already-decided", "not-waiting")
-def customer_decision(data, customer_id: uuid.UUID, request_id: uuid.UUID):  # type: ignore[no-untyped-def]
+def customer_decision(data, customer_id: uuid.UUID, request_id: uuid.UUID):
     """Decide a data-subject request for the customer's data.
 
     `approve` carries it out on the customer's data (legal holds kept); `deny` needs a
@@ -430,7 +430,7 @@ def customer_decision(data, customer_id: uuid.UUID, request_id: uuid.UUID):  # t
                scope="customer-export")
 @blp.arguments(CustomerExportArgs, location="query")
 @blp.response(200, description="Every tenant table of the customer, streamed")
-def customer_export(args, customer_id: uuid.UUID):  # type: ignore[no-untyped-def]
+def customer_export(args, customer_id: uuid.UUID):
     """The customer's whole data set, streamed.
 
     Every tenant table as JSON lines (`?format=zip`: one file per table), for the customer
@@ -442,7 +442,7 @@ def customer_export(args, customer_id: uuid.UUID):  # type: ignore[no-untyped-de
     fmt = args["format"]
     db = database()
 
-    def body():  # type: ignore[no-untyped-def]
+    def body():
         # Its own unit of work: the request's session has committed by the time this runs.
         with db.transaction(TenantContext(customer_ids=frozenset({customer_id}))) as s:
             def done(sha: str, counts: dict[str, int]) -> None:
@@ -462,7 +462,7 @@ def customer_export(args, customer_id: uuid.UUID):  # type: ignore[no-untyped-de
 @blp.route("/customers/<uuid:customer_id>/offboarding")
 class Offboarding(MethodView):
     @blp.response(200, OffboardingOut)
-    def get(self, customer_id: uuid.UUID):  # type: ignore[no-untyped-def]
+    def get(self, customer_id: uuid.UUID):
         """The customer's offboarding, if any.
 
         When the contract ended, the grace period and when the data is purged.
@@ -473,7 +473,7 @@ class Offboarding(MethodView):
     @blp.arguments(OffboardingIn)
     @blp.response(201, OffboardingOut)
     @blp.problems("already-offboarding", "staff-only")
-    def post(self, data, customer_id: uuid.UUID):  # type: ignore[no-untyped-def]
+    def post(self, data, customer_id: uuid.UUID):
         """Start offboarding the customer.
 
         The contract ends: after `grace_days` the customer's data is purged (legal holds kept)

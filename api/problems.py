@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import Any, cast
 
 from flask import Flask, Response, json
 from werkzeug.exceptions import HTTPException, InternalServerError
+from werkzeug.wrappers import Response as WsgiResponse
 
 from entryfy.errors import PROBLEM_BASE, EntryfyError
 
@@ -64,12 +65,14 @@ def _flatten_messages(messages: Any) -> dict[str, Any]:
     return {str(k): v for k, v in messages.items()}
 
 
-def handle_http_exception(err: HTTPException) -> Response:
+def handle_http_exception(err: HTTPException) -> WsgiResponse:
     status = err.code or 500
     data = getattr(err, "data", None) or {}
     headers = dict(data.get("headers") or {})
     if err.response is not None and status != 429:
-        return err.response
+        # Raised with a ready response (abort(response)): werkzeug types it by its sans-I/O
+        # base class, but what abort() carries is a WSGI response.
+        return cast(WsgiResponse, err.response)
     messages = data.get("messages")
     extra: dict[str, Any] = {}
     slug = _HTTP_SLUGS.get(status, "error")
@@ -110,7 +113,7 @@ def handle_entryfy_error(err: EntryfyError) -> Response:
     return problem_response(err)
 
 
-def handle_unexpected(err: Exception) -> Response:
+def handle_unexpected(err: Exception) -> WsgiResponse:
     if isinstance(err, HTTPException):
         return handle_http_exception(err)
     from sqlalchemy.exc import DataError, DBAPIError

@@ -65,7 +65,7 @@ ON_SITE_COLUMNS = ("entry_id", "person_name", "employer_name", "checked_in_at")
 @blp.alt_response(200, schema=ma.Schema.from_dict({}, name="OnSitePdf"),
                   content_type="application/pdf", description="format=pdf")
 def on_site(args: dict[str, Any], customer_id: uuid.UUID,
-            site_id: uuid.UUID):  # type: ignore[no-untyped-def]
+            site_id: uuid.UUID):
     """Who is on the site now, earliest check-in first (admins, operators, foremen): the
     evacuation list. Read through the index of open entries, fast at any size. Audited."""
     membership = require_customer(customer_id, ON_SITE_ROLES)
@@ -87,10 +87,10 @@ def on_site(args: dict[str, Any], customer_id: uuid.UUID,
     people = onsite.on_site(s, site)
     if args["format"] == "csv":
         headers["Content-Disposition"] = f'attachment; filename="on-site-{site.id}.csv"'
-        body = printing.csv_text(ON_SITE_COLUMNS, (
+        text = printing.csv_text(ON_SITE_COLUMNS, (
             (str(p.entry_id), p.person_name, p.employer_name, _iso(p.checked_in_at))
             for p in people))
-        return Response(body, mimetype="text/csv", headers=headers)
+        return Response(text, mimetype="text/csv", headers=headers)
     headers["Content-Disposition"] = f'inline; filename="on-site-{site.id}.pdf"'
     stamp = (f"Printed {printing.local(now, site.timezone)} ({site.timezone}), "
              f"{now.strftime('%Y-%m-%d %H:%M')} UTC")
@@ -133,7 +133,7 @@ class NewKioskOut(KioskOut):
 @blp.route("/customers/<uuid:customer_id>/sites/<uuid:site_id>/kiosks")
 class Kiosks(MethodView):
     @blp.response(200, KioskOut(many=True))
-    def get(self, customer_id: uuid.UUID, site_id: uuid.UUID):  # type: ignore[no-untyped-def]
+    def get(self, customer_id: uuid.UUID, site_id: uuid.UUID):
         """The site's kiosks (admins), never their tokens."""
         require_customer(customer_id, ADMIN)
         s = db_session()
@@ -141,7 +141,7 @@ class Kiosks(MethodView):
 
     @blp.arguments(KioskIn)
     @blp.response(201, NewKioskOut)
-    def post(self, data: dict[str, Any], customer_id: uuid.UUID,  # type: ignore[no-untyped-def]
+    def post(self, data: dict[str, Any], customer_id: uuid.UUID,
              site_id: uuid.UUID):
         """A kiosk for the site (admins): its token is in this answer only. Audited."""
         m = require_customer(customer_id, ADMIN)
@@ -159,7 +159,7 @@ class Kiosks(MethodView):
            methods=["DELETE"])
 @blp.response(204)
 def revoke_kiosk(customer_id: uuid.UUID, site_id: uuid.UUID,
-                 kiosk_id: uuid.UUID):  # type: ignore[no-untyped-def]
+                 kiosk_id: uuid.UUID):
     """Revoke a kiosk (admins): its token stops working at once. Audited."""
     m = require_customer(customer_id, ADMIN)
     s = db_session()
@@ -180,7 +180,7 @@ class CardIn(InSchema):
 @blp.arguments(CardIn)
 @blp.response(204)
 def set_card(data: dict[str, Any], customer_id: uuid.UUID,
-             member_id: uuid.UUID):  # type: ignore[no-untyped-def]
+             member_id: uuid.UUID):
     """Enrol a member's ID06 card for the customer's kiosks (admins). Audited."""
     m = require_customer(customer_id, ADMIN)
     s = db_session()
@@ -217,7 +217,7 @@ InspectionOut = OutSchema.from_dict({
 @blp.arguments(InspectionIn)
 @blp.response(201, InspectionOut)
 def create_inspection(data: dict[str, Any], customer_id: uuid.UUID,
-                      site_id: uuid.UUID):  # type: ignore[no-untyped-def]
+                      site_id: uuid.UUID):
     """An inspector's read-only access to the site's ledger for `from`..`to` and to who is on
     site at the time of viewing, by a short code, for `hours` (admins). Audited."""
     m = require_customer(customer_id, ADMIN)
@@ -234,7 +234,7 @@ def create_inspection(data: dict[str, Any], customer_id: uuid.UUID,
            "<uuid:inspection_id>", methods=["DELETE"])
 @blp.response(204)
 def revoke_inspection(customer_id: uuid.UUID, site_id: uuid.UUID,
-                      inspection_id: uuid.UUID):  # type: ignore[no-untyped-def]
+                      inspection_id: uuid.UUID):
     """Revoke an inspector's access (admins): the code answers 404 from now on. Audited."""
     m = require_customer(customer_id, ADMIN)
     s = db_session()

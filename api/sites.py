@@ -98,14 +98,14 @@ def _page(stmt: Any, args: dict[str, Any]) -> dict[str, Any]:
 class Sites(MethodView):
     @blp.arguments(PageArgs, location="query", unknown=ma.RAISE)
     @blp.response(200, page_schema(SiteOut, "SitePage"))
-    def get(self, args: dict[str, Any], customer_id: uuid.UUID):  # type: ignore[no-untyped-def]
+    def get(self, args: dict[str, Any], customer_id: uuid.UUID):
         """The customer's sites, oldest first (admins, operators and members)."""
         require_customer(customer_id, ANY_MEMBER)
         return _page(select(Site).where(Site.customer_id == customer_id), args)
 
     @blp.arguments(SiteIn)
     @blp.response(201, SiteOut)
-    def post(self, data: dict[str, Any], customer_id: uuid.UUID):  # type: ignore[no-untyped-def]
+    def post(self, data: dict[str, Any], customer_id: uuid.UUID):
         """Add a site (admins)."""
         me = require_customer(customer_id, ADMIN)
         return ops.create_site(db_session(), customer_id, data, by=me)
@@ -114,14 +114,14 @@ class Sites(MethodView):
 @blp.route("/customers/<uuid:customer_id>/sites/<uuid:site_id>")
 class OneSite(MethodView):
     @blp.response(200, SiteOut)
-    def get(self, customer_id: uuid.UUID, site_id: uuid.UUID):  # type: ignore[no-untyped-def]
+    def get(self, customer_id: uuid.UUID, site_id: uuid.UUID):
         """One site (admins)."""
         require_customer(customer_id, ADMIN)
         return ops.get_site(db_session(), customer_id, site_id)
 
     @blp.arguments(SitePatch)
     @blp.response(200, SiteOut)
-    def patch(self, data: dict[str, Any], customer_id: uuid.UUID,  # type: ignore[no-untyped-def]
+    def patch(self, data: dict[str, Any], customer_id: uuid.UUID,
               site_id: uuid.UUID):
         """Change a site (admins)."""
         me = require_customer(customer_id, ADMIN)
@@ -130,7 +130,7 @@ class OneSite(MethodView):
 
     @blp.response(204)
     @blp.problems("site-has-entries")
-    def delete(self, customer_id: uuid.UUID, site_id: uuid.UUID):  # type: ignore[no-untyped-def]
+    def delete(self, customer_id: uuid.UUID, site_id: uuid.UUID):
         """Remove a site (admins). Refused (422 `site-has-entries`) once attendance was
         recorded there: the personnel ledger must be kept."""
         me = require_customer(customer_id, ADMIN)
@@ -142,7 +142,7 @@ class OneSite(MethodView):
 @blp.route("/me/sites", methods=["GET"])
 @blp.arguments(PageArgs, location="query", unknown=ma.RAISE)
 @blp.response(200, page_schema(SiteOut, "MySitePage"))
-def my_sites(args: dict[str, Any]):  # type: ignore[no-untyped-def]
+def my_sites(args: dict[str, Any]):
     """The sites of every customer the person is currently an active member of."""
     s = db_session()
     ids = member_customer_ids(current_account_id())

@@ -147,7 +147,7 @@ class SupportEntryOut(OutSchema):
     restricted = ma.fields.Boolean()
 
 
-def _now():  # type: ignore[no-untyped-def]
+def _now():
     from entryfy import clock
 
     return clock.now()
@@ -161,7 +161,7 @@ def _detail(ticket: Ticket, messages: list[TicketMessage],
         "messages": messages, "grants": grants}
 
 
-class _Obj(dict):  # type: ignore[type-arg]
+class _Obj(dict):
     """A dict whose keys read as attributes, for the Function fields of the schemas."""
 
     __getattr__ = dict.__getitem__
@@ -173,7 +173,7 @@ class _Obj(dict):  # type: ignore[type-arg]
 class CustomerTickets(MethodView):
     @blp.arguments(TicketFilter, location="query")
     @blp.response(200, page_schema(TicketOut, "TicketPage"))
-    def get(self, args: dict[str, Any], customer_id: uuid.UUID):  # type: ignore[no-untyped-def]
+    def get(self, args: dict[str, Any], customer_id: uuid.UUID):
         """The customer's tickets, newest first."""
         require_customer(customer_id, ADMIN)
         stmt = select(Ticket).where(Ticket.customer_id == customer_id)
@@ -184,7 +184,7 @@ class CustomerTickets(MethodView):
 
     @blp.arguments(TicketIn)
     @blp.response(201, TicketDetailOut)
-    def post(self, data: dict[str, Any], customer_id: uuid.UUID):  # type: ignore[no-untyped-def]
+    def post(self, data: dict[str, Any], customer_id: uuid.UUID):
         """Open a ticket: `subject` and the first message's `body`."""
         require_customer(customer_id, ADMIN)
         s = db_session()
@@ -196,7 +196,7 @@ class CustomerTickets(MethodView):
 @blp.route("/customers/<uuid:customer_id>/tickets/<uuid:ticket_id>")
 class CustomerTicket(MethodView):
     @blp.response(200, TicketDetailOut)
-    def get(self, customer_id: uuid.UUID, ticket_id: uuid.UUID):  # type: ignore[no-untyped-def]
+    def get(self, customer_id: uuid.UUID, ticket_id: uuid.UUID):
         """One ticket with its messages and grants."""
         require_customer(customer_id, ADMIN)
         s = db_session()
@@ -205,7 +205,7 @@ class CustomerTicket(MethodView):
 
     @blp.arguments(TicketPatch)
     @blp.response(200, TicketDetailOut)
-    def patch(self, data: dict[str, Any], customer_id: uuid.UUID,  # type: ignore[no-untyped-def]
+    def patch(self, data: dict[str, Any], customer_id: uuid.UUID,
               ticket_id: uuid.UUID):
         """Close the ticket (`{"status": "closed"}`): its live grants end at once."""
         require_customer(customer_id, ADMIN)
@@ -220,7 +220,7 @@ class CustomerTicket(MethodView):
 @blp.arguments(TicketMessageIn)
 @blp.response(201, TicketMessageOut)
 @blp.problems("ticket-closed", "ticket-full")
-def customer_message(data: dict[str, Any], customer_id: uuid.UUID,  # type: ignore[no-untyped-def]
+def customer_message(data: dict[str, Any], customer_id: uuid.UUID,
                      ticket_id: uuid.UUID):
     """Write to support on an open ticket (a closed one: 422 `ticket-closed`)."""
     require_customer(customer_id, ADMIN)
@@ -233,7 +233,7 @@ def customer_message(data: dict[str, Any], customer_id: uuid.UUID,  # type: igno
 @blp.arguments(AccessGrantIn)
 @blp.response(201, AccessGrantOut)
 @blp.problems("ticket-closed")
-def create_grant(data: dict[str, Any], customer_id: uuid.UUID,  # type: ignore[no-untyped-def]
+def create_grant(data: dict[str, Any], customer_id: uuid.UUID,
                  ticket_id: uuid.UUID):
     """Let support read `scopes` of the customer's data for this ticket, for
     `expires_in_hours` (1 to 168). Audited."""
@@ -247,7 +247,7 @@ def create_grant(data: dict[str, Any], customer_id: uuid.UUID,  # type: ignore[n
 @blp.route("/customers/<uuid:customer_id>/tickets/<uuid:ticket_id>/grants/<uuid:grant_id>",
            methods=["DELETE"])
 @blp.response(204)
-def revoke_grant(customer_id: uuid.UUID, ticket_id: uuid.UUID,  # type: ignore[no-untyped-def]
+def revoke_grant(customer_id: uuid.UUID, ticket_id: uuid.UUID,
                  grant_id: uuid.UUID):
     """Revoke a grant: support's next request under it is refused. Audited."""
     require_customer(customer_id, ADMIN)
@@ -263,7 +263,7 @@ def revoke_grant(customer_id: uuid.UUID, ticket_id: uuid.UUID,  # type: ignore[n
 @blp.arguments(TicketFilter, location="query")
 @blp.response(200, page_schema(SupportTicketOut, "SupportTicketPage"))
 @blp.problems("staff-only")
-def support_tickets(args: dict[str, Any]):  # type: ignore[no-untyped-def]
+def support_tickets(args: dict[str, Any]):
     """Every customer's tickets, newest first (support staff only)."""
     require_staff(*SUPPORT_ROLES)
     s = db_session()
@@ -277,7 +277,7 @@ def support_tickets(args: dict[str, Any]):  # type: ignore[no-untyped-def]
 @blp.route("/support/tickets/<uuid:ticket_id>", methods=["GET"])
 @blp.response(200, SupportTicketDetailOut)
 @blp.problems("staff-only")
-def support_ticket(ticket_id: uuid.UUID):  # type: ignore[no-untyped-def]
+def support_ticket(ticket_id: uuid.UUID):
     """One ticket with its messages and grants (support staff only). Audited."""
     staff = require_staff(*SUPPORT_ROLES)
     ticket, messages, grants = ops.read_ticket(db_session(), staff, ticket_id)
@@ -288,7 +288,7 @@ def support_ticket(ticket_id: uuid.UUID):  # type: ignore[no-untyped-def]
 @blp.arguments(TicketMessageIn)
 @blp.response(201, TicketMessageOut)
 @blp.problems("staff-only", "ticket-closed", "ticket-full")
-def support_message(data: dict[str, Any], ticket_id: uuid.UUID):  # type: ignore[no-untyped-def]
+def support_message(data: dict[str, Any], ticket_id: uuid.UUID):
     """Answer a ticket (support staff only); the ticket becomes `answered`."""
     staff = require_staff(*SUPPORT_ROLES)
     return ops.support_message(db_session(), staff, ticket_id, data["body"])
@@ -303,7 +303,7 @@ def _member(m: Membership) -> dict[str, Any]:
 @blp.arguments(PageArgs, location="query")
 @blp.response(200, page_schema(SupportMemberOut, "SupportMemberPage"))
 @blp.problems("staff-only", "grant-required")
-def support_members(args: dict[str, Any], ticket_id: uuid.UUID):  # type: ignore[no-untyped-def]
+def support_members(args: dict[str, Any], ticket_id: uuid.UUID):
     """The customer's members, while a live grant for this ticket covers `members` (else
     403 `grant-required`). Identity numbers masked. Audited."""
     staff = require_staff(*SUPPORT_ROLES)
@@ -320,7 +320,7 @@ def support_members(args: dict[str, Any], ticket_id: uuid.UUID):  # type: ignore
 @blp.arguments(PageArgs, location="query")
 @blp.response(200, page_schema(SiteOut, "SupportSitePage"))
 @blp.problems("staff-only", "grant-required")
-def support_sites(args: dict[str, Any], ticket_id: uuid.UUID):  # type: ignore[no-untyped-def]
+def support_sites(args: dict[str, Any], ticket_id: uuid.UUID):
     """The customer's sites, while a live grant for this ticket covers `sites`. Audited."""
     staff = require_staff(*SUPPORT_ROLES)
     s = db_session()
@@ -334,7 +334,7 @@ def support_sites(args: dict[str, Any], ticket_id: uuid.UUID):  # type: ignore[n
 @blp.arguments(SupportEntryFilter, location="query")
 @blp.response(200, page_schema(SupportEntryOut, "SupportEntryPage"))
 @blp.problems("staff-only", "grant-required")
-def support_entries(args: dict[str, Any], ticket_id: uuid.UUID):  # type: ignore[no-untyped-def]
+def support_entries(args: dict[str, Any], ticket_id: uuid.UUID):
     """The customer's entries, newest first, while a live grant for this ticket covers
     `entries`. Audited."""
     staff = require_staff(*SUPPORT_ROLES)

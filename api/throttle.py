@@ -65,7 +65,7 @@ def throttled(scope: str, *, per_account: str, per_client: str,
                              key_func=get_remote_address, deduct_when=when),
     ]
 
-    def wrap(view):  # type: ignore[no-untyped-def]
+    def wrap(view):
         for lim in limits:
             view = lim(view)
         return view
@@ -73,7 +73,7 @@ def throttled(scope: str, *, per_account: str, per_client: str,
     return wrap
 
 
-def current_password_checks():  # type: ignore[no-untyped-def]
+def current_password_checks():
     """The signed-in person's current password (password change, e-mail change, a privacy
     request confirmed with it): a stolen token must not become a guessing machine."""
     return throttled("current-password", per_account="SECRET_FAILURE_LIMIT_ACCOUNT",

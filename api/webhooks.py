@@ -89,7 +89,7 @@ def _delivery(d: WebhookDelivery) -> dict[str, Any]:
 class Webhooks(MethodView):
     @blp.arguments(PageArgs, location="query", unknown=ma.RAISE)
     @blp.response(200, page_schema(WebhookOut, "WebhookPage"))
-    def get(self, args: dict[str, Any], customer_id: uuid.UUID):  # type: ignore[no-untyped-def]
+    def get(self, args: dict[str, Any], customer_id: uuid.UUID):
         """The customer's webhooks, oldest first, without their secrets (admins)."""
         require_customer(customer_id, ADMIN)
         page = keyset_page(db_session(), select(WebhookEndpoint).where(
@@ -101,7 +101,7 @@ class Webhooks(MethodView):
 
     @blp.arguments(WebhookIn)
     @blp.response(201, WebhookCreated)
-    def post(self, data: dict[str, Any], customer_id: uuid.UUID):  # type: ignore[no-untyped-def]
+    def post(self, data: dict[str, Any], customer_id: uuid.UUID):
         """Register a receiver for event types (admins). The answer carries the signing
         secret, once; a URL leading to a private address is refused (422)."""
         require_customer(customer_id, ADMIN)
@@ -113,13 +113,13 @@ class Webhooks(MethodView):
 @blp.route("/customers/<uuid:customer_id>/webhooks/<uuid:webhook_id>")
 class OneWebhook(MethodView):
     @blp.response(200, WebhookOut)
-    def get(self, customer_id: uuid.UUID, webhook_id: uuid.UUID):  # type: ignore[no-untyped-def]
+    def get(self, customer_id: uuid.UUID, webhook_id: uuid.UUID):
         """One webhook, without its secret (admins)."""
         require_customer(customer_id, ADMIN)
         return _endpoint(ops.get_endpoint(db_session(), customer_id, webhook_id))
 
     @blp.response(204)
-    def delete(self, customer_id: uuid.UUID, webhook_id: uuid.UUID):  # type: ignore[no-untyped-def]
+    def delete(self, customer_id: uuid.UUID, webhook_id: uuid.UUID):
         """Remove a webhook and its deliveries log (admins)."""
         require_customer(customer_id, ADMIN)
         s = db_session()
@@ -132,7 +132,7 @@ class OneWebhook(MethodView):
            methods=["GET"])
 @blp.arguments(PageArgs, location="query", unknown=ma.RAISE)
 @blp.response(200, page_schema(DeliveryOut, "WebhookDeliveryPage"))
-def deliveries(args: dict[str, Any], customer_id: uuid.UUID,  # type: ignore[no-untyped-def]
+def deliveries(args: dict[str, Any], customer_id: uuid.UUID,
                webhook_id: uuid.UUID):
     """The webhook's deliveries, newest first: status, attempts, last response code."""
     require_customer(customer_id, ADMIN)
@@ -149,7 +149,7 @@ def deliveries(args: dict[str, Any], customer_id: uuid.UUID,  # type: ignore[no-
 @blp.route("/customers/<uuid:customer_id>/webhooks/<uuid:webhook_id>/deliveries/"
            "<uuid:delivery_id>/replay", methods=["POST"])
 @blp.response(202, DeliveryOut)
-def replay(customer_id: uuid.UUID, webhook_id: uuid.UUID,  # type: ignore[no-untyped-def]
+def replay(customer_id: uuid.UUID, webhook_id: uuid.UUID,
            delivery_id: uuid.UUID):
     """Send one delivery again (same payload and webhook-id); the new delivery, queued."""
     require_customer(customer_id, ADMIN)

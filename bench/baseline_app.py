@@ -57,7 +57,7 @@ app = Flask("baseline")
 
 
 @app.post("/insert")
-def insert():  # type: ignore[no-untyped-def]
+def insert():
     body = request.get_json(silent=True)
     if not isinstance(body, dict):
         return jsonify(error="bad body"), 400

@@ -52,7 +52,7 @@ def main(argv: list[str] | None = None) -> int:
                              data_key=env["ENTRYFY_DATA_KEY"])
         baseline_app.create_table(db.admin_url)
 
-        def baseline_req(idx: int, i: int):  # type: ignore[no-untyped-def]
+        def baseline_req(idx: int, i: int):
             return ("POST", "/insert", {"payload": f"client {idx} request {i}"}, {}, (201,))
 
         # Every member may check in at any of the customer's sites, so the clients share one
@@ -62,7 +62,7 @@ def main(argv: list[str] | None = None) -> int:
         all_sites = [site for person in tenant.people for site in person.site_ids]
         next_site = itertools.count()  # next() on a count is atomic under the GIL
 
-        def checkin_req(idx: int, i: int):  # type: ignore[no-untyped-def]
+        def checkin_req(idx: int, i: int):
             person = tenant.people[idx]
             site = all_sites[next(next_site) % len(all_sites)]
             return ("POST", "/api/v1/entries",

@@ -101,8 +101,9 @@ def build(admin_url: str, tenant: SeededTenant, *, large: bool) -> uuid.UUID:
                          "first_name": "Crowd", "last_name": str(i), "password_hash": None,
                          "is_active": True, "created_at": now} for i in range(LARGE_PEOPLE)]
             s.execute(insert(Account), accounts)
-            ms = [{"id": uuid.uuid4(), "customer_id": cid, "account_id": a["id"],
-                   "role": "member", "active": True, "created_at": now} for a in accounts]
+            ms: list[dict[str, Any]] = [
+                {"id": uuid.uuid4(), "customer_id": cid, "account_id": a["id"],
+                 "role": "member", "active": True, "created_at": now} for a in accounts]
             s.execute(insert(Membership), ms)
             crowd = [m["id"] for m in ms]
         accesses, a_doors, a_members = [], [], []
@@ -171,12 +172,12 @@ def decision_timing(app_url: str, data_key: str, customer_id: uuid.UUID, door_id
     times = []
     with db.session() as s:
         set_context(s, TenantContext(customer_ids=frozenset({customer_id})))
-        door = s.get(Door, door_id)
+        door = s.get_one(Door, door_id)
         members = list(s.scalars(
             text("SELECT m.id FROM memberships m JOIN access_members am ON am.membership_id"
                  " = m.id JOIN access_doors ad ON ad.access_id = am.access_id"
                  " WHERE ad.door_id = :d").bindparams(d=door_id)))
-        ms = [s.get(Membership, m) for m in members]
+        ms = [s.get_one(Membership, m) for m in members]
         pos = ops.Position(59.3301, 18.0601, 15)
         for i in range(n):
             m = ms[i % len(ms)]
@@ -222,11 +223,11 @@ def main(argv: list[str] | None = None) -> int:
               f"{LARGE_ACCESSES + 1} accesses", flush=True)
         baseline_app.create_table(db.admin_url)
 
-        def baseline_req(idx: int, i: int):  # type: ignore[no-untyped-def]
+        def baseline_req(idx: int, i: int):
             return ("POST", "/insert", {"payload": f"client {idx} request {i}"}, {}, (201,))
 
-        def opener(tenant: SeededTenant, door: uuid.UUID):  # type: ignore[no-untyped-def]
-            def req(idx: int, i: int):  # type: ignore[no-untyped-def]
+        def opener(tenant: SeededTenant, door: uuid.UUID):
+            def req(idx: int, i: int):
                 return ("POST", f"/api/v1/doors/{door}/open", INSIDE,
                         {"Authorization": f"Bearer {tenant.people[idx].token}"}, (200,))
             return req

@@ -109,6 +109,7 @@ def run_copy(db: Database, cid: uuid.UUID) -> tuple[int, int, float]:
     t0 = time.perf_counter()
     with db.transaction(TenantContext(customer_ids=frozenset({cid}))) as s:
         raw = s.connection().connection.driver_connection
+        assert raw is not None  # a checked-out connection has its driver connection
         with raw.cursor() as cur, cur.copy(sql) as cp:
             for chunk in cp:
                 rows += 1

@@ -141,6 +141,7 @@ def main() -> int:
         bare: list[float] = []
         with eng.connect() as c:
             raw = c.connection.driver_connection
+            assert raw is not None  # a checked-out connection has its driver connection
             sql = ("SELECT e.id, a.first_name, a.last_name, e.employer_name, e.checked_in_at "
                    "FROM entries e JOIN accounts a ON a.id = e.account_id "
                    "WHERE e.customer_id = %s AND e.site_id = %s AND e.checked_out_at IS NULL "

@@ -95,7 +95,7 @@ def main(argv: list[str] | None = None) -> int:
         all_sites = [site for person in tenant.people for site in person.site_ids]
         next_site = itertools.count()
 
-        def checkin_req(idx: int, i: int):  # type: ignore[no-untyped-def]
+        def checkin_req(idx: int, i: int):
             person = tenant.people[idx]
             site = all_sites[next(next_site) % len(all_sites)]
             return ("POST", "/api/v1/entries",
@@ -104,7 +104,7 @@ def main(argv: list[str] | None = None) -> int:
                     {"Authorization": f"Bearer {person.token}",
                      "Idempotency-Key": str(uuid.uuid4())}, (201,))
 
-        rounds: dict[str, list] = {"off": [], "on": []}  # type: ignore[type-arg]
+        rounds: dict[str, list] = {"off": [], "on": []}
         with gunicorn("wsgi:app", env, ready_path="/api/v1/openapi.json") as app_url:
             for n in range(args.rounds):
                 # Alternate which side goes first: a load that drifts during the run (a

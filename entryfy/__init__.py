@@ -4,7 +4,7 @@ operations in entryfy.ops, models/) can import ``entryfy.errors`` and friends wi
 from typing import Any
 
 
-def create_app(test_config: dict[str, Any] | None = None):  # type: ignore[no-untyped-def]
+def create_app(test_config: dict[str, Any] | None = None):
     from entryfy.app import create_app as _create_app
 
     return _create_app(test_config)

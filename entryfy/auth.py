@@ -34,17 +34,17 @@ class TokenAwareSessionInterface(SecureCookieSessionInterface):
     session is not read (a failed token does not fall back on an ambient cookie), and no
     session cookie is ever set on the response."""
 
-    def open_session(self, app: Flask, request):  # type: ignore[no-untyped-def]
+    def open_session(self, app: Flask, request):
         if _bearer_secret(request) is not None:
             return self.session_class()
         return super().open_session(app, request)
 
-    def should_set_cookie(self, app: Flask, sess) -> bool:  # type: ignore[no-untyped-def]
+    def should_set_cookie(self, app: Flask, sess) -> bool:
         if g.get("auth_method") == "token":
             return False
         return super().should_set_cookie(app, sess)
 
-    def save_session(self, app, sess, response):  # type: ignore[no-untyped-def]
+    def save_session(self, app, sess, response):
         if g.get("auth_method") == "token":
             return None
         return super().save_session(app, sess, response)
@@ -93,21 +93,21 @@ def _load_from_cookie(user_id: str) -> Principal | None:
     return principal
 
 
-def _bearer_secret(req) -> str | None:  # type: ignore[no-untyped-def]
+def _bearer_secret(req) -> str | None:
     scheme, _, secret = req.headers.get("Authorization", "").partition(" ")
     if scheme.lower() != "bearer" or not secret.strip():
         return None
-    return secret.strip()  # type: ignore[no-any-return]
+    return secret.strip()
 
 
 @login_manager.request_loader
-def _load_from_bearer(req) -> Principal | None:  # type: ignore[no-untyped-def]
+def _load_from_bearer(req) -> Principal | None:
     secret = _bearer_secret(req)
     return None if secret is None else _signed_in(secret, "device", "token")
 
 
 @login_manager.unauthorized_handler
-def _unauthorized():  # type: ignore[no-untyped-def]
+def _unauthorized():
     secret = _bearer_secret(request) or session.get("sid")
     if secret and account_ops.frozen(db_session(), secret):
         raise Unauthorized("This account is frozen: it is being erased at its owner's "
@@ -172,7 +172,7 @@ def sign_out() -> None:
 def current_principal() -> Principal:
     if not current_user.is_authenticated:
         raise Unauthorized("Sign in first.")
-    return current_user._get_current_object()  # type: ignore[attr-defined,no-any-return]
+    return current_user._get_current_object()
 
 
 def current_account_id() -> uuid.UUID:

@@ -9,9 +9,9 @@ import random
 import sqlite3
 import time
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import Connection, Engine, create_engine, event, exc
+from sqlalchemy import Connection, CursorResult, Engine, Result, create_engine, event, exc
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -28,6 +28,12 @@ _ACTIVE: contextvars.ContextVar[Session | None] = contextvars.ContextVar(
 
 def active_session() -> Session | None:
     return _ACTIVE.get()
+
+
+def rows_written(result: Result[Any]) -> int:
+    """How many rows an UPDATE or DELETE run by ``Session.execute`` wrote. The session types
+    its answer as a plain Result; for such statements it is a CursorResult, which counts."""
+    return cast("CursorResult[Any]", result).rowcount
 
 
 def run_after_commit(session: Session) -> None:
@@ -103,7 +109,7 @@ def _begin_immediate(dbapi_conn: sqlite3.Connection) -> None:
 
 def _install_sqlite(engine: Engine) -> None:
     @event.listens_for(engine, "connect")
-    def _sqlite_pragmas(dbapi_conn, _record):  # type: ignore[no-untyped-def]
+    def _sqlite_pragmas(dbapi_conn, _record):
         # pysqlite's own transaction handling begins lazily before DML and never IMMEDIATE;
         # turn it off and send BEGIN ourselves (SQLAlchemy's documented pysqlite recipe,
         # which also makes SAVEPOINT work).
@@ -127,7 +133,7 @@ def _install_sqlite(engine: Engine) -> None:
 
 def _track_writes(engine: Engine) -> None:
     @event.listens_for(engine, "after_cursor_execute")
-    def _wrote(conn, _cursor, _stmt, _params, context, _many):  # type: ignore[no-untyped-def]
+    def _wrote(conn, _cursor, _stmt, _params, context, _many):
         if context is not None and (context.isinsert or context.isupdate or context.isdelete):
             conn.info[WROTE] = True
 

@@ -86,6 +86,7 @@ class IncidentLog:
         level = logging.WARNING if fault.kind == "unavailable" else logging.INFO
         with self._lock:
             state = self._open.get(fault.kind)
+            line: tuple[object, ...]  # a log format and its arguments
             if state is None:
                 self._open[fault.kind] = [now, now, 1, int(retried)]
                 line = ("database %s (%s at %s): %s", fault.kind, fault.code, phase,

@@ -27,7 +27,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from entryfy import clock, mail
-from entryfy.db import Database
+from entryfy.db import Database, rows_written
 from entryfy.ops import onsite
 from models import (
     Account,
@@ -98,13 +98,13 @@ def _due(db: Database, names: list[str], now: dt.datetime) -> set[str]:
 def _claim(db: Database, job: Job, holder: str, now: dt.datetime) -> bool:
     """Take this period's run of ``job``: True for exactly one caller per period."""
     with db.transaction(SYSTEM) as s:
-        won = s.execute(
+        won = rows_written(s.execute(
             update(ScheduledJob)
             .where(and_(ScheduledJob.name == job.name, ScheduledJob.next_run_at <= now))
             .values(next_run_at=now + job.every, last_started_at=now, holder=holder[:255],
                     last_status="running")
             .execution_options(synchronize_session=False)
-        ).rowcount
+        ))
     return won == 1
 
 

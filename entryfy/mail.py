@@ -105,7 +105,7 @@ class Mailer:
         if not self.outbox.exists():
             return []
         parser = BytesParser(policy=policy.default)
-        return [parser.parsebytes(p.read_bytes())  # type: ignore[misc]
+        return [parser.parsebytes(p.read_bytes())
                 for p in sorted(self.outbox.glob("*.eml"))]
 
 

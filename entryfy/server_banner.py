@@ -25,9 +25,11 @@ def hide_gunicorn_banner() -> bool:
     if getattr(original, "_entryfy_no_banner", False):
         return True
 
-    def default_headers(self):  # type: ignore[no-untyped-def]
+    def default_headers(self: wsgi.Response) -> list[str]:
         return [h for h in original(self) if not h.lower().startswith("server:")]
 
-    default_headers._entryfy_no_banner = True  # type: ignore[attr-defined]
-    response.default_headers = default_headers
+    # Marks the replacement so a second call (another config load) does not wrap it again.
+    default_headers._entryfy_no_banner = True  # type: ignore[attr-defined]  # a function attribute
+    # Patching the class is the point: no setting of gunicorn's removes the header.
+    response.default_headers = default_headers  # type: ignore[method-assign]
     return True

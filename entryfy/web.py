@@ -210,7 +210,7 @@ def init_app(app: Flask) -> None:
     app.register_error_handler(exc.TimeoutError, _handle_db_error)
 
     @app.after_request
-    def _commit_or_rollback(response):  # type: ignore[no-untyped-def]
+    def _commit_or_rollback(response):
         s: Session | None = g.get("_db_session")
         if s is None or FAULT in request.environ:
             return response

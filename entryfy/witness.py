@@ -124,7 +124,7 @@ def witness() -> Witness:
     from flask import current_app, has_app_context
 
     if has_app_context() and "entryfy.witness" in current_app.extensions:
-        return current_app.extensions["entryfy.witness"]  # type: ignore[no-any-return]
+        return current_app.extensions["entryfy.witness"]
     if _witness is None:
         raise RuntimeError("entryfy.witness is not configured (create_app does it)")
     return _witness

@@ -7,9 +7,9 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from typing import Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
-from sqlalchemy import DateTime, ForeignKey, MetaData, String, TypeDecorator, Uuid
+from sqlalchemy import DateTime, ForeignKey, MetaData, String, Table, TypeDecorator, Uuid
 from sqlalchemy.orm import DeclarativeBase, Mapped, declared_attr, mapped_column
 
 # Stable constraint names, so Alembic migrations can refer to them on every backend.
@@ -91,6 +91,10 @@ class Base(DeclarativeBase):
         uuid.UUID: Uuid(),
         str: String(255),
     }
+    if TYPE_CHECKING:
+        # Every model here is mapped to a Table (SQLAlchemy's hint says any FromClause), so
+        # insert()/update() of ``Model.__table__`` type-check; for the type checker only.
+        __table__: ClassVar[Table]
 
 
 class IdMixin:

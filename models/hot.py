@@ -20,7 +20,7 @@ from collections.abc import Mapping
 from typing import Any, NamedTuple
 
 from sqlalchemy import Connection, exc
-from sqlalchemy.sql import Executable
+from sqlalchemy.sql.selectable import ExecutableReturnsRows
 
 _CURSOR = "entryfy.hot_cursor"
 
@@ -36,25 +36,25 @@ def _cursor(info: dict[str, Any], dbapi_conn: Any) -> Any:
 
 
 class HotStatement:
-    def __init__(self, stmt: Executable) -> None:
+    def __init__(self, stmt: ExecutableReturnsRows) -> None:
         self.stmt = stmt
         self._pg: tuple[str, dict[str, Any], type[NamedTuple]] | None = None
 
     def _compiled_pg(self, conn: Connection) -> tuple[str, dict[str, Any], type[NamedTuple]]:
         if self._pg is None:
-            compiled = self.stmt.compile(dialect=conn.dialect)  # type: ignore[attr-defined]
+            compiled = self.stmt.compile(dialect=conn.dialect)
             # Values of the literals inside the statement (anonymous bound parameters); the
             # named ones come with each execution.
             static = {k: v for k, v in compiled.params.items() if v is not None}
-            names = list(self.stmt.exported_columns.keys()) or ["_"]  # type: ignore[attr-defined]
-            row_type = collections.namedtuple("HotRow", names, rename=True)  # type: ignore[misc]
+            names = list(self.stmt.exported_columns.keys()) or ["_"]
+            row_type = collections.namedtuple("HotRow", names, rename=True)  # type: ignore[misc]  # fields known only at run time
             self._pg = (compiled.string, static, row_type)
         return self._pg
 
     def rows(self, conn: Connection, params: Mapping[str, Any]) -> list[Any]:
         """The statement's rows (named tuples; attribute access by column label)."""
         if conn.dialect.name != "postgresql":
-            return list(conn.execute(self.stmt, dict(params)).all())  # type: ignore[call-overload]
+            return list(conn.execute(self.stmt, dict(params)).all())
         row_type = self._compiled_pg(conn)[2]
         return [row_type._make(r) for r in self._run_pg(conn, params, fetch=True)]
 
@@ -65,7 +65,7 @@ class HotStatement:
     def rowcount(self, conn: Connection, params: Mapping[str, Any]) -> int:
         """For a statement that returns no rows: how many rows it wrote."""
         if conn.dialect.name != "postgresql":
-            return int(conn.execute(self.stmt, dict(params)).rowcount)  # type: ignore[call-overload, attr-defined]
+            return int(conn.execute(self.stmt, dict(params)).rowcount)
         return self._run_pg(conn, params, fetch=False)
 
     def _run_pg(self, conn: Connection, params: Mapping[str, Any], *, fetch: bool) -> Any:
@@ -77,7 +77,7 @@ class HotStatement:
             cursor.execute(sql, values)
             return cursor.fetchall() if fetch else cursor.rowcount
         except conn.dialect.loaded_dbapi.Error as err:
-            lost = conn.dialect.is_disconnect(err, dbapi_conn, cursor)  # type: ignore[arg-type]
+            lost = conn.dialect.is_disconnect(err, dbapi_conn, cursor)
             if lost:
                 conn.invalidate(err)
             raise exc.DBAPIError.instance(

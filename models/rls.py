@@ -257,7 +257,7 @@ def _has_signed_scope(conn: Connection) -> bool:
 
 
 def _policies(conn: Connection) -> list[tuple[str, str, str | None, str | None]]:
-    return [tuple(r) for r in conn.execute(text(  # type: ignore[misc]
+    return [tuple(r) for r in conn.execute(text(
         "SELECT tablename, policyname, qual, with_check FROM pg_policies "
         "WHERE schemaname = 'public' ORDER BY tablename, policyname"))]
 

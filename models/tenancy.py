@@ -108,7 +108,7 @@ def system_scope(session: Session, reason: str) -> Iterator[Session]:
 NIL = uuid.UUID(int=0)
 
 
-def _criteria_lambda(ctx: TenantContext):  # type: ignore[no-untyped-def]
+def _criteria_lambda(ctx: TenantContext):
     # The SQL shape depends only on the class; the ids and the account travel as bound
     # parameters made outside the lambda, so SQLAlchemy caches one compiled form per class.
     ids = bindparam("tenant_customer_ids", sorted(ctx.customer_ids), expanding=True,
@@ -122,7 +122,7 @@ def _criteria_lambda(ctx: TenantContext):  # type: ignore[no-untyped-def]
 
 
 @functools.lru_cache(maxsize=1024)
-def _criteria_option(ctx: TenantContext):  # type: ignore[no-untyped-def]
+def _criteria_option(ctx: TenantContext):
     # Built once per context, not per statement: the option is immutable (its values are
     # bound parameters fixed at creation), and building it analyses the lambda each time.
     return with_loader_criteria(TenantMixin, _criteria_lambda(ctx), include_aliases=True)
@@ -261,7 +261,7 @@ def install(session_factory: type[Session] | object) -> None:
         state.statement = state.statement.options(_criteria_option(ctx))
 
     @event.listens_for(session_factory, "after_begin")
-    def _set_pg(session: Session, transaction, connection) -> None:  # type: ignore[no-untyped-def]
+    def _set_pg(session: Session, transaction, connection) -> None:
         if connection.dialect.name != "postgresql":
             return
         if transaction.nested:
@@ -285,7 +285,7 @@ _PG_READ = text(
 )
 
 
-def _fresh_transaction(session: Session, connection) -> bool:  # type: ignore[no-untyped-def]
+def _fresh_transaction(session: Session, connection) -> bool:
     """True when the transaction just begun is a new one on a pooled connection whose
     settings were found empty when it was opened (``install_engine``).
 
@@ -296,7 +296,7 @@ def _fresh_transaction(session: Session, connection) -> bool:  # type: ignore[no
     return isinstance(session.bind, Engine) and bool(connection.info.get(CLEAN_SETTINGS))
 
 
-def install_engine(engine) -> None:  # type: ignore[no-untyped-def]
+def install_engine(engine) -> None:
     """Check each new PostgreSQL connection once: are the tenancy settings empty by default?
     (``ALTER ROLE ... SET entryfy.scope = 'system'`` would make an unset transaction not
     NOBODY; then every transaction writes its settings, as before.)"""
@@ -304,7 +304,7 @@ def install_engine(engine) -> None:  # type: ignore[no-untyped-def]
         return
 
     @event.listens_for(engine, "connect")
-    def _check_defaults(dbapi_conn, record) -> None:  # type: ignore[no-untyped-def]
+    def _check_defaults(dbapi_conn, record) -> None:
         cur = dbapi_conn.cursor()
         try:
             cur.execute(str(_PG_READ))

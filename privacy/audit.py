@@ -22,6 +22,7 @@ from sqlalchemy import delete, func, select, text
 from sqlalchemy.orm import Session
 
 from entryfy import clock
+from entryfy.db import rows_written
 from models.audit import AuditChainHead, AuditEvent
 from privacy import journal
 
@@ -192,11 +193,11 @@ def prune_prefix(session: Session, chain: str, *, before: dt.datetime, limit: in
     last_seq, last_hash = rows[-1]
     if session.get_bind().dialect.name == "postgresql":
         session.execute(text("SELECT set_config('entryfy.audit_prune', 'on', true)"))
-    deleted = session.execute(
+    deleted = rows_written(session.execute(
         delete(AuditEvent)
         .where(AuditEvent.chain == chain, AuditEvent.seq <= last_seq)
         .execution_options(synchronize_session=False)
-    ).rowcount
+    ))
     if session.get_bind().dialect.name == "postgresql":
         session.execute(text("SELECT set_config('entryfy.audit_prune', '', true)"))
     head.anchor_seq, head.anchor_hash, head.updated_at = last_seq, last_hash, clock.now()

@@ -226,7 +226,8 @@ def _decide(tl: TableLinks, row: dict[str, Any], account_id: uuid.UUID, email: s
             now: dt.datetime, scope: HoldScope | None = None) -> Action:
     pk = _pk(tl, row)
     cid = row.get("customer_id")
-    base = {"table": tl.name, "row_id": _row_id(pk), "customer_id": cid, "pk": pk}
+    base: dict[str, Any] = {"table": tl.name, "row_id": _row_id(pk), "customer_id": cid,
+                            "pk": pk}
     if tl.name in CHAINED:
         return Action(**base, outcome="withheld", rule=tl.privacy.get("retention"), columns=[],
                       reason=CHAINED[tl.name])
@@ -287,6 +288,7 @@ def plan(session: Session, account_id: uuid.UUID, email: str | None, *,
                 if not platform:
                     continue
                 scope = None
+            found: Iterable[dict[str, Any]]
             if tl.name in CHAINED and scope is not None:
                 # The platform's own chain (customer_id NULL) goes with the platform part.
                 wanted = set(scope)
@@ -371,7 +373,8 @@ def account_action(session: Session, account_id: uuid.UUID, planned: list[Action
                     # A customer kept it (denied its part): the account stays, emptied.
                     others = True
     pk = {"id": account_id}
-    base = {"table": ACCOUNTS, "row_id": str(account_id), "customer_id": None, "pk": pk}
+    base: dict[str, Any] = {"table": ACCOUNTS, "row_id": str(account_id), "customer_id": None,
+                            "pk": pk}
     if not holds and not others:
         return Action(**base, outcome="deleted", rule="account_lifetime", columns=[],
                       reason="your account is deleted")

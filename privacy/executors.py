@@ -30,6 +30,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session, aliased
 
+from entryfy.db import rows_written
 from models import (
     AccessToken,
     AuditEvent,
@@ -91,10 +92,10 @@ def delete_rows(model: type[Any], due: Callable[[dt.datetime], ColumnElement[boo
         if b.dry_run:
             n = b.session.scalar(select(func.count()).select_from(model).where(cond)) or 0
             return {"deleted": n}
-        n = b.session.execute(
+        n = rows_written(b.session.execute(
             delete(model).where(model.id.in_(select(model.id).where(cond).limit(b.limit)))
             .execution_options(synchronize_session=False)
-        ).rowcount
+        ))
         return {"deleted": n}
 
     return run
@@ -159,13 +160,13 @@ def _ledger(b: Batch) -> dict[str, int]:
         return {"entries_deleted": 0, "corrections_deleted": 0}
     ids = [r[0] for r in rows]
     b.state["from"] = rows[-1][1]
-    corrections = s.execute(
+    corrections = rows_written(s.execute(
         delete(EntryCorrection).where(EntryCorrection.entry_id.in_(ids))
         .execution_options(synchronize_session=False)
-    ).rowcount
-    entries = s.execute(
+    ))
+    entries = rows_written(s.execute(
         delete(Entry).where(Entry.id.in_(ids)).execution_options(synchronize_session=False)
-    ).rowcount
+    ))
     return {"entries_deleted": entries, "corrections_deleted": corrections}
 
 
@@ -191,11 +192,11 @@ def _audit(b: Batch) -> dict[str, int]:
         if n:
             return {"audit_events_deleted": n, "retention_runs_deleted": 0}
         pending.pop(0)
-    runs = s.execute(
+    runs = rows_written(s.execute(
         delete(RetentionRun).where(RetentionRun.id.in_(
             select(RetentionRun.id).where(RetentionRun.finished_at < b.cutoff).limit(b.limit)
         )).execution_options(synchronize_session=False)
-    ).rowcount
+    ))
     return {"audit_events_deleted": 0, "retention_runs_deleted": runs}
 
 
@@ -286,14 +287,14 @@ def _request_records(b: Batch) -> dict[str, int]:
             "erasures_deleted": s.scalar(select(func.count()).select_from(Erasure)
                                          .where(old_erasures)) or 0,
         }
-    reqs = s.execute(
+    reqs = rows_written(s.execute(
         delete(DataRequest).where(DataRequest.id.in_(
             select(DataRequest.id).where(_requests_due(b.cutoff)).limit(b.limit)))
-        .execution_options(synchronize_session=False)).rowcount or 0
-    ers = s.execute(
+        .execution_options(synchronize_session=False)))
+    ers = rows_written(s.execute(
         delete(Erasure).where(Erasure.id.in_(
             select(Erasure.id).where(old_erasures).limit(b.limit)))
-        .execution_options(synchronize_session=False)).rowcount or 0
+        .execution_options(synchronize_session=False)))
     return {"requests_deleted": reqs, "erasures_deleted": ers}
 
 

@@ -278,6 +278,7 @@ def _pg_rows(session: Session, table: Table, customer_id: uuid.UUID) -> Iterator
     conn = session.connection()
     conn.execute(text("SET LOCAL TimeZone = 'UTC'"))
     raw = conn.connection.driver_connection
+    assert raw is not None  # a checked-out connection has its driver connection
     with raw.cursor() as cur, cur.copy(copy_sql(table, customer_id)) as copy:
         for chunk in copy:
             line = bytes(chunk)
@@ -299,11 +300,15 @@ class _Sink:
     def __init__(self) -> None:
         self.buf = bytearray()
 
-    def write(self, b: bytes) -> int:
+    def write(self, b: bytes, /) -> int:
         self.buf += b
         return len(b)
 
     def flush(self) -> None:
+        pass
+
+    def close(self) -> None:
+        # Part of the writable-file protocol; zipfile never closes a file it was handed.
         pass
 
     def drain(self) -> bytes:

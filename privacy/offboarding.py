@@ -24,6 +24,7 @@ from sqlalchemy import Table, and_, delete, func, not_, select, text
 from sqlalchemy.orm import Session
 
 from entryfy import clock, mail
+from entryfy.db import rows_written
 from entryfy.errors import Conflict, NotFound, Unprocessable
 from models import Account, Customer, CustomerOffboarding, Membership
 from models.tenancy import system_scope
@@ -155,7 +156,7 @@ def purge(session: Session, customer_id: uuid.UUID, *, force: bool = False
                 result = session.execute(delete(t).where(mine))
                 if t.name == "audit_events" and pg:
                     session.execute(text("SELECT set_config('entryfy.audit_prune', '', true)"))
-            tables[t.name] = {"deleted": result.rowcount or 0, "kept": n_kept,
+            tables[t.name] = {"deleted": rows_written(result), "kept": n_kept,
                               "kept_because": reason if n_kept else None}
         customer.status = "ended"
         customer.ended_at = now

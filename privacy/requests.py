@@ -28,7 +28,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from entryfy import clock, mail, security
-from entryfy.db import end_read_transaction
+from entryfy.db import end_read_transaction, rows_written
 from entryfy.errors import (
     Conflict,
     EntryfyError,
@@ -165,7 +165,7 @@ def replayed(session: Session, account_id: uuid.UUID, key: str | None, type_: st
         # 409 as at the check-in: one slug, one status (entryfy/problem_types.py).
         raise Conflict("This Idempotency-Key was already used for a different request; "
                        "use a new key for a new request.", slug="idempotency-key-reused")
-    return found.id  # type: ignore[no-any-return]
+    return found.id
 
 
 def submit_from_outside(session: Session, email: str, type_: str, details: str | None
@@ -317,7 +317,7 @@ def _notify_admins(session: Session, part: DataRequestPart, req: DataRequest) ->
 # ------------------------------------------------------------------ customer decisions
 
 def decide(session: Session, part: DataRequestPart, *, decision: str, reason: str | None,
-           actor_id: uuid.UUID) -> DataRequestPart:
+           actor_id: uuid.UUID | None) -> DataRequestPart:
     """A customer admin approves (and the action is carried out) or denies with a reason."""
     if decision not in ("approve", "deny"):
         raise ValidationFailed({"decision": ["approve or deny"]})
@@ -391,7 +391,7 @@ def restrict(session: Session, account_id: uuid.UUID, customer_id: uuid.UUID | N
             stmt = update(tl.table).where(tl.own_criteria(account_id, None))
             if customer_id is not None and "customer_id" in tl.table.c:
                 stmt = stmt.where(tl.table.c.customer_id == customer_id)
-            n += session.execute(stmt.values(restricted=True)).rowcount or 0
+            n += rows_written(session.execute(stmt.values(restricted=True)))
     return n
 
 

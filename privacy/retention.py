@@ -45,7 +45,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from entryfy import clock
-from entryfy.db import Database
+from entryfy.db import Database, rows_written
 from models import (
     Entry,
     EntryCorrection,
@@ -89,16 +89,16 @@ def hold_or_erase_entries(session: Session, account_id: uuid.UUID,
     corrections = entries = 0
     for i in range(0, len(ids), DEFAULT_BATCH):
         chunk = ids[i:i + DEFAULT_BATCH]
-        corrections += session.execute(
+        corrections += rows_written(session.execute(
             delete(EntryCorrection).where(EntryCorrection.entry_id.in_(chunk))
-            .execution_options(synchronize_session=False)).rowcount
-        entries += session.execute(
+            .execution_options(synchronize_session=False)))
+        entries += rows_written(session.execute(
             delete(Entry).where(Entry.id.in_(chunk))
-            .execution_options(synchronize_session=False)).rowcount
-    restricted = session.execute(
+            .execution_options(synchronize_session=False)))
+    restricted = rows_written(session.execute(
         update(Entry).where(mine, Entry.restricted.is_(False))
         .values(restricted=True).execution_options(synchronize_session=False)
-    ).rowcount
+    ))
     session.flush()
     return {"entries_deleted": entries, "corrections_deleted": corrections,
             "entries_restricted": restricted}
@@ -233,9 +233,9 @@ def run(db: Database, *, dry_run: bool = False, batch_size: int = DEFAULT_BATCH,
     holder = f"{host}:{uuid.uuid4().hex[:8]}"
     lock = _Lock(db, holder)
     if not lock.acquire():
-        run_id = _record_start(db, host, dry_run, "skipped")
+        skipped_id = _record_start(db, host, dry_run, "skipped")
         log.info("retention run skipped: another run holds the lock")
-        return RunReport(run_id, "skipped", dry_run, [], host)
+        return RunReport(skipped_id, "skipped", dry_run, [], host)
     reports: list[RuleReport] = []
     run_id: uuid.UUID | None = None
     status = "failed"

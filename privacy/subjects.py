@@ -74,7 +74,7 @@ class TableLinks:
         if target in (None, ACCOUNTS):
             return c == account_id
         # A reference to another of the person's rows (e.g. their membership).
-        parent = links(target)  # type: ignore[arg-type]
+        parent = links(target)
         return c.in_(select(parent.pk[0]).where(parent.own_criteria(account_id, email)))
 
     def criteria(self, account_id: uuid.UUID, email: str | None) -> ColumnElement[bool]:

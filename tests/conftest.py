@@ -139,7 +139,7 @@ def database(backend: Backend) -> Database:
 
 
 @pytest.fixture(scope="session")
-def app(database: Database, tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
+def app(database: Database, tmp_path_factory: pytest.TempPathFactory):
     outbox = tmp_path_factory.mktemp("outbox")
     application = create_app({**TEST_CONFIG, "DATABASE": database, "OUTBOX_DIR": str(outbox)})
     return application
@@ -213,7 +213,7 @@ def committed(database: Database, backend: Backend) -> Iterator[Database]:
 
 
 @pytest.fixture
-def session(database: Database, app) -> Iterator[Session]:  # type: ignore[no-untyped-def]
+def session(database: Database, app) -> Iterator[Session]:
     """A system-scoped session for arranging data and checking results (not the app's)."""
     s = database.session()
     set_context(s, SYSTEM)
@@ -222,12 +222,12 @@ def session(database: Database, app) -> Iterator[Session]:  # type: ignore[no-un
 
 
 @pytest.fixture
-def client(app):  # type: ignore[no-untyped-def]
+def client(app):
     return app.test_client()
 
 
 @pytest.fixture
-def runner(app):  # type: ignore[no-untyped-def]
+def runner(app):
     return app.test_cli_runner()
 
 

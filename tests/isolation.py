@@ -222,13 +222,13 @@ def snapshot(session: Session, ids: set[str]) -> dict[str, list[tuple[str, ...]]
 
 # ------------------------------------------------------------------ the cast, by parameter name
 
-def openapi(client) -> dict[str, Any]:  # type: ignore[no-untyped-def]
+def openapi(client) -> dict[str, Any]:
     r = client.get("/api/v1/openapi.json")
     assert r.status_code == 200
     return r.get_json()
 
 
-def call(client, method: str, path: str, spec: dict[str, Any], op: dict[str, Any],  # type: ignore[no-untyped-def]
+def call(client, method: str, path: str, spec: dict[str, Any], op: dict[str, Any],
          headers: dict[str, str], body_ids: dict[str, str]):
     """The request with the smallest plausible body; if the schema refuses it (400), once
     more with every guessable optional field, since a 400 never reaches the wall."""
@@ -241,7 +241,7 @@ def call(client, method: str, path: str, spec: dict[str, Any], op: dict[str, Any
     return r
 
 
-def seed(client, spec: dict[str, Any], tenant, ids: dict[str, str]) -> None:  # type: ignore[no-untyped-def]
+def seed(client, spec: dict[str, Any], tenant, ids: dict[str, str]) -> None:
     """Make one of each kind of object for ``tenant`` through its admin: every POST on a
     customer's collection whose objects have their own path parameter somewhere."""
     headers = bearer(client, tenant.admin, device_id=f"seed-{tenant.customer.id}")
@@ -264,7 +264,7 @@ def seed(client, spec: dict[str, Any], tenant, ids: dict[str, str]) -> None:  # 
                 done.add(path)
 
 
-def tenant_ids(session, tenant, client, spec) -> dict[str, str]:  # type: ignore[no-untyped-def]
+def tenant_ids(session, tenant, client, spec) -> dict[str, str]:
     people = {tenant.admin.id, tenant.worker.id}
     ids = lookup(session, tenant.customer.id, people)
     ids["member_id"] = str(tenant.worker_membership.id)
@@ -275,7 +275,7 @@ def tenant_ids(session, tenant, client, spec) -> dict[str, str]:  # type: ignore
     return ids
 
 
-def make_cast(client, session, world: World, spec: dict[str, Any]):  # type: ignore[no-untyped-def]
+def make_cast(client, session, world: World, spec: dict[str, Any]):
     """World A and B, each with an entry and a device token for its worker, and one object of
     every kind the API can make; their ids by parameter name."""
     for t in (world.a, world.b):

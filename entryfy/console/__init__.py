@@ -130,14 +130,14 @@ def parse_local(text: str | None, tz: str | None) -> dt.datetime | None:
 
 # ------------------------------------------------------------------ errors
 
-def _error_page(status: int, title: str, detail: str):  # type: ignore[no-untyped-def]
+def _error_page(status: int, title: str, detail: str):
     return render_template("console/error.html", status=status, title=title,
                            detail=detail), status
 
 
 @bp.errorhandler(EntryfyError)
 @bp.errorhandler(HTTPException)
-def _on_error(err: Exception):  # type: ignore[no-untyped-def]
+def _on_error(err: Exception):
     if isinstance(err, EntryfyError):
         if err.status == 401:
             return redirect(url_for("console.login", next=request.path))
@@ -160,7 +160,7 @@ def init_console(app: Flask) -> None:
     app.register_blueprint(bp)
 
     @app.after_request
-    def _console_headers(response):  # type: ignore[no-untyped-def]
+    def _console_headers(response):
         if request.blueprint == "console":
             response.headers["Content-Security-Policy"] = CSP
             response.headers["X-Content-Type-Options"] = "nosniff"

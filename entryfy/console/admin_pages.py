@@ -44,7 +44,7 @@ def form_data(schema: type[ma.Schema], keys: tuple[str, ...], *,
         if v:
             raw[k] = int(v) if k in ints and v.lstrip("-").isdigit() else v
     try:
-        return schema().load(raw)  # type: ignore[no-any-return]
+        return schema().load(raw)
     except ma.ValidationError as err:
         raise ValidationFailed(err.messages) from None  # type: ignore[arg-type]
 
@@ -60,7 +60,7 @@ def _next_url(cursor: str | None) -> str | None:
     return f"{request.path}?{urlencode({**args, 'cursor': cursor})}"
 
 
-def _form_error(template: str, err: EntryfyError, **ctx: Any):  # type: ignore[no-untyped-def]
+def _form_error(template: str, err: EntryfyError, **ctx: Any):
     errors = err.extra.get("errors") or {}
     return render_template(template, error=err.detail, field_errors=errors,
                            form=request.form, **ctx), err.status
@@ -69,7 +69,7 @@ def _form_error(template: str, err: EntryfyError, **ctx: Any):  # type: ignore[n
 # ------------------------------------------------------------------ dashboard
 
 @bp.route("/c/<uuid:customer_id>/")
-def dashboard(customer_id: uuid.UUID):  # type: ignore[no-untyped-def]
+def dashboard(customer_id: uuid.UUID):
     enter(customer_id, ADMIN_OR_OPERATOR)
     s = db_session()
     return render_template("console/dashboard.html", sites=dash_ops.on_site_now(s, customer_id),
@@ -77,7 +77,7 @@ def dashboard(customer_id: uuid.UUID):  # type: ignore[no-untyped-def]
 
 
 @bp.route("/c/<uuid:customer_id>/on-site")
-def on_site(customer_id: uuid.UUID):  # type: ignore[no-untyped-def]
+def on_site(customer_id: uuid.UUID):
     """The dashboard's live part, refreshed by htmx every few seconds."""
     enter(customer_id, ADMIN_OR_OPERATOR)
     return render_template("console/_on_site.html",
@@ -95,7 +95,7 @@ def invite_member(customer_id: uuid.UUID, actor_id: uuid.UUID, data: dict[str, A
 
 
 @bp.route("/c/<uuid:customer_id>/members", methods=["GET", "POST"])
-def members(customer_id: uuid.UUID):  # type: ignore[no-untyped-def]
+def members(customer_id: uuid.UUID):
     from api.customers import MemberIn
 
     me = enter(customer_id, ADMIN)
@@ -124,7 +124,7 @@ def members(customer_id: uuid.UUID):  # type: ignore[no-untyped-def]
 
 
 @bp.route("/c/<uuid:customer_id>/members/<uuid:member_id>", methods=["POST"])
-def member_update(customer_id: uuid.UUID, member_id: uuid.UUID):  # type: ignore[no-untyped-def]
+def member_update(customer_id: uuid.UUID, member_id: uuid.UUID):
     from api.customers import MemberPatch
 
     me = enter(customer_id, ADMIN)
@@ -145,7 +145,7 @@ SITE_KEYS = ("name", "address", "latitude", "longitude", "radius_m", "geofence",
 
 
 @bp.route("/c/<uuid:customer_id>/sites", methods=["GET", "POST"])
-def sites(customer_id: uuid.UUID):  # type: ignore[no-untyped-def]
+def sites(customer_id: uuid.UUID):
     from api.sites import SiteIn
 
     enter(customer_id, ADMIN)
@@ -166,7 +166,7 @@ def sites(customer_id: uuid.UUID):  # type: ignore[no-untyped-def]
 
 
 @bp.route("/c/<uuid:customer_id>/sites/<uuid:site_id>/doors", methods=["GET", "POST"])
-def doors(customer_id: uuid.UUID, site_id: uuid.UUID):  # type: ignore[no-untyped-def]
+def doors(customer_id: uuid.UUID, site_id: uuid.UUID):
     from api.doors import DoorIn
 
     enter(customer_id, ADMIN)
@@ -192,7 +192,7 @@ def doors(customer_id: uuid.UUID, site_id: uuid.UUID):  # type: ignore[no-untype
 
 
 @bp.route("/c/<uuid:customer_id>/doors/<uuid:door_id>/sign")
-def door_sign(customer_id: uuid.UUID, door_id: uuid.UUID):  # type: ignore[no-untyped-def]
+def door_sign(customer_id: uuid.UUID, door_id: uuid.UUID):
     enter(customer_id, ("admin", "hardware_manager"))
     s = db_session()
     door = door_ops.load_door(s, customer_id, door_id)
@@ -218,10 +218,10 @@ def _schedule_from_form() -> list[dict[str, Any]] | None:
 
 
 @bp.route("/c/<uuid:customer_id>/accesses", methods=["GET", "POST"])
-def accesses(customer_id: uuid.UUID):  # type: ignore[no-untyped-def]
+def accesses(customer_id: uuid.UUID):
     enter(customer_id, ADMIN)
     s = db_session()
-    error = None
+    error: EntryfyError | None = None
     if request.method == "POST":
         try:
             door_ids = [uuid.UUID(v) for v in request.form.getlist("door_ids")]
@@ -265,7 +265,7 @@ def accesses(customer_id: uuid.UUID):  # type: ignore[no-untyped-def]
 # ------------------------------------------------------------------ guests
 
 @bp.route("/c/<uuid:customer_id>/guests", methods=["GET", "POST"])
-def guests(customer_id: uuid.UUID):  # type: ignore[no-untyped-def]
+def guests(customer_id: uuid.UUID):
     me = enter(customer_id, ADMIN_OR_OPERATOR)
     s = db_session()
     door_rows = list(s.execute(select(Door, Site.name, Site.timezone)
@@ -307,7 +307,7 @@ def _date_arg(name: str) -> dt.date | None:
 
 
 @bp.route("/c/<uuid:customer_id>/entries")
-def entries(customer_id: uuid.UUID):  # type: ignore[no-untyped-def]
+def entries(customer_id: uuid.UUID):
     from api.ledger import period
 
     me = enter(customer_id, ADMIN)
@@ -345,7 +345,7 @@ def entries(customer_id: uuid.UUID):  # type: ignore[no-untyped-def]
 
 
 @bp.route("/c/<uuid:customer_id>/entries/<uuid:entry_id>", methods=["GET", "POST"])
-def entry(customer_id: uuid.UUID, entry_id: uuid.UUID):  # type: ignore[no-untyped-def]
+def entry(customer_id: uuid.UUID, entry_id: uuid.UUID):
     me = enter(customer_id, ADMIN)
     s = db_session()
     row = entry_ops.load_for_correction(s, customer_id, entry_id)
@@ -378,7 +378,7 @@ def entry(customer_id: uuid.UUID, entry_id: uuid.UUID):  # type: ignore[no-untyp
 
 
 @bp.route("/c/<uuid:customer_id>/ledger")
-def ledger(customer_id: uuid.UUID):  # type: ignore[no-untyped-def]
+def ledger(customer_id: uuid.UUID):
     """The export form; the file itself comes from the API (the same rules and audit)."""
     enter(customer_id, ADMIN)
     s = db_session()
@@ -392,7 +392,7 @@ def ledger(customer_id: uuid.UUID):  # type: ignore[no-untyped-def]
 # ------------------------------------------------------------------ events and audit
 
 @bp.route("/c/<uuid:customer_id>/events")
-def events(customer_id: uuid.UUID):  # type: ignore[no-untyped-def]
+def events(customer_id: uuid.UUID):
     me = enter(customer_id, ADMIN_OR_OPERATOR)
     s = db_session()
     stmt = select(AccessEvent).where(AccessEvent.customer_id == customer_id)
@@ -412,7 +412,7 @@ def events(customer_id: uuid.UUID):  # type: ignore[no-untyped-def]
 
 
 @bp.route("/c/<uuid:customer_id>/audit")
-def audit_trail(customer_id: uuid.UUID):  # type: ignore[no-untyped-def]
+def audit_trail(customer_id: uuid.UUID):
     enter(customer_id, ADMIN)
     s = db_session()
     stmt = select(AuditEvent).where(AuditEvent.chain == audit.chain_name(customer_id))

@@ -31,11 +31,11 @@ def _login_key() -> str:
     return sha256_hex(account_ops.normalise_email(email)) if email else "no-email"
 
 
-def _failed(response) -> bool:  # type: ignore[no-untyped-def]
+def _failed(response) -> bool:
     return response.status_code == 401
 
 
-def _limits(view):  # type: ignore[no-untyped-def]
+def _limits(view):
     # The same budgets as the API's sign-in (config LOGIN_FAILURE_LIMIT_*), shared with it by
     # scope, so a guesser gains nothing by switching between the two doors.
     from flask import current_app
@@ -51,7 +51,7 @@ def _limits(view):  # type: ignore[no-untyped-def]
 
 @bp.route("/login", methods=["GET", "POST"])
 @_limits
-def login():  # type: ignore[no-untyped-def]
+def login():
     if request.method == "GET":
         if current_user.is_authenticated:
             return redirect(url_for("console.home"))
@@ -74,14 +74,14 @@ def login():  # type: ignore[no-untyped-def]
 
 
 @bp.route("/logout", methods=["POST"])
-def logout():  # type: ignore[no-untyped-def]
+def logout():
     if current_user.is_authenticated:
         auth.sign_out()
     return redirect(url_for("console.login"))
 
 
 @bp.route("/language", methods=["POST"])
-def language():  # type: ignore[no-untyped-def]
+def language():
     lang = request.form.get("lang")
     target = _safe_next(request.form.get("next")) or url_for("console.home")
     response = make_response(redirect(target))
@@ -92,7 +92,7 @@ def language():  # type: ignore[no-untyped-def]
 
 
 @bp.route("/")
-def home():  # type: ignore[no-untyped-def]
+def home():
     if not current_user.is_authenticated:
         return redirect(url_for("console.login"))
     account = auth.current_account()

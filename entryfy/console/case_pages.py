@@ -26,7 +26,7 @@ from privacy import erasure_flow
 
 
 @bp.route("/c/<uuid:customer_id>/requests")
-def requests_page(customer_id: uuid.UUID):  # type: ignore[no-untyped-def]
+def requests_page(customer_id: uuid.UUID):
     enter(customer_id, ADMIN)
     s = db_session()
     status = request.args.get("status", "pending")
@@ -45,7 +45,7 @@ def requests_page(customer_id: uuid.UUID):  # type: ignore[no-untyped-def]
 
 
 @bp.route("/c/<uuid:customer_id>/requests/<uuid:request_id>/decision", methods=["POST"])
-def decide_request(customer_id: uuid.UUID, request_id: uuid.UUID):  # type: ignore[no-untyped-def]
+def decide_request(customer_id: uuid.UUID, request_id: uuid.UUID):
     me = enter(customer_id, ADMIN)
     s = db_session()
     part = s.scalar(select(DataRequestPart).where(DataRequestPart.customer_id == customer_id,
@@ -65,7 +65,7 @@ def decide_request(customer_id: uuid.UUID, request_id: uuid.UUID):  # type: igno
 # ------------------------------------------------------------------ tickets
 
 @bp.route("/c/<uuid:customer_id>/tickets", methods=["GET", "POST"])
-def tickets(customer_id: uuid.UUID):  # type: ignore[no-untyped-def]
+def tickets(customer_id: uuid.UUID):
     enter(customer_id, ADMIN)
     s = db_session()
     error = None
@@ -88,7 +88,7 @@ def tickets(customer_id: uuid.UUID):  # type: ignore[no-untyped-def]
 
 
 @bp.route("/c/<uuid:customer_id>/tickets/<uuid:ticket_id>", methods=["GET", "POST"])
-def ticket(customer_id: uuid.UUID, ticket_id: uuid.UUID):  # type: ignore[no-untyped-def]
+def ticket(customer_id: uuid.UUID, ticket_id: uuid.UUID):
     enter(customer_id, ADMIN)
     s = db_session()
     t = support_ops.get_ticket(s, customer_id, ticket_id)

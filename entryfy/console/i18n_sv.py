@@ -25,7 +25,8 @@ DYNAMIC = {
     "Conflict": "Konflikt", "Unprocessable": "Kan inte genomföras",
 }
 
-SV = {
+# A plural message is keyed by its (singular, plural) pair and translated as a pair.
+SV: dict[str | tuple[str, str], str | tuple[str, str]] = {
     "Not a date and time.": "Inte ett datum och en tid.",
     "Choose doors and members from the lists.": "Välj dörrar och medlemmar i listorna.",
     "Required.": "Obligatoriskt.",
@@ -246,7 +247,7 @@ def build(pot_path: str, out_dir: str) -> list[str]:
     for msg in template:
         if not msg.id:
             continue
-        sv = SV.get(msg.id)
+        sv = SV.get(msg.id if isinstance(msg.id, str) else (msg.id[0], msg.id[1]))
         if sv is None:
             missing.append(str(msg.id))
             continue

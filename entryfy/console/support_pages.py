@@ -26,7 +26,7 @@ SUPPORT_ROLES = ("support",)
 
 
 @bp.route("/support/")
-def support_tickets():  # type: ignore[no-untyped-def]
+def support_tickets():
     require_staff(*SUPPORT_ROLES)
     g.console_role = "support"
     s = db_session()
@@ -42,7 +42,7 @@ def support_tickets():  # type: ignore[no-untyped-def]
 
 
 @bp.route("/support/tickets/<uuid:ticket_id>", methods=["GET", "POST"])
-def support_ticket(ticket_id: uuid.UUID):  # type: ignore[no-untyped-def]
+def support_ticket(ticket_id: uuid.UUID):
     staff = require_staff(*SUPPORT_ROLES)
     g.console_role = "support"
     s = db_session()
@@ -59,7 +59,7 @@ def support_ticket(ticket_id: uuid.UUID):  # type: ignore[no-untyped-def]
 
 
 @bp.route("/support/tickets/<uuid:ticket_id>/<scope>")
-def support_scope(ticket_id: uuid.UUID, scope: str):  # type: ignore[no-untyped-def]
+def support_scope(ticket_id: uuid.UUID, scope: str):
     staff = require_staff(*SUPPORT_ROLES)
     g.console_role = "support"
     if scope not in GRANT_SCOPES:

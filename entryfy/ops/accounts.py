@@ -11,7 +11,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from entryfy import clock, mail, security
-from entryfy.db import end_read_transaction
+from entryfy.db import end_read_transaction, rows_written
 from entryfy.errors import Conflict, Unauthorized, ValidationFailed
 from entryfy.ops import mailbox, password_policy
 from models import AccessToken, Account, Device, tenancy
@@ -328,7 +328,7 @@ def revoke_all(session: Session, account: Account, *, except_id: uuid.UUID | Non
     )
     if except_id is not None:
         stmt = stmt.where(AccessToken.id != except_id)
-    return session.execute(stmt).rowcount or 0
+    return rows_written(session.execute(stmt))
 
 
 def wrong_current_password(field: str = "current_password") -> ValidationFailed:

@@ -13,6 +13,7 @@ from sqlalchemy import exists, select, update
 from sqlalchemy.orm import Session
 
 from entryfy import clock
+from entryfy.db import rows_written
 from entryfy.errors import NotFound
 from models import AccessToken, Account, Device
 
@@ -23,7 +24,7 @@ class DeviceView:
     active: bool  # at least one live token: the device is signed in
 
 
-def _live(now):  # type: ignore[no-untyped-def]
+def _live(now):
     return (AccessToken.revoked_at.is_(None), AccessToken.expires_at > now)
 
 
@@ -55,4 +56,4 @@ def revoke_device(session: Session, account: Account, device_id: uuid.UUID) -> i
         .execution_options(synchronize_session="fetch")
     )
     session.flush()
-    return result.rowcount or 0
+    return rows_written(result)

@@ -16,12 +16,11 @@ address truncated; never the raw coordinates.
 
 from __future__ import annotations
 
-import collections
 import dataclasses
 import datetime as dt
 import uuid
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import ColumnElement, Connection, Select, and_, bindparam, exists, func, or_, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -47,9 +46,33 @@ _ENTRY_COLUMNS = list(Entry.__table__.columns)
 # A new entry as the check-in inserted it: every column of the row, read-only, not attached
 # to the session (building and attaching an ORM object costs the hot path more than the rest
 # of its Python; a later change in the same request loads the row like any other).
-EntryRow = collections.namedtuple(  # type: ignore[misc]
-    "EntryRow", [c.key for c in _ENTRY_COLUMNS]
-)
+class EntryRow(NamedTuple):
+    id: uuid.UUID
+    created_at: dt.datetime
+    customer_id: uuid.UUID
+    site_id: uuid.UUID
+    account_id: uuid.UUID | None
+    membership_id: uuid.UUID | None
+    employer_name: str | None
+    employer_org_nr: str | None
+    checked_in_at: dt.datetime
+    checked_out_at: dt.datetime | None
+    inside_geofence: bool | None
+    distance_m: int | None
+    coarse_latitude: float | None
+    coarse_longitude: float | None
+    checkout_inside_geofence: bool | None
+    idempotency_key: str | None
+    source: str
+    ip_prefix: str | None
+    restricted: bool
+    registered_by_id: uuid.UUID | None
+    auto_checkout: bool
+
+
+# The row inserts every column: a column added to entries must be added above as well.
+if set(EntryRow._fields) != {c.key for c in _ENTRY_COLUMNS}:
+    raise RuntimeError("EntryRow no longer matches the columns of entries")
 
 
 @dataclasses.dataclass(frozen=True)

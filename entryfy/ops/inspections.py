@@ -105,7 +105,8 @@ class InspectionView:
     def contractors(self) -> list[dict[str, str | None]]:
         """Each employer on the ledger or on site, by org nr (builder's own people too)."""
         seen: dict[str | None, str | None] = {}
-        for r in [*self.ledger, *self.present]:
+        rows: list[entry_ops.LedgerRow | onsite.Present] = [*self.ledger, *self.present]
+        for r in rows:
             if r.employer_org_nr not in seen or seen[r.employer_org_nr] is None:
                 seen[r.employer_org_nr] = r.employer_name
         return [{"org_nr": k, "name": v}

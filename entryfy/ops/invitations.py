@@ -49,7 +49,7 @@ class Invitation:
     invited_at: dt.datetime
 
 
-def _open_invitations(account: Account):  # type: ignore[no-untyped-def]
+def _open_invitations(account: Account):
     return (
         select(Membership, Customer.name)
         .join(Customer, Customer.id == Membership.customer_id)

@@ -160,6 +160,7 @@ def auto_check_out(session: Session, *, now: dt.datetime | None = None) -> dict[
             .order_by(Site.id)
         ).all()
         for site_id, customer_id, zone, at in sites:
+            assert at is not None  # the query's filter
             cutoff = last_occurrence(now, at, zone)
             closed_now = list(session.scalars(
                 update(Entry)

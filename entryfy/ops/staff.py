@@ -20,6 +20,7 @@ from sqlalchemy import or_, update
 from sqlalchemy.orm import Session
 
 from entryfy import clock, security
+from entryfy.db import rows_written
 from entryfy.errors import Conflict, Unauthorized, ValidationFailed
 from entryfy.ops import accounts as account_ops
 from models import Account, Device, tenancy
@@ -143,7 +144,7 @@ def _claim_step(session: Session, account: Account, step: int) -> bool:
         .execution_options(synchronize_session=False)
     )
     session.expire(account, ["totp_last_step"])
-    return (result.rowcount or 0) == 1
+    return (rows_written(result)) == 1
 
 
 def _use_recovery_code(session: Session, account: Account, code: str) -> bool:
@@ -164,7 +165,7 @@ def _use_recovery_code(session: Session, account: Account, code: str) -> bool:
         .execution_options(synchronize_session=False)
     )
     session.expire(account, ["recovery_codes_hash"])
-    if (result.rowcount or 0) != 1:
+    if (rows_written(result)) != 1:
         return False
     audit.record(
         session, action="account.recovery_code_used", customer_id=None, actor_id=account.id,

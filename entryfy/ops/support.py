@@ -164,7 +164,7 @@ def _revoke(session: Session, ticket: Ticket, grant: AccessGrant, *, by: Account
 
 # ------------------------------------------------------------------ the vendor's side
 
-def support_tickets_query(status: str | None = None) -> Select[tuple[Ticket]]:
+def support_tickets_query(status: str | None = None) -> Select[Ticket]:
     """Every customer's tickets (not those of ended customers). Run it in a system scope."""
     stmt = (select(Ticket).join(Customer, Customer.id == Ticket.customer_id)
             .where(Customer.status != "ended"))

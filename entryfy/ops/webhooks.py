@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session
 from standardwebhooks.webhooks import Webhook
 
 from entryfy import clock, mail, netguard, outbox, security
-from entryfy.db import Database
+from entryfy.db import Database, rows_written
 from entryfy.errors import NotFound, Unprocessable, ValidationFailed
 from entryfy.ops.tenant import load_owned
 from models import Account, Customer, Membership, WebhookDelivery, WebhookEndpoint
@@ -215,12 +215,12 @@ def _record(s: Session, job: _Job, code: int | None, error: str | None) -> str:
 
 def _disable(s: Session, customer_id: uuid.UUID, endpoint_id: uuid.UUID) -> None:
     """Retries exhausted: stop sending to the endpoint and tell the customer's admins."""
-    changed = s.execute(
+    changed = rows_written(s.execute(
         update(WebhookEndpoint)
         .where(WebhookEndpoint.id == endpoint_id, WebhookEndpoint.active.is_(True))
         .values(active=False, disabled_at=clock.now(), disabled_reason="retries-exhausted")
         .execution_options(synchronize_session=False)
-    ).rowcount
+    ))
     if not changed:
         return
     ep = s.get(WebhookEndpoint, endpoint_id)

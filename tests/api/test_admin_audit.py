@@ -23,7 +23,7 @@ class Trail:
     """The customer's audit events after a mark, as (action, actor, role, type, object,
     subject)."""
 
-    def __init__(self, session, customer_id):  # type: ignore[no-untyped-def]
+    def __init__(self, session, customer_id):
         self.s, self.cid, self.seq = session, customer_id, 0
         self.mark()
 
@@ -43,13 +43,13 @@ class Trail:
 
 
 @pytest.fixture
-def admin(client, world, session):  # type: ignore[no-untyped-def]
+def admin(client, world, session):
     a = world.a
     return a, bearer(client, a.admin, device_id="device-admin-audit"), Trail(session,
                                                                             a.customer.id)
 
 
-def _ok(r, code=200):  # type: ignore[no-untyped-def]
+def _ok(r, code=200):
     assert r.status_code == code, r.get_json()
     return r.get_json()
 

@@ -32,7 +32,7 @@ def nonce() -> str:
 
 
 @pytest.fixture
-def rig(client, world, session):  # type: ignore[no-untyped-def]
+def rig(client, world, session):
     """A's admin enrols a controller over HTTP; a door hangs on it; the worker has a keycard."""
     a = world.a
     h = bearer(client, a.admin, device_id="device-admin-001")
@@ -48,7 +48,7 @@ def rig(client, world, session):  # type: ignore[no-untyped-def]
     return a, door, enrolled, h
 
 
-def fetch(client, key, n=None):  # type: ignore[no-untyped-def]
+def fetch(client, key, n=None):
     n = n or nonce()
     r = client.get(f"{API}/controller/credentials?nonce={n}", headers=ctl_headers(key))
     assert r.status_code == 200, r.get_json()
@@ -217,7 +217,7 @@ def test_refused_and_expired_commands_are_not_delivered(client, rig):
     assert r.get_json()["items"] == []
 
 
-def _passage(door, **kw):  # type: ignore[no-untyped-def]
+def _passage(door, **kw):
     return {"event_id": str(kw.pop("event_id", uuid.uuid4())), "door_id": str(door.id),
             "occurred_at": kw.pop("occurred_at", clock.now().isoformat()),
             "method": "keycard", "outcome": "granted", **kw}

@@ -29,7 +29,7 @@ def luhn(nine: str) -> str:
     return f"{nine[:6]}-{nine[6:]}{(10 - total % 10) % 10}"
 
 
-def platform_admin(client, make, session) -> dict[str, str]:  # type: ignore[no-untyped-def]
+def platform_admin(client, make, session) -> dict[str, str]:
     """A platform admin with an enrolled second factor, signed in with a device token."""
     acc = make.account(staff_role="platform_admin")
     enrolment = staff.enrol_second_factor(session, acc)
@@ -41,7 +41,7 @@ def platform_admin(client, make, session) -> dict[str, str]:  # type: ignore[no-
     return {"Authorization": f"Bearer {r.get_json()['token']}"}
 
 
-def reread(session) -> None:  # type: ignore[no-untyped-def]
+def reread(session) -> None:
     """End the checking session's transaction, so its next read starts a new one in the system
     scope: on PostgreSQL the app's requests share the test's connection and set their own
     (transaction-local) tenant settings on it."""
@@ -49,7 +49,7 @@ def reread(session) -> None:  # type: ignore[no-untyped-def]
     session.expire_all()
 
 
-def _count(session) -> int:  # type: ignore[no-untyped-def]
+def _count(session) -> int:
     reread(session)
     return session.scalar(select(func.count()).select_from(Customer))
 

@@ -13,13 +13,13 @@ from tests.factories import bearer
 
 
 @pytest.fixture
-def door(session, world):  # type: ignore[no-untyped-def]
+def door(session, world):
     d = door_ops.create_door(session, site=world.a.site, name="Grind Ö1")
     session.commit()
     return d
 
 
-def sign_url(customer, door, q: str = "") -> str:  # type: ignore[no-untyped-def]
+def sign_url(customer, door, q: str = "") -> str:
     return f"/api/v1/customers/{customer.id}/doors/{door.id}/sign{q}"
 
 

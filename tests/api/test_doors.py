@@ -19,7 +19,7 @@ from tests.factories import bearer
 API = "/api/v1"
 
 
-def _events(session, **where):  # type: ignore[no-untyped-def]
+def _events(session, **where):
     stmt = select(AccessEvent)
     for k, v in where.items():
         stmt = stmt.where(getattr(AccessEvent, k) == v)
@@ -186,7 +186,7 @@ def test_access_refuses_other_customers_doors_and_members_and_two_sites(client, 
 # ------------------------------------------------------------------------------ opening
 
 @pytest.fixture
-def opened(client, world, session):  # type: ignore[no-untyped-def]
+def opened(client, world, session):
     a = world.a
     door = doorkit.door(session, a.site)
     doorkit.access(session, [door], [a.worker_membership], ["app", "qr"])

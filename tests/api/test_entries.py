@@ -219,7 +219,7 @@ def test_own_entries_newest_first_paginated(client, session, world, worker, wh):
 
 # ------------------------------------------------------------------------ concurrency
 
-def _race(app, n: int, headers_for) -> list[int]:  # type: ignore[no-untyped-def]
+def _race(app, n: int, headers_for) -> list[int]:
     barrier = threading.Barrier(n)
     codes: list[int] = []
     lock = threading.Lock()

@@ -44,23 +44,23 @@ UNAUTHENTICATED = ("/auth/logout", "/me/password", "/auth/tokens/{token_id}")
 OWN_SIGN_IN = {"token_id", "device_id"}
 
 
-def _real_ids(client, session, world) -> dict[str, str]:  # type: ignore[no-untyped-def]
+def _real_ids(client, session, world) -> dict[str, str]:
     """One real object of every kind customer A can have, by path-parameter name."""
     ids = tenant_ids(session, world.a, client, openapi(client))
     return {k: v for k, v in ids.items() if k not in OWN_SIGN_IN}
 
 
-def _runner(strategy, headers):  # type: ignore[no-untyped-def]
+def _runner(strategy, headers):
     @settings(max_examples=EXAMPLES, deadline=None, database=None,
               suppress_health_check=list(HealthCheck))
     @given(case=strategy)
-    def run(case):  # type: ignore[no-untyped-def]
+    def run(case):
         case.call_and_validate(headers=headers, checks=CHECKS)
 
     return run
 
 
-def test_api_never_breaks_its_contract(app, client, session, world):  # type: ignore[no-untyped-def]
+def test_api_never_breaks_its_contract(app, client, session, world):
     schema = schemathesis.openapi.from_wsgi("/api/v1/openapi.json", app, config=CONFIG)
     real = _real_ids(client, session, world)
     auth = bearer(client, world.a.admin)

@@ -19,7 +19,7 @@ from tests.factories import (
 )
 
 
-def _limit(app, key: str) -> int:  # type: ignore[no-untyped-def]
+def _limit(app, key: str) -> int:
     return int(app.config[key].split()[0])
 
 

@@ -26,16 +26,16 @@ from tests.isolation import call as _call
 
 
 @pytest.fixture
-def spec(client):  # type: ignore[no-untyped-def]
+def spec(client):
     return isolation.openapi(client)
 
 
 @pytest.fixture
-def cast(client, session, world, spec):  # type: ignore[no-untyped-def]
+def cast(client, session, world, spec):
     return isolation.make_cast(client, session, world, spec)
 
 
-def _walled(client, method: str, path: str, params: dict[str, str], spec: dict[str, Any],  # type: ignore[no-untyped-def]
+def _walled(client, method: str, path: str, params: dict[str, str], spec: dict[str, Any],
             op: dict[str, Any], headers: dict[str, str], body_ids: dict[str, str]) -> str | None:
     """None when the request is refused as if the ids did not exist: 404, or the very answer
     made-up ids get when the endpoint refuses this caller outright (401/403, e.g. a
@@ -53,7 +53,7 @@ def _walled(client, method: str, path: str, params: dict[str, str], spec: dict[s
     return f"{method.upper()} {path}: {r.status_code} {r.get_data(as_text=True)[:200]}"
 
 
-def _b_ids(session, world: World) -> set[str]:  # type: ignore[no-untyped-def]
+def _b_ids(session, world: World) -> set[str]:
     session.commit()
     return isolation.owned_ids(session, world.b.customer.id,
                                {world.b.admin.id, world.b.worker.id})

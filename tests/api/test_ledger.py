@@ -53,7 +53,7 @@ def shifts(client, session, world, ah):
     return number, plain, fixed
 
 
-def url(t, q=RANGE) -> str:  # type: ignore[no-untyped-def]
+def url(t, q=RANGE) -> str:
     return f"/api/v1/customers/{t.customer.id}/sites/{t.site.id}/ledger?{q}"
 
 

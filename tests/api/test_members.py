@@ -21,7 +21,7 @@ from tests.factories import (
 )
 
 
-def url(customer, member=None) -> str:  # type: ignore[no-untyped-def]
+def url(customer, member=None) -> str:
     base = f"/api/v1/customers/{customer.id}/members"
     return f"{base}/{member.id if hasattr(member, 'id') else member}" if member else base
 

@@ -16,7 +16,7 @@ from tests.factories import bearer
 T0 = dt.datetime(2026, 11, 2, 6, 30, tzinfo=dt.UTC)
 
 
-def _shifts(session, make, world, n: int) -> None:  # type: ignore[no-untyped-def]
+def _shifts(session, make, world, n: int) -> None:
     for i in range(n):
         person = make.account()
         make.membership(world.a.customer, person)
@@ -24,7 +24,7 @@ def _shifts(session, make, world, n: int) -> None:  # type: ignore[no-untyped-de
               checked_out_at=T0 + dt.timedelta(hours=8))
 
 
-def _events(session, world, door, n: int) -> None:  # type: ignore[no-untyped-def]
+def _events(session, world, door, n: int) -> None:
     for i in range(n):
         session.add(AccessEvent(id=uuid.uuid4(), customer_id=world.a.customer.id,
                                 door_id=door.id, account_id=world.a.worker.id,
@@ -35,7 +35,7 @@ def _events(session, world, door, n: int) -> None:  # type: ignore[no-untyped-de
 
 
 class Counter:
-    def __init__(self, engine) -> None:  # type: ignore[no-untyped-def]
+    def __init__(self, engine) -> None:
         self.n, self.engine = 0, engine
 
     def __enter__(self) -> Counter:

@@ -357,7 +357,7 @@ def test_the_plain_check_in_issues_as_many_statements_as_before(client, backend,
     assert first.status_code == 201
     seen: list[str] = []
 
-    def count(conn, cursor, statement, *args):  # type: ignore[no-untyped-def]
+    def count(conn, cursor, statement, *args):
         if "SAVEPOINT" not in statement:  # the test's own nesting
             seen.append(" ".join(statement.split()[:4]))
 

@@ -11,7 +11,7 @@ METHODS = ("get", "post", "put", "patch", "delete")
 
 
 @pytest.fixture(scope="module")
-def spec():  # type: ignore[no-untyped-def]
+def spec():
     from entryfy import create_app
     from tests.conftest import TEST_CONFIG
 
@@ -19,7 +19,7 @@ def spec():  # type: ignore[no-untyped-def]
     return app.test_client().get("/api/v1/openapi.json").get_json()
 
 
-def _ops(spec):  # type: ignore[no-untyped-def]
+def _ops(spec):
     return [(f"{m.upper()} {p}", item, op) for p, item in spec["paths"].items()
             for m, op in item.items() if m in METHODS]
 

@@ -25,7 +25,7 @@ REGISTER = "/api/v1/auth/register"
 VERIFY = "/api/v1/auth/verify-email"
 
 
-def _register(client, email, password=SIGNUP_PASSWORD, first="Nya", last="Person"):  # type: ignore[no-untyped-def]
+def _register(client, email, password=SIGNUP_PASSWORD, first="Nya", last="Person"):
     return client.post(REGISTER, json={"email": email, "password": password,
                                        "first_name": first, "last_name": last})
 
@@ -152,7 +152,7 @@ def test_a_long_unusual_passphrase_passes(client):
 
 # ------------------------------------------------------------------ invitations
 
-def _invite(client, admin_headers, customer, email, role="member"):  # type: ignore[no-untyped-def]
+def _invite(client, admin_headers, customer, email, role="member"):
     r = client.post(f"/api/v1/customers/{customer.id}/members", headers=admin_headers,
                     json={"email": email, "role": role})
     assert r.status_code == 201, r.get_json()

@@ -20,12 +20,12 @@ SITE_KEYS = {"id", "customer_id", "name", "address", "latitude", "longitude", "r
              "late_registration_hours", "auto_checkout_time"}
 
 
-def url(customer, site=None) -> str:  # type: ignore[no-untyped-def]
+def url(customer, site=None) -> str:
     base = f"/api/v1/customers/{customer.id}/sites"
     return f"{base}/{site.id if hasattr(site, 'id') else site}" if site else base
 
 
-def _sites(session, customer) -> int:  # type: ignore[no-untyped-def]
+def _sites(session, customer) -> int:
     reread(session)
     return session.scalar(select(func.count()).select_from(Site)
                           .where(Site.customer_id == customer.id))

@@ -34,7 +34,7 @@ class Desk:
 
 
 @pytest.fixture
-def desk(app, world, make) -> Desk:  # type: ignore[no-untyped-def]
+def desk(app, world, make) -> Desk:
     a, b, sup = app.test_client(), app.test_client(), app.test_client()
     enrolment = make.staff("support")
     return Desk(a, {"X-CSRF-Token": login(a, world.a.admin)},
@@ -42,11 +42,11 @@ def desk(app, world, make) -> Desk:  # type: ignore[no-untyped-def]
                 sup, {"X-CSRF-Token": staff_login(sup, enrolment)}, enrolment.account)
 
 
-def tickets_url(customer) -> str:  # type: ignore[no-untyped-def]
+def tickets_url(customer) -> str:
     return f"/api/v1/customers/{customer.id}/tickets"
 
 
-def open_ticket(client, csrf, customer, subject="Door will not open",  # type: ignore[no-untyped-def]
+def open_ticket(client, csrf, customer, subject="Door will not open",
                 body="Anna cannot open the main door since Monday.") -> dict[str, Any]:
     r = client.post(tickets_url(customer), json={"subject": subject, "body": body},
                     headers=csrf)
@@ -54,24 +54,24 @@ def open_ticket(client, csrf, customer, subject="Door will not open",  # type: i
     return r.get_json()
 
 
-def grant(client, csrf, customer, ticket, scopes, hours=2):  # type: ignore[no-untyped-def]
+def grant(client, csrf, customer, ticket, scopes, hours=2):
     r = client.post(f"{tickets_url(customer)}/{ticket['id']}/grants",
                     json={"scopes": list(scopes), "expires_in_hours": hours}, headers=csrf)
     assert r.status_code == 201, r.get_json()
     return r.get_json()
 
 
-def read(desk: Desk, ticket: dict[str, Any], scope: str):  # type: ignore[no-untyped-def]
+def read(desk: Desk, ticket: dict[str, Any], scope: str):
     return desk.support.get(f"/api/v1/support/tickets/{ticket['id']}/{scope}")
 
 
-def assert_refused(r, slug="grant-required"):  # type: ignore[no-untyped-def]
+def assert_refused(r, slug="grant-required"):
     assert r.status_code == 403, r.get_json()
     assert r.mimetype == "application/problem+json"
     assert r.get_json()["type"].endswith(slug)
 
 
-def support_reads(session, customer_id):  # type: ignore[no-untyped-def]
+def support_reads(session, customer_id):
     return session.scalars(select(AuditEvent).where(
         AuditEvent.customer_id == customer_id,
         AuditEvent.action.like("support.read.%")).order_by(AuditEvent.seq)).all()

@@ -22,35 +22,35 @@ from tests.receiver import Receiver
 
 
 @pytest.fixture
-def private_ok(monkeypatch):  # type: ignore[no-untyped-def]
+def private_ok(monkeypatch):
     monkeypatch.setenv("ENTRYFY_WEBHOOKS_ALLOW_PRIVATE", "1")
 
 
 @pytest.fixture
-def receiver():  # type: ignore[no-untyped-def]
+def receiver():
     r = Receiver()
     yield r
     r.close()
 
 
 @pytest.fixture
-def ah(client, world):  # type: ignore[no-untyped-def]
+def ah(client, world):
     return bearer(client, world.a.admin, device_id="admin-device-1")
 
 
-def _create(client, world, ah, url, events=("entry.created",)):  # type: ignore[no-untyped-def]
+def _create(client, world, ah, url, events=("entry.created",)):
     return client.post(f"/api/v1/customers/{world.a.customer.id}/webhooks",
                        json={"url": url, "events": list(events)}, headers=ah)
 
 
-def _deliveries(session, made):  # type: ignore[no-untyped-def]
+def _deliveries(session, made):
     return session.scalars(select(WebhookDelivery).where(
         WebhookDelivery.endpoint_id == uuid.UUID(made["id"]))
         .order_by(WebhookDelivery.created_at)
         .execution_options(populate_existing=True)).all()
 
 
-def _worker(app, database) -> Worker:  # type: ignore[no-untyped-def]
+def _worker(app, database) -> Worker:
     return Worker(database, app.extensions["entryfy.mail"], run_jobs=False)
 
 
@@ -249,7 +249,7 @@ def test_a_rolled_back_request_sends_nothing(app, client, session, database, wor
     from entryfy.errors import Conflict
     from entryfy.ops import customers
 
-    def refuse(*a, **kw):  # type: ignore[no-untyped-def]
+    def refuse(*a, **kw):
         raise Conflict("refused for the test", slug="test-refusal")
 
     monkeypatch.setattr(customers.audit, "record", refuse)
@@ -336,12 +336,12 @@ def test_door_openings_are_emitted_granted_and_refused(client, session, world, p
     assert sent[ok.get_json()["event_id"]]["door_id"] == str(door.id)
 
 
-def _statements_of_a_check_in(client, database, site, h):  # type: ignore[no-untyped-def]
+def _statements_of_a_check_in(client, database, site, h):
     from sqlalchemy import event
 
     seen: list[str] = []
 
-    def count(conn, cursor, statement, *args):  # type: ignore[no-untyped-def]
+    def count(conn, cursor, statement, *args):
         seen.append(statement)
 
     event.listen(database.engine, "before_cursor_execute", count)
@@ -383,7 +383,7 @@ def test_dns_rebinding_is_caught_at_delivery(app, client, session, database, wor
 
     answers = {"now": "93.184.215.14"}
 
-    def fake_getaddrinfo(host, port, *a, **kw):  # type: ignore[no-untyped-def]
+    def fake_getaddrinfo(host, port, *a, **kw):
         assert host == "hooks.customer.example"
         return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", (answers["now"], port))]
 

@@ -48,7 +48,7 @@ class Live:
     def __init__(self, url: str, app: Any, database: Database, outbox: Path) -> None:
         self.url, self.app, self.database, self.outbox = url, app, database, outbox
 
-    def session(self):  # type: ignore[no-untyped-def]
+    def session(self):
         s = self.database.session()
         set_context(s, SYSTEM)
         return s

@@ -28,7 +28,7 @@ pytestmark = pytest.mark.browser
 WAIT = 10.0
 
 
-def wait_for(predicate, timeout: float = WAIT, what: str = "") -> Any:  # type: ignore[no-untyped-def]
+def wait_for(predicate, timeout: float = WAIT, what: str = "") -> Any:
     deadline = time.monotonic() + timeout
     while True:
         try:
@@ -42,13 +42,13 @@ def wait_for(predicate, timeout: float = WAIT, what: str = "") -> Any:  # type: 
         time.sleep(0.1)
 
 
-def by_css(driver, css: str):  # type: ignore[no-untyped-def]
+def by_css(driver, css: str):
     from selenium.webdriver.common.by import By
 
     return wait_for(lambda: driver.find_element(By.CSS_SELECTOR, css), what=css)
 
 
-def fill(driver, fields: dict[str, str], form: str = "main form") -> None:  # type: ignore[no-untyped-def]
+def fill(driver, fields: dict[str, str], form: str = "main form") -> None:
     from selenium.webdriver.common.by import By
 
     root = by_css(driver, form)
@@ -63,7 +63,7 @@ def fill(driver, fields: dict[str, str], form: str = "main form") -> None:  # ty
             el.send_keys(value)
 
 
-def submit(driver, form: str = "main form") -> None:  # type: ignore[no-untyped-def]
+def submit(driver, form: str = "main form") -> None:
     from selenium.webdriver.common.by import By
 
     old = driver.find_element(By.TAG_NAME, "main")
@@ -77,7 +77,7 @@ def submit(driver, form: str = "main form") -> None:  # type: ignore[no-untyped-
     wait_for(lambda: _stale(old), what="the page after submit")
 
 
-def _stale(el) -> bool:  # type: ignore[no-untyped-def]
+def _stale(el) -> bool:
     from selenium.common.exceptions import StaleElementReferenceException
 
     try:
@@ -87,13 +87,13 @@ def _stale(el) -> bool:  # type: ignore[no-untyped-def]
         return True
 
 
-def text(driver) -> str:  # type: ignore[no-untyped-def]
+def text(driver) -> str:
     from selenium.webdriver.common.by import By
 
     return driver.find_element(By.TAG_NAME, "main").text  # type: ignore[no-any-return]
 
 
-def api(live, method: str, path: str, body: dict | None = None,  # type: ignore[no-untyped-def]
+def api(live, method: str, path: str, body: dict | None = None,
         headers: dict | None = None) -> tuple[int, Any]:
     req = urllib.request.Request(live.url + path, method=method,
                                  data=json.dumps(body).encode() if body is not None else None,
@@ -107,7 +107,7 @@ def api(live, method: str, path: str, body: dict | None = None,  # type: ignore[
 
 
 @pytest.fixture(scope="module")
-def cast(live):  # type: ignore[no-untyped-def]
+def cast(live):
     """An admin, a worker with an identity number (the ledger needs it), support staff."""
     s = live.session()
     make = factories.Factory(s)
@@ -126,7 +126,7 @@ def cast(live):  # type: ignore[no-untyped-def]
     return ids
 
 
-def test_admin_day(live, browser, cast):  # type: ignore[no-untyped-def]
+def test_admin_day(live, browser, cast):
     d = browser
     cid = cast["customer"]
 
@@ -277,7 +277,7 @@ def test_admin_day(live, browser, cast):  # type: ignore[no-untyped-def]
     screenshot(d, "11-support-granted")
 
 
-def test_swedish_console(live, browser, cast):  # type: ignore[no-untyped-def]
+def test_swedish_console(live, browser, cast):
     """The language switch turns the console Swedish, dates in Swedish form."""
     d = browser
     d.delete_all_cookies()

@@ -47,7 +47,7 @@ def test_a_denial_needs_a_reason_and_another_customer_cannot_decide(client, sess
     assert r.status_code == 404
 
 
-def _support_login(client, enrolment):  # type: ignore[no-untyped-def]
+def _support_login(client, enrolment):
     return console_login(client, enrolment.account.email, otp=totp_now(enrolment.secret))
 
 

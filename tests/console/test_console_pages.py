@@ -19,7 +19,7 @@ from tests.console.helpers import console_login, post_form, token
 TEMPLATES = Path(__file__).resolve().parents[2] / "entryfy/console/templates"
 
 
-def dash(t) -> str:  # type: ignore[no-untyped-def]
+def dash(t) -> str:
     return f"/console/c/{t.customer.id}/"
 
 

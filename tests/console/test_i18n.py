@@ -28,7 +28,7 @@ def test_every_console_string_has_swedish(tmp_path):
     assert missing == []
 
 
-def _key(value):  # type: ignore[no-untyped-def]
+def _key(value):
     return tuple(value) if isinstance(value, list | tuple) else value
 
 

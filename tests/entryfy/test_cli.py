@@ -8,7 +8,7 @@ from entryfy import create_app
 from tests.conftest import TEST_CONFIG
 
 
-def _fresh_app(tmp_path):  # type: ignore[no-untyped-def]
+def _fresh_app(tmp_path):
     url = f"sqlite:///{tmp_path / 'cli.sqlite3'}"
     return create_app({**TEST_CONFIG, "DATABASE_URL": url, "DATABASE_ADMIN_URL": url,
                        "OUTBOX_DIR": str(tmp_path / "outbox"),
@@ -51,7 +51,7 @@ def test_unknown_email_costs_a_password_verification_too(app, make, monkeypatch)
     pw = security.passwords()
     original = pw.verify
 
-    def counting(stored, password):  # type: ignore[no-untyped-def]
+    def counting(stored, password):
         calls.append(stored is None)
         return original(stored, password)
 

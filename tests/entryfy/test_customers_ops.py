@@ -113,7 +113,7 @@ def test_two_admins_demoting_each_other_at_once_leave_one(committed, backend, ma
     first_locked = threading.Event()
     results: dict[str, str] = {}
 
-    def demote(member_id, name, hold):  # type: ignore[no-untyped-def]
+    def demote(member_id, name, hold):
         s = committed.session()
         set_context(s, SYSTEM)
         try:
@@ -160,7 +160,7 @@ def test_the_same_invitation_twice_at_once_is_one_row_and_a_conflict(committed, 
     first_inserted = threading.Event()
     results: dict[str, str] = {}
 
-    def invite(name, hold):  # type: ignore[no-untyped-def]
+    def invite(name, hold):
         s = committed.session()
         set_context(s, SYSTEM)
         try:

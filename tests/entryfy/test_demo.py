@@ -20,7 +20,7 @@ from tests.conftest import TEST_CONFIG
 
 
 @pytest.fixture
-def fresh(tmp_path):  # type: ignore[no-untyped-def]
+def fresh(tmp_path):
     url = f"sqlite:///{tmp_path / 'demo.sqlite3'}"
     app = create_app({**TEST_CONFIG, "DATABASE_URL": url, "DATABASE_ADMIN_URL": url,
                       "OUTBOX_DIR": str(tmp_path / "outbox")})
@@ -30,7 +30,7 @@ def fresh(tmp_path):  # type: ignore[no-untyped-def]
 
 
 @pytest.fixture
-def live(fresh):  # type: ignore[no-untyped-def]
+def live(fresh):
     app, runner = fresh
     server = make_server("127.0.0.1", 0, app, threaded=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)

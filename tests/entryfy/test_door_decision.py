@@ -24,7 +24,7 @@ STOCKHOLM = "Europe/Stockholm"
 
 
 @pytest.fixture
-def setup(app, session, world):  # type: ignore[no-untyped-def]
+def setup(app, session, world):
     a = world.a
     door = doorkit.door(session, a.site)
     other = doorkit.door(session, a.site, name="Store room")  # nobody has access
@@ -32,7 +32,7 @@ def setup(app, session, world):  # type: ignore[no-untyped-def]
     return a, door, other, acc
 
 
-def _decide(session, membership, door, channel="app", **kw):  # type: ignore[no-untyped-def]
+def _decide(session, membership, door, channel="app", **kw):
     kw.setdefault("at", AT)
     kw.setdefault("position", HERE)
     return ops.decide(session, membership=membership, door=door, channel=channel, **kw)
@@ -211,7 +211,7 @@ def test_a_keycard_cannot_be_enrolled_twice(session, setup, make):
 WEEKDAYS = ["mon", "tue", "wed", "thu", "fri"]
 
 
-def _t(y, mo, d, h, mi):  # type: ignore[no-untyped-def]
+def _t(y, mo, d, h, mi):
     return dt.datetime(y, mo, d, h, mi, tzinfo=UTC)
 
 
@@ -305,7 +305,7 @@ def test_guest_the_minute_before_and_after_their_window(app, session, world):
     qr_hash = ops.credential_hash(a.customer.id, "qr", qr)
     minute = dt.timedelta(minutes=1)
 
-    def pin_at(at):  # type: ignore[no-untyped-def]
+    def pin_at(at):
         return ops.decide(session, membership=guest, door=door, channel="pin", at=at, pin=pin)
 
     assert pin_at(start - minute).reason == "membership_not_yet_valid"

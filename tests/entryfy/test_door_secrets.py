@@ -30,7 +30,7 @@ AT = dt.datetime(2026, 6, 15, 10, 0, tzinfo=dt.UTC)  # a Monday, 12:00 in Stockh
 
 
 @pytest.fixture
-def estate(app, session, world, make):  # type: ignore[no-untyped-def]
+def estate(app, session, world, make):
     """Customer A: site 1 with controller X (door D1), site 2 with controller Y (door D2).
     The worker may use a PIN at both sites (a PIN each) and a keycard at both; a colleague
     has a PIN at site 1 only."""
@@ -53,7 +53,7 @@ def estate(app, session, world, make):  # type: ignore[no-untyped-def]
     return a, x, y, d1, d2, pins
 
 
-def _list(session, controller) -> dict:  # type: ignore[no-untyped-def]
+def _list(session, controller) -> dict:
     n = secrets.token_urlsafe(16)
     with clock.frozen_at(AT):
         doc = ops.credential_list(session, controller, nonce=n)

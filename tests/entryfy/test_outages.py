@@ -49,7 +49,7 @@ def _fail_first(monkeypatch, target: object, name: str, errors: list[BaseExcepti
     real = getattr(target, name)
     calls = [0]
 
-    def flaky(*args, **kwargs):  # type: ignore[no-untyped-def]
+    def flaky(*args, **kwargs):
         calls[0] += 1
         if errors:
             raise errors.pop(0)
@@ -126,7 +126,7 @@ def test_a_request_whose_mail_went_to_the_outbox_is_rerun_and_mails_once(
     real = account_ops.update_profile
     attempts = [0]
 
-    def mail_then_deadlock_once(session, account, changes):  # type: ignore[no-untyped-def]
+    def mail_then_deadlock_once(session, account, changes):
         attempts[0] += 1
         mail.send("rerun-once@example.test", "Hello", f"Attempt {attempts[0]}")
         if attempts[0] == 1:
@@ -149,7 +149,7 @@ def test_a_request_that_sent_mail_directly_is_not_rerun(app, client, world, monk
 
     auth = bearer(client, world.a.worker)
 
-    def send_then_fail(session, account, changes):  # type: ignore[no-untyped-def]
+    def send_then_fail(session, account, changes):
         mail.mailer().send("someone@example.test", "Hello", "A message")
         raise _op("40P01")
 
@@ -205,7 +205,7 @@ def test_readyz_is_503_when_the_database_does_not_answer(tmp_path):
 
 
 @pytest.fixture
-def _keep_limiter():  # type: ignore[no-untyped-def]
+def _keep_limiter():
     from tests.faults.kit import keep_limiter
 
     with keep_limiter():
@@ -246,7 +246,7 @@ def test_sign_in_holds_no_write_lock_while_hashing(app, committed, backend, make
     seen: list[bool] = []
     real = security.Passwords.verify
 
-    def verify(self, hashed, password):  # type: ignore[no-untyped-def]
+    def verify(self, hashed, password):
         other = sqlite3.connect(path, timeout=0, isolation_level=None)
         try:
             other.execute("BEGIN IMMEDIATE")  # fails at once if someone holds the lock

@@ -24,14 +24,14 @@ def _step_start(offset_s: int = 5) -> dt.datetime:
     return dt.datetime.fromtimestamp(now - now % 30 + offset_s, dt.UTC)
 
 
-def _login(client, enrolment, otp=None):  # type: ignore[no-untyped-def]
+def _login(client, enrolment, otp=None):
     body = {"email": enrolment.account.email, "password": PASSWORD}
     if otp is not None:
         body["otp"] = otp
     return client.post(LOGIN, json=body)
 
 
-def _token(client, enrolment, otp=None):  # type: ignore[no-untyped-def]
+def _token(client, enrolment, otp=None):
     body = {"email": enrolment.account.email, "password": PASSWORD,
             "device_id": "staff-laptop-0001"}
     if otp is not None:
@@ -60,7 +60,7 @@ def test_password_and_second_factor_are_judged_together(app, make):
     enrolment = make.staff()
     email = enrolment.account.email
 
-    def attempt(password, otp=None):  # type: ignore[no-untyped-def]
+    def attempt(password, otp=None):
         body = {"email": email, "password": password}
         if otp is not None:
             body["otp"] = otp

@@ -14,7 +14,7 @@ from models import Account
 from models.tenancy import SYSTEM, set_context
 
 
-def _race(committed, account_id, code) -> list[BaseException | None]:  # type: ignore[no-untyped-def]
+def _race(committed, account_id, code) -> list[BaseException | None]:
     s1, s2 = committed.session(), committed.session()
     outcome: list[BaseException | None] = []
     try:

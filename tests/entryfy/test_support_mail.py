@@ -12,7 +12,7 @@ def _seen() -> set[str]:
     return {m["Message-ID"] for m in mail.mailer().messages()}
 
 
-def _new(before: set[str]) -> list:  # type: ignore[no-untyped-def]
+def _new(before: set[str]) -> list:
     # Outbox files are named by the second: compare ids, not positions.
     return [m for m in mail.mailer().messages() if m["Message-ID"] not in before]
 

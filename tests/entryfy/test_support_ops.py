@@ -17,7 +17,7 @@ from privacy import registry, retention
 T0 = dt.datetime(2026, 3, 2, 9, 0, tzinfo=dt.UTC)
 
 
-def _ticket(session, tenant, *, closed_at=None, grants=()):  # type: ignore[no-untyped-def]
+def _ticket(session, tenant, *, closed_at=None, grants=()):
     at = closed_at - dt.timedelta(days=1) if closed_at else T0
     with clock.frozen_at(at):
         t = ops.open_ticket(session, customer_id=tenant.customer.id, author=tenant.admin,
@@ -32,7 +32,7 @@ def _ticket(session, tenant, *, closed_at=None, grants=()):  # type: ignore[no-u
     return t
 
 
-def _count(session, model, ticket):  # type: ignore[no-untyped-def]
+def _count(session, model, ticket):
     return session.scalar(select(func.count()).select_from(model)
                           .where(model.ticket_id == ticket.id))
 

@@ -39,12 +39,12 @@ from tests.receiver import Receiver
 
 
 @pytest.fixture
-def private_ok(monkeypatch):  # type: ignore[no-untyped-def]
+def private_ok(monkeypatch):
     monkeypatch.setenv("ENTRYFY_WEBHOOKS_ALLOW_PRIVATE", "1")
 
 
 @pytest.fixture
-def held_mail(app):  # type: ignore[no-untyped-def]
+def held_mail(app):
     """Mail stays in the outbox after the commit (as in production with SMTP)."""
     m = app.extensions["entryfy.mail"]
     m.deliver_after_commit = False
@@ -52,14 +52,14 @@ def held_mail(app):  # type: ignore[no-untyped-def]
     m.deliver_after_commit = None
 
 
-def _ask(client, account) -> str:  # type: ignore[no-untyped-def]
+def _ask(client, account) -> str:
     """A privacy request from outside: a confirmation code is mailed to the account."""
     r = client.post("/api/v1/privacy/requests", json={"email": account.email, "type": "access"})
     assert r.status_code == 202, r.get_json()
     return account.email
 
 
-def _row(session, address):  # type: ignore[no-untyped-def]
+def _row(session, address):
     return session.scalar(select(OutboxMail).where(OutboxMail.to_address == address)
                           .execution_options(populate_existing=True))
 
@@ -99,7 +99,7 @@ def test_a_rolled_back_request_mails_nothing(client, session, world, monkeypatch
 
     original = privacy_rights.dsr.submit_from_outside
 
-    def then_fail(*a, **kw):  # type: ignore[no-untyped-def]
+    def then_fail(*a, **kw):
         original(*a, **kw)  # the mail is queued here ...
         raise Conflict("refused for the test", slug="test-refusal")  # ... and rolled back
 
@@ -275,7 +275,7 @@ def test_controller_offline_is_flagged_once_and_cleared_by_a_call(session, datab
 
 # ------------------------------------------------------------------ live workers
 
-def _endpoint(session, customer_id, url, events_=("entry.created",)):  # type: ignore[no-untyped-def]
+def _endpoint(session, customer_id, url, events_=("entry.created",)):
     ep, secret = webhook_ops.create_endpoint(session, customer_id, url=url, events=events_,
                                              actor_id=None)
     session.commit()

@@ -24,7 +24,7 @@ ADD = HotStatement(
 )
 
 
-def _add(session, *, id=None, org_nr="5560000001"):  # type: ignore[no-untyped-def]
+def _add(session, *, id=None, org_nr="5560000001"):
     from entryfy import clock
 
     return ADD.first(session.connection(), {

@@ -25,18 +25,18 @@ SET = text("SELECT set_config('entryfy.customer_ids', :ids, true),"
 
 
 @pytest.fixture
-def pg(backend):  # type: ignore[no-untyped-def]
+def pg(backend):
     if backend.name != "postgresql":
         pytest.skip("row-level security is PostgreSQL's")
     return backend
 
 
 @pytest.fixture
-def cast(pg, client, session, world):  # type: ignore[no-untyped-def]
+def cast(pg, client, session, world):
     return isolation.make_cast(client, session, world, isolation.openapi(client))
 
 
-def _conn(session) -> Connection:  # type: ignore[no-untyped-def]
+def _conn(session) -> Connection:
     """The app role's connection that holds the test's data (one outer transaction)."""
     session.commit()
     return session.connection()

@@ -20,14 +20,14 @@ PLATFORM = ("accounts", "access_tokens", "devices", "email_verifications")
 
 
 @pytest.fixture
-def pg(backend):  # type: ignore[no-untyped-def]
+def pg(backend):
     if backend.name != "postgresql":
         pytest.skip("row-level security is PostgreSQL's")
     return backend
 
 
 @pytest.fixture
-def people(pg, client, session, world, make):  # type: ignore[no-untyped-def]
+def people(pg, client, session, world, make):
     """World A and B; A's worker holds a device token (its secret is returned), B's worker
     has an unproven address (a code waits in email_verifications), and a stranger belongs
     to no customer."""
@@ -42,7 +42,7 @@ def people(pg, client, session, world, make):  # type: ignore[no-untyped-def]
     return world, header["Authorization"].removeprefix("Bearer "), stranger
 
 
-def _ids(conn, sql: str) -> set[str]:  # type: ignore[no-untyped-def]
+def _ids(conn, sql: str) -> set[str]:
     return {str(x) for x in conn.execute(text(sql)).scalars()}
 
 

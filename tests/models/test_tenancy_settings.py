@@ -14,16 +14,16 @@ pytestmark = pytest.mark.postgres_only
 
 
 @pytest.fixture
-def pg(backend):  # type: ignore[no-untyped-def]
+def pg(backend):
     if backend.name != "postgresql":
         pytest.skip("row-level security is PostgreSQL's")
     return backend
 
 
-def _set_configs(engine):  # type: ignore[no-untyped-def]
+def _set_configs(engine):
     seen: list[str] = []
 
-    def _count(conn, cursor, statement, *args):  # type: ignore[no-untyped-def]
+    def _count(conn, cursor, statement, *args):
         if "set_config('entryfy.customer_ids'" in statement:
             seen.append(statement)
 
