@@ -78,13 +78,13 @@ errorlog = "-"
 loglevel = os.environ.get("LOG_LEVEL", "info").lower()
 
 
-def post_fork(server, worker):  # type: ignore[no-untyped-def]
+def post_fork(server, worker):
     """No ``Server: gunicorn`` banner: it tells a scanner which exploits to try."""
     from gunicorn.http import wsgi
 
     original = wsgi.Response.default_headers
 
-    def default_headers(self):  # type: ignore[no-untyped-def]
+    def default_headers(self):
         return [h for h in original(self) if not h.startswith("Server:")]
 
     wsgi.Response.default_headers = default_headers

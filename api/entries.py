@@ -281,7 +281,7 @@ def _detail(entry: Entry, corrections: list[EntryCorrection]) -> dict[str, Any]:
     s = db_session()
     return {
         **admin_entry(entry, bool(corrections),
-                      names.person_names(s, [entry.account_id]).get(entry.account_id),  # type: ignore[arg-type]
+                      names.person_name(s, entry.account_id),
                       names.site_names(s, [entry.site_id]).get(entry.site_id)),
         "original_checked_in_at": first.before_checked_in_at if first else entry.checked_in_at,
         "original_checked_out_at": first.before_checked_out_at if first

@@ -23,7 +23,10 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
 
     proxies = int(os.environ.get("ENTRYFY_TRUSTED_PROXIES", "0"))
     if proxies:
-        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=proxies, x_proto=proxies)  # type: ignore[method-assign]
+        # Wrapping wsgi_app is Flask's documented way to add middleware (the stubs call it a
+        # method).
+        app.wsgi_app = ProxyFix(  # type: ignore[method-assign]  # see above
+            app.wsgi_app, x_for=proxies, x_proto=proxies)
 
     security.configure(
         passwords=security.Passwords(

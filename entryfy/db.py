@@ -124,11 +124,12 @@ def _install_sqlite(engine: Engine) -> None:
 
     @event.listens_for(engine, "begin")
     def _sqlite_begin(conn: Connection) -> None:
-        dbapi_conn = conn.connection.dbapi_connection
+        # This listener is installed on SQLite engines only: the driver's connection is sqlite3's.
+        dbapi_conn = cast(sqlite3.Connection, conn.connection.dbapi_connection)
         if _WRITES.get():
-            _begin_immediate(dbapi_conn)  # type: ignore[arg-type]
+            _begin_immediate(dbapi_conn)
         else:
-            dbapi_conn.execute("BEGIN")  # type: ignore[union-attr]
+            dbapi_conn.execute("BEGIN")
 
 
 def _track_writes(engine: Engine) -> None:

@@ -102,7 +102,9 @@ class _PinnedHTTPS(http.client.HTTPSConnection):
     def connect(self) -> None:
         sock = socket.create_connection((self._address, self.port), self.timeout)
         # Certificate and SNI for the host name, connection to the checked address.
-        self.sock = self._context.wrap_socket(sock, server_hostname=self.host)  # type: ignore[attr-defined]
+        # _context: the SSL context HTTPSConnection keeps (set in __init__; not in its stubs).
+        self.sock = self._context.wrap_socket(  # type: ignore[attr-defined]  # see above
+            sock, server_hostname=self.host)
 
 
 def post(url: str, body: bytes, headers: dict[str, str], *, allow_private: bool,

@@ -31,5 +31,5 @@ def hide_gunicorn_banner() -> bool:
     # Marks the replacement so a second call (another config load) does not wrap it again.
     default_headers._entryfy_no_banner = True  # type: ignore[attr-defined]  # a function attribute
     # Patching the class is the point: no setting of gunicorn's removes the header.
-    response.default_headers = default_headers  # type: ignore[method-assign]
+    response.default_headers = default_headers  # type: ignore[method-assign]  # see above
     return True

@@ -203,7 +203,8 @@ def _retry_after_at_least(headers: list[tuple[str, str]], fault: Fault
 
 
 def init_app(app: Flask) -> None:
-    app.wsgi_app = RetryingApp(  # type: ignore[method-assign]
+    # Wrapping wsgi_app is Flask's documented way to add middleware (the stubs call it a method).
+    app.wsgi_app = RetryingApp(  # type: ignore[method-assign]  # see above
         app.wsgi_app, max_body=int(app.config.get("MAX_CONTENT_LENGTH") or 1 << 20)
     )
     app.register_error_handler(exc.DBAPIError, _handle_db_error)

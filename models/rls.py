@@ -108,7 +108,8 @@ def current_tenant_tables() -> dict[str, str | None]:
     from models.base import tenant_models
 
     return {
-        m.__tablename__: m.__subject_column__  # type: ignore[attr-defined]
+        # Every tenant model is a TenantMixin, which declares it; the list is typed by Base.
+        m.__tablename__: m.__subject_column__  # type: ignore[attr-defined]  # see above
         for m in tenant_models()
     }
 

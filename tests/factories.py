@@ -188,7 +188,7 @@ def signup(client: Any, email: str, password: str = SIGNUP_PASSWORD, first_name:
     r = client.post("/api/v1/auth/verify-email", json={"email": email,
                                                        "code": mail_code(email)})
     assert r.status_code == 200, r.get_json()
-    return r.get_json()  # type: ignore[no-any-return]
+    return r.get_json()
 
 
 def accept_invitations(client: Any, headers: dict[str, str] | None = None) -> list[str]:

@@ -26,6 +26,11 @@ def person_names(session: Session, account_ids: Iterable[uuid.UUID | None]
     return {r.id: full_name(r.first_name, r.last_name) for r in rows}
 
 
+def person_name(session: Session, account_id: uuid.UUID | None) -> str | None:
+    """One person's name (None for none, e.g. an erased account's entry)."""
+    return None if account_id is None else person_names(session, [account_id]).get(account_id)
+
+
 def site_names(session: Session, site_ids: Iterable[uuid.UUID | None]) -> dict[uuid.UUID, str]:
     ids = {i for i in site_ids if i is not None}
     if not ids:

@@ -93,7 +93,7 @@ def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
         "intl.accept_languages": "en-GB,en"})
     driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
     driver.implicitly_wait(0)
-    driver.downloads = downloads  # type: ignore[attr-defined]
+    driver.downloads = downloads  # type: ignore[attr-defined]  # where the tests find files
     try:
         yield driver
     finally:

@@ -90,7 +90,7 @@ def _stale(el) -> bool:
 def text(driver) -> str:
     from selenium.webdriver.common.by import By
 
-    return driver.find_element(By.TAG_NAME, "main").text  # type: ignore[no-any-return]
+    return driver.find_element(By.TAG_NAME, "main").text
 
 
 def api(live, method: str, path: str, body: dict | None = None,

@@ -64,7 +64,7 @@ def _row(session, address):
                           .execution_options(populate_existing=True))
 
 
-def _mail_to(address: str) -> list:  # type: ignore[type-arg]
+def _mail_to(address: str) -> list:
     return [m for m in mail.mailer().messages() if m["To"] == address]
 
 
@@ -324,7 +324,7 @@ def test_two_workers_deliver_each_event_once(app, committed, session, make, back
         session.commit()
         workers = [Worker(committed, app.extensions["entryfy.mail"], batch=5, run_jobs=False)
                    for _ in range(2)]
-        results: list[dict] = []  # type: ignore[type-arg]
+        results: list[dict] = []
         threads = [threading.Thread(target=lambda w=w: results.append(w.run_once()))
                    for w in workers]
         for th in threads:

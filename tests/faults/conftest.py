@@ -61,11 +61,11 @@ def seed(url: str, admins: int = 1, workers: int = 1) -> tuple[factories.Tenant,
     for _ in range(admins - 1):
         acc = make.account()
         extra.append((acc, make.membership(tenant.customer, acc, "admin")))
-    tenant.extra_workers = []  # type: ignore[attr-defined]
+    tenant.extra_workers = []  # type: ignore[attr-defined]  # an extra the fault tests read
     for _ in range(workers - 1):
         acc = make.account()
         make.membership(tenant.customer, acc, "member")
-        tenant.extra_workers.append(acc)  # type: ignore[attr-defined]
+        tenant.extra_workers.append(acc)  # type: ignore[attr-defined]  # set above
     s.close()
     engine.dispose()
     return tenant, extra

@@ -241,4 +241,4 @@ def gunicorn(env: dict[str, str], args: list[str] | None = None,
             proc.kill()
             proc.wait()
         if log:
-            out.close()  # type: ignore[union-attr]
+            out.close()  # type: ignore[union-attr]  # opened above when log is set

@@ -51,7 +51,9 @@ def _as(conn: Connection, *, ids: str = "", acct: str = "", scope: str = "",
 
 
 def _tables() -> list[tuple[str, str | None]]:
-    return sorted((m.__tablename__, m.__subject_column__) for m in tenant_models())  # type: ignore[attr-defined]
+    # A tenant model is a TenantMixin (tenant_models() is typed by Base).
+    return sorted((m.__tablename__, m.__subject_column__)  # type: ignore[attr-defined]  # see above
+                  for m in tenant_models())
 
 
 def _count(conn: Connection, table: str, where: str = "", **params: str) -> int:
