@@ -9,6 +9,7 @@ from flask import Flask, Response, json
 from werkzeug.exceptions import HTTPException, InternalServerError
 from werkzeug.wrappers import Response as WsgiResponse
 
+from entryfy import web
 from entryfy.errors import PROBLEM_BASE, EntryfyError
 
 log = logging.getLogger(__name__)
@@ -138,6 +139,7 @@ def handle_unexpected(err: Exception) -> WsgiResponse:
 
 
 def register(app: Flask) -> None:
+    web.answer_problems_with(app, web.ProblemAnswers(problem_response, handle_unexpected))
     app.register_error_handler(EntryfyError, handle_entryfy_error)
     app.register_error_handler(HTTPException, handle_http_exception)
     app.register_error_handler(Exception, handle_unexpected)

@@ -6,7 +6,8 @@ Register a job with one line, beside the function it runs::
 
 ``run`` gets the Database; ``in_transaction(fn)`` wraps a plain ``fn(session)`` operation in a
 system-scoped transaction (mail it sends goes to the outbox of that transaction). A module
-that registers jobs is listed in JOB_MODULES so a worker that never imported it still runs
+elsewhere that registers jobs is imported here by name (an import statement, never a string:
+tests/privacy/test_layers.py sees every arrow), so a worker that never imported it still runs
 them. Each job's next run is a row in ``scheduled_jobs``; a worker runs a job only after
 winning a conditional UPDATE of that row, so of several workers exactly one runs it per period.
 """
@@ -15,7 +16,6 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import importlib
 import logging
 import uuid
 from collections.abc import Callable
@@ -52,9 +52,6 @@ class Job:
 
 _JOBS: dict[str, Job] = {}
 
-# Modules outside this one that register jobs (imported by every worker).
-JOB_MODULES: list[str] = []
-
 
 def register(name: str, every: dt.timedelta, run: Callable[[Database], Any]) -> Job:
     if every <= dt.timedelta(0):
@@ -76,8 +73,6 @@ def in_transaction(fn: Callable[[Session], Any]) -> Callable[[Database], Any]:
 
 
 def registered() -> dict[str, Job]:
-    for name in JOB_MODULES:
-        importlib.import_module(name)
     return dict(_JOBS)
 
 

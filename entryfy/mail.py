@@ -73,9 +73,8 @@ class Mailer:
         for a in attachments:
             maintype, _, subtype = a.mimetype.partition("/")
             msg.add_attachment(a.data, maintype=maintype, subtype=subtype, filename=a.filename)
-        from entryfy.web import note_side_effect
-
-        note_side_effect()  # a request that sent mail is never rerun (entryfy.web)
+        for hook in _ON_SEND:
+            hook()  # entryfy.web's: a request that sent mail is never rerun
         if self.smtp_url:
             self._smtp(msg)
         else:
@@ -110,6 +109,15 @@ class Mailer:
 
 
 _mailer: Mailer | None = None
+
+# Called before each mail goes out at once. entryfy.web (above this module) registers the
+# one that marks the request as not to be rerun: mail sent cannot be taken back.
+_ON_SEND: list[Callable[[], None]] = []
+
+
+def on_send(hook: Callable[[], None]) -> None:
+    if hook not in _ON_SEND:
+        _ON_SEND.append(hook)
 
 
 def configure(mailer: Mailer) -> None:

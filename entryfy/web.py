@@ -21,17 +21,21 @@ reruns the whole request from its buffered body, with jittered backoff, a few ti
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import io
 import logging
 import random
 import time
+from collections.abc import Callable
 from typing import Any
 
 from flask import Flask, Response, current_app, g, has_request_context, request
 from sqlalchemy import exc
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
+from werkzeug.wrappers import Response as WsgiResponse
 
+from entryfy import mail
 from entryfy.db import Database, discard_after_commit, run_after_commit, set_writes
 from entryfy.dbfaults import Fault, classify, incidents
 from entryfy.errors import Conflict, EntryfyError
@@ -83,10 +87,29 @@ def note_side_effect() -> None:
         request.environ[SIDE_EFFECTS] = True
 
 
-def unavailable_response(fault: Fault) -> Response:
-    from api.problems import problem_response
+@dataclasses.dataclass(frozen=True)
+class ProblemAnswers:
+    """How the app answers with problem+json. The views' layer renders it (api.problems) and
+    registers its renderers here (``answer_problems_with``), so this module, below the
+    views, does not import them."""
 
-    return problem_response(EntryfyError(
+    # (error, status=None, headers=None) -> a problem+json response
+    problem: Callable[..., Response]
+    # Any other exception: logged, answered with a 500 problem.
+    unexpected: Callable[[Exception], WsgiResponse]
+
+
+def answer_problems_with(app: Flask, answers: ProblemAnswers) -> None:
+    app.extensions["entryfy.problem_answers"] = answers
+
+
+def _answers() -> ProblemAnswers:
+    answers: ProblemAnswers = current_app.extensions["entryfy.problem_answers"]
+    return answers
+
+
+def unavailable_response(fault: Fault) -> Response:
+    return _answers().problem(EntryfyError(
         "The database is unavailable or busy; try again shortly.",
         slug="temporarily-unavailable", title="Temporarily unavailable",
     ), status=503, headers={"Retry-After": str(fault.retry_after)})
@@ -102,12 +125,10 @@ def _fault_response(err: BaseException, fault: Fault, phase: str) -> Response:
     return unavailable_response(fault)
 
 
-def _handle_db_error(err: exc.SQLAlchemyError) -> Response:
+def _handle_db_error(err: exc.SQLAlchemyError) -> WsgiResponse:
     fault = classify(err)
     if fault is None:
-        from api.problems import handle_unexpected
-
-        return handle_unexpected(err)
+        return _answers().unexpected(err)
     return _fault_response(err, fault, "request")
 
 
@@ -203,6 +224,7 @@ def _retry_after_at_least(headers: list[tuple[str, str]], fault: Fault
 
 
 def init_app(app: Flask) -> None:
+    mail.on_send(note_side_effect)
     # Wrapping wsgi_app is Flask's documented way to add middleware (the stubs call it a method).
     app.wsgi_app = RetryingApp(  # type: ignore[method-assign]  # see above
         app.wsgi_app, max_body=int(app.config.get("MAX_CONTENT_LENGTH") or 1 << 20)
@@ -228,9 +250,7 @@ def init_app(app: Flask) -> None:
             discard_after_commit(s)
             s.rollback()
             log.info("commit refused by a database constraint", exc_info=False)
-            from api.problems import problem_response
-
-            return problem_response(
+            return _answers().problem(
                 Conflict("The change conflicts with existing data.", slug="constraint-violation")
             )
         except (exc.DBAPIError, exc.TimeoutError) as err:
