@@ -14,7 +14,6 @@ from flask.views import MethodView
 from flask_limiter.util import get_remote_address
 from flask_login import current_user
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
 
 from api.access import ADMIN, require_customer, require_staff
 from api.base import (
@@ -35,7 +34,7 @@ from entryfy.ops.auditing import record_read
 from entryfy.web import database, db_session
 from models import Account, Customer, DataRequest, DataRequestPart
 from models.requests import REQUEST_TYPES
-from models.tenancy import NOBODY, TenantContext, system_scope
+from models.tenancy import TenantContext, system_scope
 from privacy import erasure, erasure_flow, export, offboarding
 from privacy import requests as dsr
 
@@ -265,24 +264,11 @@ class MyRequests(MethodView):
         when no customer has to decide (503 with Retry-After if the evidence store is down:
         the request stays open)."""
         account = current_account()
-        key = headers.get("idempotency_key")
+        # What this request did so far commits first; the request has units of work of its own.
         web.settle()
-        db = database()
-        try:
-            with db.transaction(NOBODY) as s:
-                req, created = dsr.submit_once(s, account, data["type"], data.get("details"),
-                                          data["password"], idempotency_key=key)
-                request_id, type_ = req.id, req.type
-        except IntegrityError:  # the same key at the same moment: the other one won
-            with db.transaction(NOBODY) as s:
-                request_id = dsr.replayed(s, account.id, key, data["type"], data.get("details"))
-                type_, created = "replay", False
-            if request_id is None:
-                raise
-        if type_ == "erasure":
-            erasure_flow.run_pending(db, request_id)
-        with db.transaction(NOBODY) as s:
-            out = dsr.describe(s, s.get_one(DataRequest, request_id))
+        out, created = erasure_flow.submit(
+            database(), account, data["type"], data.get("details"), data["password"],
+            idempotency_key=headers.get("idempotency_key"))
         return out, (201 if created else 200)
 
 
@@ -315,14 +301,7 @@ def verify_outside_request(data):
     `tries_left`.
     """
     web.settle()
-    with database().transaction(NOBODY) as s:
-        req, err = dsr.check_code(s, data["verification_id"], data["code"])
-        request_id = req.id if req is not None else None
-    if err is not None:
-        raise err
-    erasure_flow.run_pending(database(), request_id)
-    with database().transaction(NOBODY) as s:
-        return dsr.describe(s, s.get_one(DataRequest, request_id))
+    return erasure_flow.confirm_from_outside(database(), data["verification_id"], data["code"])
 
 
 @blp.route("/privacy/requests/<uuid:request_id>/extension", methods=["POST"])
@@ -367,10 +346,11 @@ def _decorate(s, parts: list[DataRequestPart]) -> list[DataRequestPart]:
         DataRequest.id.in_([p.request_id for p in parts])))}
     people = {a.id: a for a in s.scalars(select(Account).where(
         Account.id.in_([p.account_id for p in parts if p.account_id])))}
+    # Plain attributes for CustomerRequestOut (this answer only), never columns.
     for p in parts:
-        p._req = reqs[p.request_id]  # type: ignore[attr-defined]
+        p._req = reqs[p.request_id]  # type: ignore[attr-defined]  # see above
         a = people.get(p.account_id) if p.account_id else None
-        p._subject = {"account_id": p.account_id,  # type: ignore[attr-defined]
+        p._subject = {"account_id": p.account_id,  # type: ignore[attr-defined]  # see above
                       "first_name": a.first_name if a else None,
                       "last_name": a.last_name if a else None}
     return parts

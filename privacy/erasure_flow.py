@@ -29,11 +29,12 @@ import uuid
 from typing import Any
 
 from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
 
 from entryfy import clock
 from entryfy.db import Database
 from models import AccessToken, Account, DataRequest, DataRequestPart, Erasure, Membership
-from models.tenancy import SYSTEM, system_scope
+from models.tenancy import NOBODY, SYSTEM, system_scope
 from privacy import audit, erasure, journal, registry, subjects
 
 log = logging.getLogger(__name__)
@@ -273,6 +274,50 @@ def decide_part(db: Database, ctx: Any, part_id: uuid.UUID, *, decision: str,
         if not (part.status == "approved" and decision == "approve"):
             dsr.decide(t, part, decision=decision, reason=reason, actor_id=actor_id)
     run_pending(db, request_id)
+
+
+def submit(db: Database, account: Account, type_: str, details: str | None, password: str,
+           *, idempotency_key: str | None) -> tuple[dict[str, Any], bool]:
+    """A person's request, for the API: committed in its own unit of work (the same key
+    again, also at the same moment, answers with the request the first one made), then an
+    erasure is carried out at once when no customer has to decide (``run_pending``). Returns
+    the request as ``requests.describe`` shows it, and whether this call made it. The caller
+    has settled its own transaction first."""
+    from privacy import requests as dsr
+
+    try:
+        with db.transaction(NOBODY) as s:
+            req, created = dsr.submit_once(s, account, type_, details, password,
+                                           idempotency_key=idempotency_key)
+            request_id, made = req.id, req.type
+    except IntegrityError:  # the same key at the same moment: the other one won
+        with db.transaction(NOBODY) as s:
+            found = dsr.replayed(s, account.id, idempotency_key, type_, details)
+        if found is None:
+            raise
+        request_id, made, created = found, "replay", False
+    if made == "erasure":
+        run_pending(db, request_id)
+    with db.transaction(NOBODY) as s:
+        return dsr.describe(s, s.get_one(DataRequest, request_id)), created
+
+
+def confirm_from_outside(db: Database, verification_id: uuid.UUID, code: str
+                         ) -> dict[str, Any]:
+    """A request made without signing in, confirmed by its one-time code: the check commits in
+    its own unit of work even when the code is wrong (every try counts), then the request's
+    erasure, if any, is carried out. The caller has settled its own transaction first."""
+    from privacy import requests as dsr
+
+    with db.transaction(NOBODY) as s:
+        req, err = dsr.check_code(s, verification_id, code)
+        request_id = req.id if req is not None else None
+    if err is not None:
+        raise err
+    assert request_id is not None  # check_code answers a request or an error
+    run_pending(db, request_id)
+    with db.transaction(NOBODY) as s:
+        return dsr.describe(s, s.get_one(DataRequest, request_id))
 
 
 def resume_all(db: Database) -> int:
