@@ -3,7 +3,7 @@
 
     python3 dev.py serve [--port N] [--host H]   # venv + install, migrate the SQLite
                                                 # database, demo data, serve (127.0.0.1:8000)
-    python3 dev.py test [PYTEST ARGS]            # venv + install, ruff and the test suite
+    python3 dev.py test [PYTEST ARGS]            # venv + install, ruff, mypy and the tests
 
 ``test`` runs every database test on SQLite, and on PostgreSQL as well when
 ENTRYFY_TEST_PG_URL is set (e.g. postgresql://postgres@127.0.0.1:5432/postgres).
@@ -81,6 +81,8 @@ def test(extra: list[str]) -> None:
     if chosen:
         _run(PY, "-m", "pytest", *extra, env=env)
         return
+    # The whole suite: the types first (the files and settings are pyproject.toml's [tool.mypy]).
+    _run(PY, "-m", "mypy", env=env)
     # The fault suite stops and starts servers and swaps the throttling store under a
     # process-wide limiter: it runs in a process of its own, after the rest.
     _run(PY, "-m", "pytest", "-m", "not faults", *extra, env=env)
@@ -95,7 +97,7 @@ def main(argv: list[str] | None = None) -> None:
     p_serve.add_argument("--port", type=int, default=8000, help="port (default 8000)")
     p_serve.add_argument("--host", default="127.0.0.1",
                          help="address to listen on (default 127.0.0.1)")
-    commands.add_parser("test", help="ruff and pytest; further arguments go to pytest",
+    commands.add_parser("test", help="ruff, mypy and pytest; further arguments go to pytest",
                         add_help=False)
     argv = sys.argv[1:] if argv is None else argv
     if argv and argv[0] == "test":  # everything after `test` is pytest's, --help included
