@@ -1,8 +1,8 @@
-"""The ``entryfy`` command line (operators, jobs and scripts rely on these names)."""
+"""The ``entryfy`` command line (operators, jobs and scripts rely on these names): the root
+group, ``db`` and ``demo`` here; the other groups, one module each, are collected in
+``entryfy.cli.commands``."""
 
 from __future__ import annotations
-
-import sys
 
 import click
 from flask import Flask, current_app
@@ -57,11 +57,7 @@ def register_flask_commands(app: Flask) -> None:
     app.cli.add_command(db_cli)
     app.cli.add_command(demo_cmd)
     # Further command groups (customer, staff, retention, audit, privacy) register here.
-    from entryfy import commands
+    from entryfy.cli.commands import ALL
 
-    for cmd in commands.ALL:
+    for cmd in ALL:
         app.cli.add_command(cmd)
-
-
-if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())

@@ -1,5 +1,5 @@
-"""Command groups of the ``entryfy`` CLI beyond ``db`` and ``demo``: each module adds its
-click group to ALL."""
+"""``entryfy audit ...``: checking the audit chains, and accepting them after a restore from
+a backup."""
 
 from __future__ import annotations
 
@@ -7,8 +7,6 @@ import click
 from flask.cli import AppGroup
 
 from entryfy.web import database
-
-ALL: list[click.Command] = []
 
 audit_cli = AppGroup("audit", help="The audit trail.")
 
@@ -74,31 +72,3 @@ def audit_acknowledge_restore(yes: bool) -> None:
             raise SystemExit(2) from None
     click.echo(f"restore acknowledged: {len(behind)} findings, {len(heads)} chain heads "
                "published; recorded as audit.restore_acknowledged")
-
-
-ALL.append(audit_cli)
-
-from entryfy.privacy_cli import privacy_cli, retention_cli  # noqa: E402
-
-ALL += [privacy_cli, retention_cli]
-
-from entryfy.staff_cli import staff_cli  # noqa: E402
-
-ALL.append(staff_cli)
-
-from entryfy.customer_cli import customer_cli  # noqa: E402
-
-ALL.append(customer_cli)
-
-from entryfy.worker_cli import worker_cmd  # noqa: E402
-
-ALL.append(worker_cmd)
-
-from entryfy.site_cli import entries_cli  # noqa: E402
-
-ALL.append(entries_cli)
-
-# Keep last: adds `privacy reapply-erasures` and `customer purge` to whichever groups exist.
-from entryfy.requests_cli import attach as _attach_request_commands  # noqa: E402
-
-_attach_request_commands(ALL)
