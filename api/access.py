@@ -12,12 +12,14 @@ from entryfy.errors import Forbidden, NotFound
 from entryfy.web import db_session
 from models import Account, Customer, Membership
 from models.tenancy import scope_to
+from models.vocab import Role
 
-ADMIN = ("admin",)
-ADMIN_OR_OPERATOR = ("admin", "operator")
-ANY_MEMBER = ("member", "admin", "operator", "foreman")
+ADMIN = (Role.ADMIN,)
+ADMIN_OR_OPERATOR = (Role.ADMIN, Role.OPERATOR)
+# Every role but guest (a guest opens doors only).
+ANY_MEMBER = (Role.MEMBER, Role.ADMIN, Role.OPERATOR, Role.FOREMAN)
 # Who is on site now (the evacuation list): the people who run the site's day.
-ON_SITE_ROLES = ("admin", "operator", "foreman")
+ON_SITE_ROLES = (Role.ADMIN, Role.OPERATOR, Role.FOREMAN)
 
 
 def membership_is_current(m: Membership) -> bool:

@@ -10,13 +10,11 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from models.accounts import Account
 from models.base import NOT_PERSONAL, Base, CreatedMixin, IdMixin, TenantMixin, personal, ref
+from models.vocab import CUSTOMER_STATUSES, GEOFENCE_MODES, MEMBER_ROLES, in_check
 
-# The one list of membership roles: the check constraint below, the roles an admin may
-# assign (entryfy.ops.customers) and the access checks (api.access) derive from it.
-# foreman: a member who may also register entries for colleagues and see who is on site.
-MEMBER_ROLES = ("member", "admin", "operator", "guest", "foreman")
-ROLE_CHECK = "role IN (" + ", ".join(f"'{r}'" for r in MEMBER_ROLES) + ")"
-GEOFENCE_MODES = ("enforce", "record")
+# The one list of membership roles (models.vocab.Role): the check constraint below, the roles
+# an admin may assign (entryfy.ops.customers) and the access checks (api.access) derive from it.
+ROLE_CHECK = in_check("role", MEMBER_ROLES)
 
 
 class Customer(IdMixin, CreatedMixin, Base):
@@ -25,7 +23,7 @@ class Customer(IdMixin, CreatedMixin, Base):
     __tablename__ = "customers"
     __privacy__ = {"purpose": "customer_relationship", "retention": "contract"}
     __table_args__ = (
-        CheckConstraint("status IN ('active', 'offboarding', 'ended')", name="status"),
+        CheckConstraint(in_check("status", CUSTOMER_STATUSES), name="status"),
     )
 
     name: Mapped[str] = mapped_column(String(200), info=NOT_PERSONAL)
@@ -93,7 +91,7 @@ class Site(IdMixin, CreatedMixin, TenantMixin, Base):
     __tablename__ = "sites"
     __privacy__ = {"purpose": "attendance", "retention": "contract"}
     __table_args__ = (
-        CheckConstraint("geofence IN ('enforce', 'record')", name="geofence"),
+        CheckConstraint(in_check("geofence", GEOFENCE_MODES), name="geofence"),
         CheckConstraint("radius_m >= 10 AND radius_m <= 5000", name="radius"),
         CheckConstraint("latitude >= -90 AND latitude <= 90", name="latitude"),
         CheckConstraint("longitude >= -180 AND longitude <= 180", name="longitude"),

@@ -24,13 +24,13 @@ from entryfy.ops import accounts as account_ops
 from entryfy.ops import invitations
 from entryfy.ops.tenant import load_owned
 from models import Customer, Membership
-from models.customers import MEMBER_ROLES
 from models.tenancy import system_scope
+from models.vocab import MEMBER_ROLES, Role
 from privacy import audit
 
 # Roles an admin may give through the members API: every role but guest (guests are made by
-# the guests endpoint); models.customers.MEMBER_ROLES is the one list.
-ASSIGNABLE_ROLES = tuple(r for r in MEMBER_ROLES if r != "guest")
+# the guests endpoint); models.vocab.Role is the one list.
+ASSIGNABLE_ROLES = tuple(r for r in MEMBER_ROLES if r != Role.GUEST)
 MEMBER_FIELDS = ("role", "active", "employer_name", "employer_org_nr", "valid_from", "valid_to")
 
 

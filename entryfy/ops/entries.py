@@ -36,11 +36,11 @@ from entryfy.ops.tenant import load_owned
 from models import Account, Entry, EntryCorrection, Membership, Site
 from models.hot import HotStatement
 from models.tenancy import ScopedQuery
+from models.vocab import DIRECTIONS, Role
 from privacy import audit
 
 MAX_IDEMPOTENCY_KEY = 100  # the column's length
 MAX_REASON = 1000
-DIRECTIONS = ("in", "out")
 
 
 _ENTRY_COLUMNS = list(Entry.__table__.columns)
@@ -235,7 +235,7 @@ def check_in(session: Session, *, account_id: uuid.UUID, site_id: uuid.UUID,
 # A phone's clock may run a little ahead of ours: a claim this far in the future is "now".
 CLOCK_SKEW = dt.timedelta(minutes=2)
 # Roles that may register an entry for a colleague (the foreman, and the customer's admins).
-REGISTER_FOR_OTHERS = ("foreman", "admin")
+REGISTER_FOR_OTHERS = (Role.FOREMAN, Role.ADMIN)
 
 
 def check_in_registered(session: Session, *, actor_id: uuid.UUID, site_id: uuid.UUID,
