@@ -110,16 +110,6 @@ def get_customer(session: Session, customer_id: uuid.UUID) -> Customer:
 
 # ------------------------------------------------------------------ memberships
 
-def _current(active: bool, valid_from: dt.datetime | None, valid_to: dt.datetime | None,
-             now: dt.datetime) -> bool:
-    return (active and (valid_from is None or valid_from <= now)
-            and (valid_to is None or now < valid_to))
-
-
-def is_current(m: Membership, now: dt.datetime | None = None) -> bool:
-    return _current(m.active, m.valid_from, m.valid_to, now or clock.now())
-
-
 def _is_acting_admin(m: Membership, now: dt.datetime,
                      changes: Mapping[str, Any] | None = None) -> bool:
     """An admin who can sign in and act at ``now`` (a pending invitation cannot), as the
@@ -127,7 +117,7 @@ def _is_acting_admin(m: Membership, now: dt.datetime,
     v = {k: getattr(m, k) for k in ("role", "active", "valid_from", "valid_to")}
     v.update({k: changes[k] for k in v if changes and k in changes})
     return (v["role"] == "admin" and m.account_id is not None
-            and _current(v["active"], v["valid_from"], v["valid_to"], now))
+            and Membership.standing(v["active"], v["valid_from"], v["valid_to"], now) is None)
 
 
 def _new_membership(session: Session, customer_id: uuid.UUID, *, email: str, role: str,

@@ -64,10 +64,8 @@ _E = Entry.__table__.c
 
 
 def _current_clause(now: Any) -> ColumnElement[bool]:
-    """A membership that counts for attendance: active, within its dates, not a guest."""
-    return and_(_M.active, _M.role != "guest",
-                or_(_M.valid_from.is_(None), _M.valid_from <= now),
-                or_(_M.valid_to.is_(None), now < _M.valid_to))
+    """A membership that counts for attendance: current (Membership.current), not a guest."""
+    return and_(Membership.current(now), _M.role != Role.GUEST)
 
 
 def current_membership(session: Session, account_id: uuid.UUID,

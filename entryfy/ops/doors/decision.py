@@ -79,13 +79,9 @@ class Decision:
 
 
 def membership_refusal(m: Membership, at: dt.datetime) -> str | None:
-    if not m.active:
-        return "membership_inactive"
-    if m.valid_from is not None and at < m.valid_from:
-        return "membership_not_yet_valid"
-    if m.valid_to is not None and at >= m.valid_to:
-        return "membership_expired"
-    return None
+    """The door's words for a membership that is not current (Membership.standing_at)."""
+    standing = m.standing_at(at)
+    return f"membership_{standing}" if standing is not None else None
 
 
 def candidate_accesses(session: Session, door_id: uuid.UUID,
