@@ -22,6 +22,7 @@ from entryfy import clock
 from entryfy.errors import Conflict, NotFound, Unprocessable, ValidationFailed
 from entryfy.ops import accounts as account_ops
 from entryfy.ops import invitations
+from entryfy.ops.identity import luhn_ok
 from entryfy.ops.tenant import load_owned
 from models import Customer, Membership
 from models.tenancy import system_scope
@@ -35,14 +36,6 @@ MEMBER_FIELDS = ("role", "active", "employer_name", "employer_org_nr", "valid_fr
 
 
 # ------------------------------------------------------------------ organisation numbers
-
-def _luhn_ok(digits: str) -> bool:
-    total = 0
-    for i, ch in enumerate(digits):
-        v = int(ch) * (2 if i % 2 == 0 else 1)
-        total += v - 9 if v > 9 else v
-    return total % 10 == 0
-
 
 def normalise_org_nr(value: str, *, field: str = "org_nr", legal_entity: bool = True) -> str:
     """A Swedish organisation number as ``NNNNNN-NNNN``, or ValidationFailed.
@@ -58,7 +51,7 @@ def normalise_org_nr(value: str, *, field: str = "org_nr", legal_entity: bool = 
     digits = raw.replace("-", "")
     if len(digits) == 12:
         digits = digits[2:]
-    if not _luhn_ok(digits):
+    if not luhn_ok(digits):
         raise ValidationFailed({field: ["The check digit is wrong."]})
     if legal_entity and int(digits[2]) < 2:
         raise ValidationFailed({field: ["Not an organisation number of a legal entity "

@@ -109,6 +109,19 @@ def _already_in(entry_id: uuid.UUID) -> Conflict:
                     slug="already-checked-in", entry_id=str(entry_id))
 
 
+def _who_was_first(session: Session, account_id: uuid.UUID, idempotency_key: str,
+                   site_id: uuid.UUID) -> CheckIn:
+    """A unique index refused the new entry (the transaction lives on): see who was first.
+    The same Idempotency-Key's entry is a replay; an open entry at the site, already in."""
+    won = _by_key(session, account_id, idempotency_key)
+    if won is not None:
+        return _replay(won, site_id)
+    other = open_entry(session, account_id, site_id)
+    if other is not None:
+        raise _already_in(other.id)
+    raise Conflict("The check-in conflicts with existing data.", slug="constraint-violation")
+
+
 # The check-in's lookup, built once (each call only binds values) and run as Core: the hot
 # path makes no ORM query. It scopes the transaction to the person's current customers and
 # finds the site together with the person's membership there (an inner join: no current
@@ -218,14 +231,7 @@ def check_in(session: Session, *, account_id: uuid.UUID, site_id: uuid.UUID,
                 "source": entry.source,
             }, conn=conn)
         return CheckIn(entry, created=True)
-    # A unique index refused it (the transaction lives on): see who was first.
-    won = _by_key(session, account_id, idempotency_key)
-    if won is not None:
-        return _replay(won, target.id)
-    other = open_entry(session, account_id, target.id)
-    if other is not None:
-        raise _already_in(other.id)
-    raise Conflict("The check-in conflicts with existing data.", slug="constraint-violation")
+    return _who_was_first(session, account_id, idempotency_key, target.id)
 
 
 # ------------------------------------------------- foremen, late and offline registrations
@@ -336,13 +342,7 @@ def check_in_registered(session: Session, *, actor_id: uuid.UUID, site_id: uuid.
         registered_by_id=actor_id if target is not actor_m else None,
     )
     if not _insert_and_attach(session, entry):
-        won = _by_key(session, account_id, idempotency_key)
-        if won is not None:
-            return _replay(won, site.id)
-        other = open_entry(session, account_id, site.id)
-        if other is not None:
-            raise _already_in(other.id)
-        raise Conflict("The check-in conflicts with existing data.", slug="constraint-violation")
+        return _who_was_first(session, account_id, idempotency_key, site.id)
     if target is not actor_m:
         # A change to another person's data: the customer's trail says who made it.
         audit.record(session, action="entry.registered_for", customer_id=site.customer_id,

@@ -55,7 +55,6 @@ from models.vocab import ACCESS_STAGES
 log = logging.getLogger(__name__)
 
 
-
 @dataclasses.dataclass(frozen=True)
 class Position:
     latitude: float
