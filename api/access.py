@@ -6,27 +6,19 @@ import uuid
 
 from sqlalchemy import select
 
-from entryfy import clock
 from entryfy.auth import current_account, current_account_id
 from entryfy.errors import Forbidden, NotFound
 from entryfy.web import db_session
 from models import Account, Customer, Membership
 from models.tenancy import scope_to
+from models.vocab import Role
 
-ADMIN = ("admin",)
-ADMIN_OR_OPERATOR = ("admin", "operator")
-ANY_MEMBER = ("member", "admin", "operator", "foreman")
+ADMIN = (Role.ADMIN,)
+ADMIN_OR_OPERATOR = (Role.ADMIN, Role.OPERATOR)
+# Every role but guest (a guest opens doors only).
+ANY_MEMBER = (Role.MEMBER, Role.ADMIN, Role.OPERATOR, Role.FOREMAN)
 # Who is on site now (the evacuation list): the people who run the site's day.
-ON_SITE_ROLES = ("admin", "operator", "foreman")
-
-
-def membership_is_current(m: Membership) -> bool:
-    now = clock.now()
-    return (
-        m.active
-        and (m.valid_from is None or m.valid_from <= now)
-        and (m.valid_to is None or now < m.valid_to)
-    )
+ON_SITE_ROLES = (Role.ADMIN, Role.OPERATOR, Role.FOREMAN)
 
 
 def require_customer(customer_id: uuid.UUID, roles: tuple[str, ...] = ADMIN) -> Membership:
@@ -42,7 +34,7 @@ def require_customer(customer_id: uuid.UUID, roles: tuple[str, ...] = ADMIN) -> 
             Membership.account_id == current_account_id(),
         )
     )
-    if m is None or not membership_is_current(m):
+    if m is None or not m.is_current:
         raise NotFound("No such customer.")
     customer = s.get(Customer, customer_id)
     if customer is None or customer.status == "ended":
@@ -64,4 +56,4 @@ def member_customer_ids(account_id: uuid.UUID) -> list[uuid.UUID]:
     """The customers where the person currently holds an active membership."""
     s = db_session()
     rows = s.scalars(select(Membership).where(Membership.account_id == account_id))
-    return [m.customer_id for m in rows if membership_is_current(m) and m.role != "guest"]
+    return [m.customer_id for m in rows if m.is_current and m.role != Role.GUEST]

@@ -26,8 +26,8 @@ from entryfy.errors import Unauthorized
 from entryfy.ops import doors as ops
 from entryfy.web import db_session
 from models import Controller
-from models.doors import CREDENTIAL_KINDS, DIRECTIONS
 from models.tenancy import TenantContext, set_context
+from models.vocab import CREDENTIAL_KINDS, DIRECTIONS, OUTCOMES
 
 blp = Blueprint("controller", __name__, url_prefix="/api/v1",
                 description="Door controllers (hardware with its own key)")
@@ -125,7 +125,7 @@ class PassageIn(InSchema):
     door_id = ma.fields.UUID(required=True)
     occurred_at = ma.fields.AwareDateTime(required=True, validate=_TIME)
     method = ma.fields.String(required=True, validate=ma.validate.OneOf(CREDENTIAL_KINDS))
-    outcome = ma.fields.String(required=True, validate=ma.validate.OneOf(["granted", "denied"]))
+    outcome = ma.fields.String(required=True, validate=ma.validate.OneOf(OUTCOMES))
     reason = ma.fields.String(load_default=None, allow_none=True,
                               validate=ma.validate.Regexp(r"^[a-z_]{1,40}$"))
     direction = ma.fields.String(load_default=None, allow_none=True,

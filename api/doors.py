@@ -41,8 +41,8 @@ from entryfy.ops import sites as site_ops
 from entryfy.ops.auditing import record_read
 from entryfy.web import db_session, keep_refusal
 from models import Access, AccessEvent, Door, DoorCredential, Membership
-from models.doors import METHODS
 from models.tenancy import scope_to
+from models.vocab import LANGUAGES, METHODS, OUTCOMES, CredentialKind
 
 log = logging.getLogger(__name__)
 
@@ -176,7 +176,8 @@ class GuestOut(OutSchema):
 
 class CredentialIn(InSchema):
     member_id = ma.fields.UUID(required=True)
-    kind = ma.fields.String(required=True, validate=ma.validate.OneOf(["pin", "keycard"]))
+    kind = ma.fields.String(required=True, validate=ma.validate.OneOf(
+        [CredentialKind.PIN.value, CredentialKind.KEYCARD.value]))
     value = ma.fields.String(load_default=None, validate=ma.validate.Length(1, 100),
                              metadata={"description": "The card number (keycard only). A PIN "
                                                       "is drawn and e-mailed to the member."})
@@ -275,7 +276,7 @@ class AccessEventFilter(PageArgs):
     door_id = ma.fields.UUID(load_default=None)
     member_id = ma.fields.UUID(load_default=None)
     outcome = ma.fields.String(load_default=None,
-                               validate=ma.validate.OneOf(["granted", "denied"]))
+                               validate=ma.validate.OneOf(OUTCOMES))
     from_ = _time(data_key="from", load_default=None)
     to = _time(load_default=None)
 
@@ -340,7 +341,7 @@ class OneDoor(MethodView):
 class SignArgs(QuerySchema):
     format = ma.fields.String(load_default="svg",
                               validate=ma.validate.OneOf(list(sign_ops.FORMATS)))
-    lang = ma.fields.String(load_default=None, validate=ma.validate.OneOf(["sv", "en"]),
+    lang = ma.fields.String(load_default=None, validate=ma.validate.OneOf(LANGUAGES),
                             metadata={"description": "Label language; default from "
                                                      "Accept-Language (sv or en)."})
 
@@ -358,7 +359,7 @@ def door_sign(args, customer_id: uuid.UUID, door_id: uuid.UUID):
     s = db_session()
     door = ops.load_door(s, customer_id, door_id)
     site = site_ops.get_site(s, customer_id, door.site_id)
-    lang = args["lang"] or (request.accept_languages.best_match(["sv", "en"]) or "en")
+    lang = args["lang"] or (request.accept_languages.best_match(LANGUAGES) or "en")
     sign = sign_ops.door_sign(door, site, args["format"], lang)
     return Response(sign.body, mimetype=sign.mimetype, headers={
         "Content-Disposition": f'inline; filename="{sign.filename}"',
@@ -448,7 +449,7 @@ def invite_guest(data, customer_id: uuid.UUID):
         "id": m.id, "email": data["email"].strip().lower(), "role": m.role,
         "valid_from": m.valid_from, "valid_to": m.valid_to,
         "door_ids": sorted({d.door_id for a in inv.accesses for d in a.doors}, key=str),
-        "access_ids": [a.id for a in inv.accesses], "methods": ["pin", "qr"],
+        "access_ids": [a.id for a in inv.accesses], "methods": list(ops.GUEST_METHODS),
     }
 
 

@@ -17,6 +17,7 @@ from api.entries import PersonEntryOut
 from entryfy.extensions import limiter
 from entryfy.ops import kiosks as ops
 from entryfy.web import db_session
+from models.vocab import DIRECTIONS
 
 blp = Blueprint("kiosk", __name__, url_prefix="/api/v1",
                 description="Site kiosks: check-in and check-out without the app")
@@ -47,7 +48,7 @@ class KioskEntryIn(InSchema):
     card_number = ma.fields.String(
         validate=ma.validate.Length(min=4, max=80),
         metadata={"description": "The ID06 card number the reader reports."})
-    direction = ma.fields.String(required=True, validate=ma.validate.OneOf(["in", "out"]))
+    direction = ma.fields.String(required=True, validate=ma.validate.OneOf(DIRECTIONS))
     pin = ma.fields.String(validate=ma.validate.Regexp(r"^\d{4,12}$"),
                            metadata={"description": "The person's door PIN, where the kiosk "
                                      "asks for one."})

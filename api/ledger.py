@@ -27,6 +27,7 @@ from entryfy.errors import NotFound, ValidationFailed
 from entryfy.ops import entries as ops
 from entryfy.web import db_session
 from models import Site
+from models.vocab import LANGUAGES
 
 blp = Blueprint("ledger", __name__, url_prefix="/api/v1",
                 description="The personnel ledger of a site")
@@ -217,7 +218,7 @@ def ledger(args: dict[str, Any], customer_id: uuid.UUID,
     headers = {"Cache-Control": "no-store"}
     if args["format"] == "csv":
         dialect = args["dialect"] or (
-            "excel-sv" if request.accept_languages.best_match(["sv", "en"]) == "sv"
+            "excel-sv" if request.accept_languages.best_match(LANGUAGES) == "sv"
             else "rfc4180")
         headers["Content-Disposition"] = f'attachment; filename="{file_name(site, start, end)}"'
         return Response(stream_with_context(_csv_stream(rows, tz, dialect)),

@@ -16,7 +16,7 @@ from entryfy.auth import current_account, current_account_id
 from entryfy.errors import ValidationFailed
 from entryfy.web import db_session
 from models import AuditEvent
-from models.privacy import CONSENT_CHANNELS
+from models.vocab import CONSENT_CHANNELS
 from privacy import audit, consent, registry
 
 blp = Blueprint("privacy", __name__, url_prefix="/api/v1",

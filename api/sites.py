@@ -24,8 +24,8 @@ from entryfy.auth import current_account_id
 from entryfy.ops import sites as ops
 from entryfy.web import db_session
 from models import Site
-from models.customers import GEOFENCE_MODES
 from models.tenancy import scope_to
+from models.vocab import GEOFENCE_MODES
 
 blp = Blueprint("sites", __name__, url_prefix="/api/v1", description="Sites")
 

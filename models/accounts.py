@@ -12,18 +12,14 @@ from sqlalchemy import BigInteger, CheckConstraint, ForeignKey, Index, String, T
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from models.base import NOT_PERSONAL, Base, CreatedMixin, IdMixin, personal, ref
-
-STAFF_ROLES = ("support", "platform_admin")
+from models.vocab import STAFF_ROLES, in_check
 
 
 class Account(IdMixin, CreatedMixin, Base):
     __tablename__ = "accounts"
     __privacy__ = {"purpose": "account", "retention": "account_lifetime"}
     __table_args__ = (
-        CheckConstraint(
-            "staff_role IS NULL OR staff_role IN ('support', 'platform_admin')",
-            name="staff_role",
-        ),
+        CheckConstraint(in_check("staff_role", STAFF_ROLES, nullable=True), name="staff_role"),
         # One account per address, whatever its case.
         Index("uq_accounts_email_lower", text("lower(email)"), unique=True),
     )

@@ -4,19 +4,34 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from typing import Any, Literal
 
-from sqlalchemy import CheckConstraint, Float, ForeignKey, Index, Integer, String, Time, text
+from sqlalchemy import (
+    CheckConstraint,
+    ColumnElement,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Time,
+    and_,
+    or_,
+    text,
+)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from entryfy import clock
 from models.accounts import Account
 from models.base import NOT_PERSONAL, Base, CreatedMixin, IdMixin, TenantMixin, personal, ref
+from models.vocab import CUSTOMER_STATUSES, GEOFENCE_MODES, MEMBER_ROLES, in_check
 
-# The one list of membership roles: the check constraint below, the roles an admin may
-# assign (entryfy.ops.customers) and the access checks (api.access) derive from it.
-# foreman: a member who may also register entries for colleagues and see who is on site.
-MEMBER_ROLES = ("member", "admin", "operator", "guest", "foreman")
-ROLE_CHECK = "role IN (" + ", ".join(f"'{r}'" for r in MEMBER_ROLES) + ")"
-GEOFENCE_MODES = ("enforce", "record")
+# Why a membership is not current (Membership.standing).
+Standing = Literal["inactive", "not_yet_valid", "expired"]
+
+# The one list of membership roles (models.vocab.Role): the check constraint below, the roles
+# an admin may assign (entryfy.ops.customers) and the access checks (api.access) derive from it.
+ROLE_CHECK = in_check("role", MEMBER_ROLES)
 
 
 class Customer(IdMixin, CreatedMixin, Base):
@@ -25,7 +40,7 @@ class Customer(IdMixin, CreatedMixin, Base):
     __tablename__ = "customers"
     __privacy__ = {"purpose": "customer_relationship", "retention": "contract"}
     __table_args__ = (
-        CheckConstraint("status IN ('active', 'offboarding', 'ended')", name="status"),
+        CheckConstraint(in_check("status", CUSTOMER_STATUSES), name="status"),
     )
 
     name: Mapped[str] = mapped_column(String(200), info=NOT_PERSONAL)
@@ -88,12 +103,59 @@ class Membership(IdMixin, CreatedMixin, TenantMixin, Base):
     account: Mapped[Account | None] = relationship()
     customer: Mapped[Customer] = relationship()
 
+    # ------------------------------------------------------------------ "current"
+    # The one home of the rule: a membership is current while it is active and ``at`` lies in
+    # [valid_from, valid_to) (either end open when None). Access checks, check-in, kiosks, the
+    # door decision and the console all ask here, in Python or in SQL.
+
+    @staticmethod
+    def standing(active: bool, valid_from: dt.datetime | None, valid_to: dt.datetime | None,
+                 at: dt.datetime) -> Standing | None:
+        """Why a membership with these values is not current at ``at``; None when it is.
+        In the order the door decision names them (inactive before the dates)."""
+        if not active:
+            return "inactive"
+        if valid_from is not None and at < valid_from:
+            return "not_yet_valid"
+        if valid_to is not None and at >= valid_to:
+            return "expired"
+        return None
+
+    def standing_at(self, at: dt.datetime) -> Standing | None:
+        return Membership.standing(self.active, self.valid_from, self.valid_to, at)
+
+    def is_current_at(self, at: dt.datetime) -> bool:
+        return self.standing_at(at) is None
+
+    def is_current_or_upcoming_at(self, at: dt.datetime) -> bool:
+        """Active and not ended at ``at``, whenever it starts."""
+        return self.active and (self.valid_to is None or at < self.valid_to)
+
+    @property
+    def is_current(self) -> bool:
+        return self.is_current_at(clock.now())
+
+    @classmethod
+    def current(cls, at: Any) -> ColumnElement[bool]:
+        """``is_current_at`` as SQL; ``at`` a datetime or a bind parameter. Built on the table's
+        columns, so a Core statement (the check-in's) stays Core; it serves ORM queries too."""
+        c = cls.__table__.c
+        return and_(c.active, or_(c.valid_from.is_(None), c.valid_from <= at),
+                    or_(c.valid_to.is_(None), at < c.valid_to))
+
+    @classmethod
+    def current_or_upcoming(cls, at: Any) -> ColumnElement[bool]:
+        """``is_current_or_upcoming_at`` as SQL: active and not yet ended at ``at`` (current, or
+        starting later), as a door controller's list carries members, each with its window."""
+        c = cls.__table__.c
+        return and_(c.active, or_(c.valid_to.is_(None), at < c.valid_to))
+
 
 class Site(IdMixin, CreatedMixin, TenantMixin, Base):
     __tablename__ = "sites"
     __privacy__ = {"purpose": "attendance", "retention": "contract"}
     __table_args__ = (
-        CheckConstraint("geofence IN ('enforce', 'record')", name="geofence"),
+        CheckConstraint(in_check("geofence", GEOFENCE_MODES), name="geofence"),
         CheckConstraint("radius_m >= 10 AND radius_m <= 5000", name="radius"),
         CheckConstraint("latitude >= -90 AND latitude <= 90", name="latitude"),
         CheckConstraint("longitude >= -180 AND longitude <= 180", name="longitude"),

@@ -37,14 +37,13 @@ from models.base import (
     utcnow,
 )
 from models.customers import Site
-
-# app / app_pin: opened from the app (POST /doors/{id}/open), the PIN variant asks for the PIN.
-# qr / qr_pin: the app scans the door's printed Entry/Exit code; a controller also reads a
-#   guest's personal QR code as "qr". pin: a keypad; keycard: a card reader (controllers).
-METHODS = ("app", "app_pin", "qr", "qr_pin", "pin", "keycard")
-CREDENTIAL_KINDS = ("pin", "keycard", "qr")
-OUTCOMES = ("granted", "denied")
-DIRECTIONS = ("in", "out")
+from models.vocab import (
+    ACCESS_EVENT_SOURCES,
+    CREDENTIAL_KINDS,
+    DIRECTIONS,
+    OUTCOMES,
+    in_check,
+)
 
 
 class Controller(IdMixin, CreatedMixin, TenantMixin, Base):
@@ -194,7 +193,7 @@ class DoorCredential(IdMixin, CreatedMixin, TenantMixin, Base):
     __tablename__ = "door_credentials"
     __privacy__ = {"purpose": "access_control", "retention": "membership"}
     __table_args__ = (
-        CheckConstraint("kind IN ('pin', 'keycard', 'qr')", name="kind"),
+        CheckConstraint(in_check("kind", CREDENTIAL_KINDS), name="kind"),
         UniqueConstraint("customer_id", "kind", "value_hash",
                          name="uq_door_credentials_value"),
         Index("ix_door_credentials_membership", "membership_id", "kind"),
@@ -232,9 +231,9 @@ class AccessEvent(IdMixin, TenantMixin, Base):
     __subject_column__ = "account_id"
     __privacy__ = {"purpose": "access_control", "retention": "access_log"}
     __table_args__ = (
-        CheckConstraint("outcome IN ('granted', 'denied')", name="outcome"),
-        CheckConstraint("direction IS NULL OR direction IN ('in', 'out')", name="direction"),
-        CheckConstraint("source IN ('app', 'controller')", name="source"),
+        CheckConstraint(in_check("outcome", OUTCOMES), name="outcome"),
+        CheckConstraint(in_check("direction", DIRECTIONS, nullable=True), name="direction"),
+        CheckConstraint(in_check("source", ACCESS_EVENT_SOURCES), name="source"),
         # A controller's retried post records its passage once.
         UniqueConstraint("controller_id", "controller_event_id",
                          name="uq_access_events_controller_event"),

@@ -12,10 +12,7 @@ from sqlalchemy import CheckConstraint, Float, ForeignKey, Index, Integer, Strin
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from models.base import NOT_PERSONAL, Base, CreatedMixin, IdMixin, TenantMixin, personal, ref
-
-# app: the person's phone; door: a turnstile passage; admin: an admin's action; kiosk: a site
-# device (identity number or ID06 card).
-ENTRY_SOURCES = ("app", "door", "admin", "kiosk")
+from models.vocab import ENTRY_SOURCES, in_check
 
 
 class Entry(IdMixin, CreatedMixin, TenantMixin, Base):
@@ -24,9 +21,7 @@ class Entry(IdMixin, CreatedMixin, TenantMixin, Base):
     __customer_id_index__ = False  # ix_entries_customer_in and _customer_site_in lead with it
     __privacy__ = {"purpose": "personnel_ledger", "retention": "personnel_ledger"}
     __table_args__ = (
-        CheckConstraint(
-            "source IN (" + ", ".join(f"'{s}'" for s in ENTRY_SOURCES) + ")", name="source"
-        ),
+        CheckConstraint(in_check("source", ENTRY_SOURCES), name="source"),
         # One open entry per person and site: a double tap cannot open two shifts. Site
         # first, so the same partial index (open entries only, small whatever the table's
         # size) also answers "who is on site now" (entryfy.ops.site_ops.on_site) without a

@@ -24,15 +24,12 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column
 
 from models.base import NOT_PERSONAL, Base, CreatedMixin, IdMixin, TenantMixin, personal, utcnow
+from models.vocab import in_check
 
 OUTBOX_STATUSES = ("pending", "sent", "failed")
 DELIVERY_STATUSES = ("pending", "delivered", "failed")
 WEBHOOK_EVENTS = ("entry.created", "entry.checked_out", "access_event.created",
                   "member.created", "door_alert.created")
-
-
-def _in(column: str, values: tuple[str, ...]) -> str:
-    return f"{column} IN ({', '.join(repr(v) for v in values)})"
 
 
 class OutboxMail(IdMixin, CreatedMixin, Base):
@@ -43,7 +40,7 @@ class OutboxMail(IdMixin, CreatedMixin, Base):
     __tablename__ = "outbox_mails"
     __privacy__ = {"purpose": "mail_delivery", "retention": "outbox_mail"}
     __table_args__ = (
-        CheckConstraint(_in("status", OUTBOX_STATUSES), name="status"),
+        CheckConstraint(in_check("status", OUTBOX_STATUSES), name="status"),
         # The worker's claim: pending rows by due time.
         Index("ix_outbox_mails_status_next", "status", "next_attempt_at"),
     )
@@ -95,7 +92,7 @@ class WebhookDelivery(IdMixin, CreatedMixin, TenantMixin, Base):
     __customer_id_index__ = False
     __privacy__ = {"purpose": "integrations", "retention": "webhook_log"}
     __table_args__ = (
-        CheckConstraint(_in("status", DELIVERY_STATUSES), name="status"),
+        CheckConstraint(in_check("status", DELIVERY_STATUSES), name="status"),
         ForeignKeyConstraint(
             ["customer_id", "endpoint_id"],
             ["webhook_endpoints.customer_id", "webhook_endpoints.id"],

@@ -13,8 +13,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from models.base import NOT_PERSONAL, Base, IdMixin, personal, ref, utcnow
 from models.entries import Entry
-
-CONSENT_CHANNELS = ("app", "web", "api", "email_link")
+from models.vocab import CONSENT_CHANNELS, in_check
 
 
 class NoticeVersion(IdMixin, Base):
@@ -44,7 +43,7 @@ class Consent(IdMixin, Base):
     __tablename__ = "consents"
     __privacy__ = {"purpose": "consent_management", "retention": "account_lifetime"}
     __table_args__ = (
-        CheckConstraint("channel IN ('app', 'web', 'api', 'email_link')", name="channel"),
+        CheckConstraint(in_check("channel", CONSENT_CHANNELS), name="channel"),
         CheckConstraint("granted = false OR notice_version_id IS NOT NULL", name="notice"),
         Index("ix_consents_account_purpose", "account_id", "purpose", "decided_at"),
     )

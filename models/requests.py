@@ -17,6 +17,7 @@ from sqlalchemy import CheckConstraint, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from models.base import NOT_PERSONAL, Base, CreatedMixin, IdMixin, TenantMixin, personal, ref
+from models.vocab import in_check
 
 REQUEST_TYPES = ("access", "rectification", "erasure", "restriction", "objection",
                  "portability")
@@ -28,18 +29,14 @@ ERASURE_OUTCOMES = ("deleted", "anonymised", "withheld")
 _PRIVACY = {"purpose": "data_subject_requests", "retention": "request_record"}
 
 
-def _in(column: str, values: tuple[str, ...]) -> str:
-    return f"{column} IN ({', '.join(repr(v) for v in values)})"
-
-
 class DataRequest(IdMixin, CreatedMixin, Base):
     """One request of one person. ``account_id`` is None once the person is erased."""
 
     __tablename__ = "data_requests"
     __privacy__ = {**_PRIVACY, "erasure": "anonymise"}
     __table_args__ = (
-        CheckConstraint(_in("type", REQUEST_TYPES), name="type"),
-        CheckConstraint(_in("status", REQUEST_STATUSES), name="status"),
+        CheckConstraint(in_check("type", REQUEST_TYPES), name="type"),
+        CheckConstraint(in_check("status", REQUEST_STATUSES), name="status"),
         CheckConstraint("channel IN ('session', 'email')", name="channel"),
         Index("ix_data_requests_account_received", "account_id", "received_at"),
         Index("uq_data_requests_account_idempotency", "account_id", "idempotency_key",
@@ -73,7 +70,7 @@ class DataRequestPart(IdMixin, CreatedMixin, TenantMixin, Base):
     __subject_column__ = "account_id"
     __privacy__ = {**_PRIVACY, "erasure": "anonymise"}
     __table_args__ = (
-        CheckConstraint(_in("status", PART_STATUSES), name="status"),
+        CheckConstraint(in_check("status", PART_STATUSES), name="status"),
         Index("uq_data_request_parts_request_customer", "request_id", "customer_id",
               unique=True),
         Index("ix_data_request_parts_customer_due", "customer_id", "due_at"),
@@ -168,7 +165,7 @@ class ErasureRecord(IdMixin, Base):
     __tablename__ = "erasure_records"
     __privacy__ = {**_PRIVACY, "erasure": "keep"}
     __table_args__ = (
-        CheckConstraint(_in("outcome", ERASURE_OUTCOMES), name="outcome"),
+        CheckConstraint(in_check("outcome", ERASURE_OUTCOMES), name="outcome"),
     )
 
     erasure_id: Mapped[uuid.UUID] = mapped_column(

@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 from entryfy import clock
 from entryfy.errors import Unprocessable, ValidationFailed
 from models import Account, Consent, NoticeVersion
-from models.privacy import CONSENT_CHANNELS
+from models.vocab import CONSENT_CHANNELS
 from privacy import registry
 
 

@@ -11,7 +11,7 @@ from flask.cli import AppGroup
 
 from entryfy.errors import EntryfyError
 from entryfy.web import database
-from models.accounts import STAFF_ROLES
+from models.vocab import STAFF_ROLES
 
 staff_cli = AppGroup("staff", help="Vendor staff accounts (support, platform_admin).")
 

@@ -31,8 +31,8 @@ from flask_login import current_user
 from werkzeug.exceptions import HTTPException
 
 from entryfy.errors import EntryfyError, Forbidden
+from models.vocab import LANGUAGES
 
-LANGUAGES = ("sv", "en")
 LANG_COOKIE = "entryfy_lang"
 
 bp = Blueprint("console", __name__, url_prefix="/console", template_folder="templates",

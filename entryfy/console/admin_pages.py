@@ -29,6 +29,7 @@ from entryfy.ops import sites as site_ops
 from entryfy.ops.auditing import record_read
 from entryfy.web import db_session
 from models import Access, AccessEvent, AuditEvent, Door, Entry, Membership, Site
+from models.vocab import OUTCOMES, Method
 from privacy import audit
 
 PAGE = 50
@@ -257,7 +258,7 @@ def accesses(customer_id: uuid.UUID):
     ctx = {"accesses": rows, "doors": door_rows, "door_name": door_name,
            "members": [(m.id, people.get(m.account_id) or m.invited_email)
                        for m in member_rows],
-           "days": DAY_KEYS, "methods": ("app", "qr", "pin", "keycard")}
+           "days": DAY_KEYS, "methods": (Method.APP, Method.QR, Method.PIN, Method.KEYCARD)}
     if error is not None:
         return _form_error("console/accesses.html", error, **ctx)
     return render_template("console/accesses.html", form={}, **ctx)
@@ -398,7 +399,7 @@ def events(customer_id: uuid.UUID):
     s = db_session()
     stmt = select(AccessEvent).where(AccessEvent.customer_id == customer_id)
     outcome = request.args.get("outcome")
-    if outcome in ("granted", "denied"):
+    if outcome in OUTCOMES:
         stmt = stmt.where(AccessEvent.outcome == outcome)
     limit, cursor = _page_args()
     page = keyset_page(s, stmt, [AccessEvent.occurred_at, AccessEvent.id], limit=limit,

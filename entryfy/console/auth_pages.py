@@ -15,6 +15,7 @@ from entryfy.errors import EntryfyError
 from entryfy.extensions import limiter
 from entryfy.ops import accounts as account_ops
 from entryfy.web import db_session, keep_refusal
+from models.vocab import STAFF_ROLES
 
 
 def _safe_next(target: str | None) -> str | None:
@@ -96,7 +97,7 @@ def home():
     if not current_user.is_authenticated:
         return redirect(url_for("console.login"))
     account = auth.current_account()
-    if account.staff_role in ("support", "platform_admin"):
+    if account.staff_role in STAFF_ROLES:
         return redirect(url_for("console.support_tickets"))
     customers = console_customers(account.id)
     if len(customers) == 1:

@@ -8,7 +8,7 @@ import uuid
 from flask import g
 from sqlalchemy import select
 
-from api.access import ADMIN_OR_OPERATOR, membership_is_current, require_customer
+from api.access import ADMIN_OR_OPERATOR, require_customer
 from entryfy.web import db_session
 from models import Customer, Membership
 from models.tenancy import TenantContext, set_context
@@ -26,7 +26,7 @@ def console_customers(account_id: uuid.UUID) -> list[tuple[Customer, str]]:
                             Membership.role.in_(CONSOLE_ROLES),
                             Customer.status != "ended")
                      .order_by(Customer.name)).all()
-    return [(c, m.role) for m, c in rows if membership_is_current(m)]
+    return [(c, m.role) for m, c in rows if m.is_current]
 
 
 def enter(customer_id: uuid.UUID, roles: tuple[str, ...]) -> Membership:

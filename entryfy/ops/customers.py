@@ -22,27 +22,20 @@ from entryfy import clock
 from entryfy.errors import Conflict, NotFound, Unprocessable, ValidationFailed
 from entryfy.ops import accounts as account_ops
 from entryfy.ops import invitations
+from entryfy.ops.identity import luhn_ok
 from entryfy.ops.tenant import load_owned
 from models import Customer, Membership
-from models.customers import MEMBER_ROLES
 from models.tenancy import system_scope
+from models.vocab import MEMBER_ROLES, Role
 from privacy import audit
 
 # Roles an admin may give through the members API: every role but guest (guests are made by
-# the guests endpoint); models.customers.MEMBER_ROLES is the one list.
-ASSIGNABLE_ROLES = tuple(r for r in MEMBER_ROLES if r != "guest")
+# the guests endpoint); models.vocab.Role is the one list.
+ASSIGNABLE_ROLES = tuple(r for r in MEMBER_ROLES if r != Role.GUEST)
 MEMBER_FIELDS = ("role", "active", "employer_name", "employer_org_nr", "valid_from", "valid_to")
 
 
 # ------------------------------------------------------------------ organisation numbers
-
-def _luhn_ok(digits: str) -> bool:
-    total = 0
-    for i, ch in enumerate(digits):
-        v = int(ch) * (2 if i % 2 == 0 else 1)
-        total += v - 9 if v > 9 else v
-    return total % 10 == 0
-
 
 def normalise_org_nr(value: str, *, field: str = "org_nr", legal_entity: bool = True) -> str:
     """A Swedish organisation number as ``NNNNNN-NNNN``, or ValidationFailed.
@@ -58,7 +51,7 @@ def normalise_org_nr(value: str, *, field: str = "org_nr", legal_entity: bool = 
     digits = raw.replace("-", "")
     if len(digits) == 12:
         digits = digits[2:]
-    if not _luhn_ok(digits):
+    if not luhn_ok(digits):
         raise ValidationFailed({field: ["The check digit is wrong."]})
     if legal_entity and int(digits[2]) < 2:
         raise ValidationFailed({field: ["Not an organisation number of a legal entity "
@@ -110,16 +103,6 @@ def get_customer(session: Session, customer_id: uuid.UUID) -> Customer:
 
 # ------------------------------------------------------------------ memberships
 
-def _current(active: bool, valid_from: dt.datetime | None, valid_to: dt.datetime | None,
-             now: dt.datetime) -> bool:
-    return (active and (valid_from is None or valid_from <= now)
-            and (valid_to is None or now < valid_to))
-
-
-def is_current(m: Membership, now: dt.datetime | None = None) -> bool:
-    return _current(m.active, m.valid_from, m.valid_to, now or clock.now())
-
-
 def _is_acting_admin(m: Membership, now: dt.datetime,
                      changes: Mapping[str, Any] | None = None) -> bool:
     """An admin who can sign in and act at ``now`` (a pending invitation cannot), as the
@@ -127,7 +110,7 @@ def _is_acting_admin(m: Membership, now: dt.datetime,
     v = {k: getattr(m, k) for k in ("role", "active", "valid_from", "valid_to")}
     v.update({k: changes[k] for k in v if changes and k in changes})
     return (v["role"] == "admin" and m.account_id is not None
-            and _current(v["active"], v["valid_from"], v["valid_to"], now))
+            and Membership.standing(v["active"], v["valid_from"], v["valid_to"], now) is None)
 
 
 def _new_membership(session: Session, customer_id: uuid.UUID, *, email: str, role: str,

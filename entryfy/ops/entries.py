@@ -35,11 +35,11 @@ from entryfy.ops.tenant import load_owned
 from models import Account, Entry, EntryCorrection, Membership, Site
 from models.hot import HotStatement
 from models.tenancy import ScopedQuery
+from models.vocab import DIRECTIONS, Role
 from privacy import audit
 
 MAX_IDEMPOTENCY_KEY = 100  # the column's length
 MAX_REASON = 1000
-DIRECTIONS = ("in", "out")
 
 
 _ENTRY_COLUMNS = list(Entry.__table__.columns)
@@ -87,10 +87,8 @@ _E = Entry.__table__.c
 
 
 def _current_clause(now: Any) -> ColumnElement[bool]:
-    """A membership that counts for attendance: active, within its dates, not a guest."""
-    return and_(_M.active, _M.role != "guest",
-                or_(_M.valid_from.is_(None), _M.valid_from <= now),
-                or_(_M.valid_to.is_(None), now < _M.valid_to))
+    """A membership that counts for attendance: current (Membership.current), not a guest."""
+    return and_(Membership.current(now), _M.role != Role.GUEST)
 
 
 def current_membership(session: Session, account_id: uuid.UUID,
@@ -132,6 +130,19 @@ def _replay(entry: Entry, site_id: uuid.UUID) -> CheckIn:
 def _already_in(entry_id: uuid.UUID) -> Conflict:
     return Conflict("You are already checked in at this site; check out first.",
                     slug="already-checked-in", entry_id=str(entry_id))
+
+
+def _who_was_first(session: Session, account_id: uuid.UUID, idempotency_key: str,
+                   site_id: uuid.UUID) -> CheckIn:
+    """A unique index refused the new entry (the transaction lives on): see who was first.
+    The same Idempotency-Key's entry is a replay; an open entry at the site, already in."""
+    won = _by_key(session, account_id, idempotency_key)
+    if won is not None:
+        return _replay(won, site_id)
+    other = open_entry(session, account_id, site_id)
+    if other is not None:
+        raise _already_in(other.id)
+    raise Conflict("The check-in conflicts with existing data.", slug="constraint-violation")
 
 
 # The check-in's lookup, built once (each call only binds values) and run as Core: the hot
@@ -243,14 +254,7 @@ def check_in(session: Session, *, account_id: uuid.UUID, site_id: uuid.UUID,
                 "source": entry.source,
             }, conn=conn)
         return CheckIn(entry, created=True)
-    # A unique index refused it (the transaction lives on): see who was first.
-    won = _by_key(session, account_id, idempotency_key)
-    if won is not None:
-        return _replay(won, target.id)
-    other = open_entry(session, account_id, target.id)
-    if other is not None:
-        raise _already_in(other.id)
-    raise Conflict("The check-in conflicts with existing data.", slug="constraint-violation")
+    return _who_was_first(session, account_id, idempotency_key, target.id)
 
 
 # ------------------------------------------------- foremen, late and offline registrations
@@ -258,7 +262,7 @@ def check_in(session: Session, *, account_id: uuid.UUID, site_id: uuid.UUID,
 # A phone's clock may run a little ahead of ours: a claim this far in the future is "now".
 CLOCK_SKEW = dt.timedelta(minutes=2)
 # Roles that may register an entry for a colleague (the foreman, and the customer's admins).
-REGISTER_FOR_OTHERS = ("foreman", "admin")
+REGISTER_FOR_OTHERS = (Role.FOREMAN, Role.ADMIN)
 
 
 def check_in_registered(session: Session, *, actor_id: uuid.UUID, site_id: uuid.UUID,
@@ -361,13 +365,7 @@ def check_in_registered(session: Session, *, actor_id: uuid.UUID, site_id: uuid.
         registered_by_id=actor_id if target is not actor_m else None,
     )
     if not _insert_and_attach(session, entry):
-        won = _by_key(session, account_id, idempotency_key)
-        if won is not None:
-            return _replay(won, site.id)
-        other = open_entry(session, account_id, site.id)
-        if other is not None:
-            raise _already_in(other.id)
-        raise Conflict("The check-in conflicts with existing data.", slug="constraint-violation")
+        return _who_was_first(session, account_id, idempotency_key, site.id)
     if target is not actor_m:
         # A change to another person's data: the customer's trail says who made it.
         audit.record(session, action="entry.registered_for", customer_id=site.customer_id,

@@ -24,7 +24,9 @@ _PATTERN = re.compile(r"^(\d{2})?(\d{6})([-+]?)(\d{4})$")
 COORDINATION_DAY_OFFSET = 60
 
 
-def _luhn_ok(ten_digits: str) -> bool:
+def luhn_ok(ten_digits: str) -> bool:
+    """The Luhn check digit of a Swedish ten-digit number: personnummer, samordningsnummer and
+    organisation numbers alike."""
     total = 0
     for i, ch in enumerate(ten_digits):
         v = int(ch) * (2 if i % 2 == 0 else 1)
@@ -67,7 +69,7 @@ def normalise(raw: str, *, today: dt.date | None = None) -> str:
         raise fail("The date in the number does not exist.") from None
     if born > today or year < 1850:
         raise fail("The date in the number does not exist.")
-    if not _luhn_ok(yymmdd + tail):
+    if not luhn_ok(yymmdd + tail):
         raise fail("The check digit is wrong.")
     return f"{year:04d}{mm:02d}{dd:02d}-{tail}"
 

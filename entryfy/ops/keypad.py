@@ -21,6 +21,7 @@ import hmac
 from typing import Any
 
 from entryfy.ops.doors import in_schedule
+from models.vocab import ACCESS_STAGES
 
 
 @dataclasses.dataclass(frozen=True)
@@ -88,7 +89,7 @@ def decide_offline(payload: dict[str, Any], *, door_id: str, kind: str, value: s
             return OfflineDecision(False, "wrong_pin")
         return OfflineDecision(False, "credential_not_valid")
     accesses = {a["id"]: a for a in payload["accesses"]}
-    stages = ("access_not_valid", "outside_schedule", "method_not_allowed")
+    stages = ACCESS_STAGES
     best = -1
     for aid in cred["access_ids"]:
         a = accesses.get(aid)

@@ -28,6 +28,7 @@ from entryfy.ops.entries import _current_clause, _insert_and_attach, open_entry
 from entryfy.ops.tenant import revoke_at_site
 from models import Account, DoorCredential, Entry, Kiosk, Membership, Site
 from models.tenancy import scope_to, system_scope
+from models.vocab import DIRECTIONS
 from privacy import audit
 
 TOKEN_PREFIX = "kiosk_"  # noqa: S105  (a prefix that names the token kind, no secret)
@@ -175,7 +176,7 @@ def kiosk_entry(session: Session, kiosk: Kiosk, *, direction: str,
     """
     if (identity_number is None) == (card_number is None):
         raise ValidationFailed({"identity_number": ["Give identity_number or card_number."]})
-    if direction not in ("in", "out"):
+    if direction not in DIRECTIONS:
         raise ValidationFailed({"direction": ["in or out."]})
     site = session.scalar(select(Site).where(Site.id == kiosk.site_id,
                                              Site.customer_id == kiosk.customer_id))

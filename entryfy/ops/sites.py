@@ -15,8 +15,8 @@ from entryfy.errors import Unprocessable, ValidationFailed
 from entryfy.ops.auditing import record_change
 from entryfy.ops.tenant import load_owned
 from models import Entry, Membership, Site
-from models.customers import GEOFENCE_MODES
 from models.tenancy import system_scope
+from models.vocab import GEOFENCE_MODES
 
 # The database's check constraint (models.customers.Site) says the same; checked here first so
 # a bad value is a 400 naming the field, not a refused commit.

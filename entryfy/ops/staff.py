@@ -24,7 +24,7 @@ from entryfy.db import rows_written
 from entryfy.errors import Conflict, Unauthorized, ValidationFailed
 from entryfy.ops import accounts as account_ops
 from models import Account, Device, tenancy
-from models.accounts import STAFF_ROLES
+from models.vocab import STAFF_ROLES
 from privacy import audit
 
 log = logging.getLogger(__name__)

@@ -18,23 +18,13 @@ Callers pass objects loaded through a tenant-scoped session; these functions sti
 every id they are *given* through that session, filtered by the customer, so an id of another
 customer is "not found" here too.
 
-The decision (``decide``) is one function that checks, in order, and names the first reason
-to refuse:
+The decision (``decide``) checks the membership, an access covering the door, the time and
+the method, the PIN or presented credential, and the geofence, in that order, and names the
+first reason to refuse (the steps and their cost: ``decision``).
 
-1. the membership: active, and inside its valid_from/valid_to (guests' short window);
-2. an access covering the door, the time (its validity and its weekly schedule in the site's
-   time zone) and the method;
-3. the PIN (or the credential a reader presented) where the method needs one;
-4. the geofence, for openings from the phone (entryfy/ops/geo.py).
-
-Its lookup is one indexed join (door -> access_doors -> accesses <- access_members <-
-membership), so it costs the same for a customer with ten people as with ten thousand.
-
-Secrets: PINs, keycard numbers and guests' QR codes are stored as the server's keyed hash
-(``credential_hash``, never sent out) and encrypted under the data key (``value_enc``), from
-which every controller's list is hashed with that controller's own key
-(``controller_credential_hash``); door controllers' keys only as SHA-256. A PIN opens the doors
-of one site: what a stolen controller gives up (its key, its hashes) yields at most the PINs of
+Secrets (``credentials``): PINs, keycard numbers and guests' QR codes only as keyed hashes
+and encrypted values, door controllers' keys only as SHA-256. A PIN opens the doors of one
+site: what a stolen controller gives up (its key, its hashes) yields at most the PINs of
 its own site (threat model: docs/DOORS.md).
 """
 
@@ -115,12 +105,14 @@ from entryfy.ops.doors.vocabulary import (
     CONTROLLER_ONLINE_WITHIN,
     DAYS,
     GUEST_MAX_DAYS,
+    GUEST_METHODS,
     KEYPAD_LOCKOUT_WINDOW,
     KEYPAD_WRONG_PIN_LIMIT,
     MAX_CONTROLLER_EVENTS,
     NEEDS_PIN,
     PHONE_CHANNELS,
     PIN_DIGITS,
+    READER_CHANNELS,
     REASONS,
     UNLOCK_COMMAND_TTL,
     WRONG_PIN_LIMIT,
@@ -136,12 +128,14 @@ __all__ = [
     "CONTROLLER_ONLINE_WITHIN",
     "DAYS",
     "GUEST_MAX_DAYS",
+    "GUEST_METHODS",
     "KEYPAD_LOCKOUT_WINDOW",
     "KEYPAD_WRONG_PIN_LIMIT",
     "MAX_CONTROLLER_EVENTS",
     "NEEDS_PIN",
     "PHONE_CHANNELS",
     "PIN_DIGITS",
+    "READER_CHANNELS",
     "REASONS",
     "UNLOCK_COMMAND_TTL",
     "WRONG_PIN_LIMIT",

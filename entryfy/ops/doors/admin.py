@@ -25,7 +25,7 @@ from models import (
     Membership,
     Site,
 )
-from models.doors import METHODS
+from models.vocab import METHODS
 
 
 def new_door_code() -> str:

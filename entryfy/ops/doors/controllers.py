@@ -172,8 +172,7 @@ def _list_content(session: Session, c: Controller, now: dt.datetime) -> dict[str
     members = session.execute(
         select(AccessMember.access_id, Membership)
         .join(Membership, Membership.id == AccessMember.membership_id)
-        .where(AccessMember.access_id.in_(list(accesses)), Membership.active.is_(True),
-               (Membership.valid_to.is_(None)) | (Membership.valid_to > now))
+        .where(AccessMember.access_id.in_(list(accesses)), Membership.current_or_upcoming(now))
     ).all() if accesses else []
     by_member: dict[uuid.UUID, tuple[Membership, set[uuid.UUID]]] = {}
     for aid, m in members:

@@ -34,6 +34,7 @@ from entryfy.ops.doors.vocabulary import (
     CHANNELS,
     NEEDS_PIN,
     PHONE_CHANNELS,
+    READER_CHANNELS,
     REASONS,
     UNLOCK_COMMAND_TTL,
     WRONG_PIN_LIMIT,
@@ -49,11 +50,9 @@ from models import (
     Membership,
     UnlockCommand,
 )
+from models.vocab import ACCESS_STAGES
 
 log = logging.getLogger(__name__)
-
-# Among several accesses to the door, the one that got furthest names the refusal.
-_ACCESS_STAGES = ("access_not_valid", "outside_schedule", "method_not_allowed")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -79,13 +78,9 @@ class Decision:
 
 
 def membership_refusal(m: Membership, at: dt.datetime) -> str | None:
-    if not m.active:
-        return "membership_inactive"
-    if m.valid_from is not None and at < m.valid_from:
-        return "membership_not_yet_valid"
-    if m.valid_to is not None and at >= m.valid_to:
-        return "membership_expired"
-    return None
+    """The door's words for a membership that is not current (Membership.standing_at)."""
+    standing = m.standing_at(at)
+    return f"membership_{standing}" if standing is not None else None
 
 
 def candidate_accesses(session: Session, door_id: uuid.UUID,
@@ -101,7 +96,7 @@ def candidate_accesses(session: Session, door_id: uuid.UUID,
 
 def _judge_access(a: Access, at: dt.datetime, tz: str, wanted: tuple[str, ...]
                   ) -> tuple[int, str | None]:
-    """(stage reached, method): stage len(_ACCESS_STAGES) means the access covers it."""
+    """(stage reached, method): stage len(ACCESS_STAGES) means the access covers it."""
     if not _valid_at(a.valid_from, a.valid_to, at):
         return 0, None
     if not in_schedule(a.schedule, at, tz):
@@ -164,12 +159,12 @@ def decide(session: Session, *, membership: Membership, door: Door, channel: str
     for a in accesses:
         stage, m = _judge_access(a, at, tz, wanted)
         # Among covering accesses, prefer one that needs no PIN over one that does.
-        if stage == len(_ACCESS_STAGES) and (
+        if stage == len(ACCESS_STAGES) and (
                 method is None or (method in NEEDS_PIN and m not in NEEDS_PIN)):
             method = m
         best_stage = max(best_stage, stage)
     if method is None:
-        return Decision.refuse(_ACCESS_STAGES[best_stage])
+        return Decision.refuse(ACCESS_STAGES[best_stage])
 
     if method in NEEDS_PIN or channel == "pin":
         if not pin:
@@ -180,7 +175,7 @@ def decide(session: Session, *, membership: Membership, door: Door, channel: str
                                    credential_hash(membership.customer_id, "pin", pin), at,
                                    site_id=door.site_id):
             return Decision.refuse("wrong_pin", method)
-    elif channel in ("keycard", "qr") and not (presented_hash and _credential_matches(
+    elif channel in READER_CHANNELS and not (presented_hash and _credential_matches(
             session, membership, channel, presented_hash, at)):
         return Decision.refuse("credential_not_valid", method)
 

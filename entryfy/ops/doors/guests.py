@@ -19,7 +19,7 @@ from entryfy.ops.auditing import record_change
 from entryfy.ops.doors.admin import create_access, delete_access
 from entryfy.ops.doors.credentials import _add_credential, _revoke_where, issue_pin
 from entryfy.ops.doors.schedules import _zone, check_validity
-from entryfy.ops.doors.vocabulary import GUEST_MAX_DAYS
+from entryfy.ops.doors.vocabulary import GUEST_MAX_DAYS, GUEST_METHODS
 from entryfy.ops.signs import qr_png
 from models import (
     Access,
@@ -96,7 +96,7 @@ def invite_guest(session: Session, *, customer_id: uuid.UUID, email: str,
     accesses = [
         create_access(session, customer_id=customer_id, name="Guest", guest=True,
                       door_ids=[d.id for d in site_doors], member_ids=[existing.id],
-                      methods=["pin", "qr"], valid_from=valid_from, valid_to=valid_to, by=by)
+                      methods=list(GUEST_METHODS), valid_from=valid_from, valid_to=valid_to, by=by)
         for site_doors in by_site.values()
     ]
     # One PIN per site of the visit: a PIN opens the doors of its own site only.

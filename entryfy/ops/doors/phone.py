@@ -13,7 +13,6 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, joinedload
 
 from entryfy import clock
-from entryfy.ops.doors.decision import membership_refusal
 from entryfy.ops.doors.schedules import _valid_at, in_schedule
 from models import (
     Access,
@@ -62,8 +61,7 @@ def doors_for(session: Session, memberships: Sequence[Membership],
     """The doors these memberships may open at all (accesses not yet ended), with methods,
     and whether they may open each one now (the decision without PIN and position)."""
     at = at or clock.now()
-    by_id = {m.id: m for m in memberships if membership_refusal(m, at) in
-             (None, "membership_not_yet_valid")}
+    by_id = {m.id: m for m in memberships if m.is_current_or_upcoming_at(at)}
     if not by_id:
         return []
     rows = session.execute(
@@ -79,8 +77,7 @@ def doors_for(session: Session, memberships: Sequence[Membership],
         m = by_id[mid]
         item = out.setdefault(door.id, DoorForMe(door, m, set(), False))
         item.methods.update(access.methods or [])
-        if (membership_refusal(m, at) is None and _valid_at(access.valid_from,
-                                                              access.valid_to, at)
+        if (m.is_current_at(at) and _valid_at(access.valid_from, access.valid_to, at)
                 and in_schedule(access.schedule, at, door.site.timezone)):
             item.open_now = True
     return sorted(out.values(), key=lambda d: (d.door.name, str(d.door.id)))

@@ -5,39 +5,32 @@ from __future__ import annotations
 
 import datetime as dt
 
+# Every reason to refuse, in the order the decision checks them (RefusalReason), and the days
+# of a weekly schedule: models.vocab holds them; the door rules read them from here too.
+from models.vocab import DAYS as DAYS
+from models.vocab import REASONS as REASONS
+from models.vocab import Channel, Method
+
 # How a person presents themselves at a door -> the access methods that cover it.
 #   app: POST /doors/{id}/open;  scan: the app scanned the door's printed Entry/Exit code;
 #   pin: a keypad;  keycard: a card reader;  qr: a reader scanned a guest's personal QR code.
+# The first method a channel lists is the one an attempt is recorded as when no access covers it.
 CHANNELS: dict[str, tuple[str, ...]] = {
-    "app": ("app", "app_pin"),
-    "scan": ("qr", "qr_pin"),
-    "pin": ("pin",),
-    "keycard": ("keycard",),
-    "qr": ("qr",),
+    Channel.APP: (Method.APP, Method.APP_PIN),
+    Channel.SCAN: (Method.QR, Method.QR_PIN),
+    Channel.PIN: (Method.PIN,),
+    Channel.KEYCARD: (Method.KEYCARD,),
+    Channel.QR: (Method.QR,),
 }
-NEEDS_PIN = frozenset({"app_pin", "qr_pin"})
-PHONE_CHANNELS = frozenset({"app", "scan"})
+NEEDS_PIN = frozenset({Method.APP_PIN, Method.QR_PIN})
+PHONE_CHANNELS = frozenset({Channel.APP, Channel.SCAN})
 # Methods a controller decides itself, offline, from its credential list.
-CONTROLLER_METHODS = ("pin", "keycard", "qr")
+CONTROLLER_METHODS = (Method.PIN, Method.KEYCARD, Method.QR)
+# A guest's accesses: the door keypads (PIN) and readers (personal QR code), no app needed.
+GUEST_METHODS = (Method.PIN, Method.QR)
+# Channels where a reader presents a credential (its keyed hash) rather than a PIN.
+READER_CHANNELS = frozenset({Channel.KEYCARD, Channel.QR})
 
-# Every reason to refuse, in the order the decision checks them.
-REASONS = (
-    "membership_inactive",
-    "membership_not_yet_valid",
-    "membership_expired",
-    "no_access",
-    "access_not_valid",
-    "outside_schedule",
-    "method_not_allowed",
-    "pin_required",
-    "too_many_attempts",
-    "wrong_pin",
-    "credential_not_valid",
-    "position_required",
-    "outside_geofence",
-)
-
-DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
 PIN_DIGITS = 6
 WRONG_PIN_LIMIT = 5  # wrong PINs per membership within WRONG_PIN_WINDOW, then refused

@@ -1,0 +1,204 @@
+"""The vocabularies: every closed set of words the data stores or the API accepts, in one place.
+
+Each is a ``StrEnum``: a member *is* its string (``Method.APP == "app"``, ``json.dumps`` writes
+``"app"``), so what is stored and what the JSON says stay what they were. The tuples beside
+them (``values``) feed marshmallow's ``OneOf``, the OpenAPI ``enum`` and the check constraints
+(``in_check``), whose text stays exactly what the migrations created.
+
+Nothing here imports anything of the project: models, operations and views all use it.
+"""
+
+from __future__ import annotations
+
+import enum
+
+
+def values(vocab: type[enum.StrEnum]) -> tuple[str, ...]:
+    """The words of a vocabulary as plain strings, in declaration order."""
+    return tuple(member.value for member in vocab)
+
+
+def in_check(column: str, words: tuple[str, ...], *, nullable: bool = False) -> str:
+    """The SQL of a check constraint: ``column IN ('a', 'b')`` (``column IS NULL OR ...``)."""
+    clause = f"{column} IN ({', '.join(repr(str(w)) for w in words)})"
+    return f"{column} IS NULL OR {clause}" if nullable else clause
+
+
+# ------------------------------------------------------------------------------ people
+
+class Role(enum.StrEnum):
+    """A membership's role in one customer. foreman: a member who may also register entries
+    for colleagues and see who is on site. guest: a short-term visitor (doors only)."""
+
+    MEMBER = "member"
+    ADMIN = "admin"
+    OPERATOR = "operator"
+    GUEST = "guest"
+    FOREMAN = "foreman"
+
+
+class StaffRole(enum.StrEnum):
+    """The vendor's staff (accounts.staff_role); customers' people have none."""
+
+    SUPPORT = "support"
+    PLATFORM_ADMIN = "platform_admin"
+
+
+class CustomerStatus(enum.StrEnum):
+    ACTIVE = "active"
+    OFFBOARDING = "offboarding"
+    ENDED = "ended"
+
+
+MEMBER_ROLES = values(Role)
+STAFF_ROLES = values(StaffRole)
+CUSTOMER_STATUSES = values(CustomerStatus)
+
+
+# ------------------------------------------------------------------------------ sites, entries
+
+class GeofenceMode(enum.StrEnum):
+    """enforce: a check-in outside the site is refused; record: accepted and marked."""
+
+    ENFORCE = "enforce"
+    RECORD = "record"
+
+
+class EntrySource(enum.StrEnum):
+    """Where an entry (check-in) came from: app: the person's phone; door: a turnstile passage;
+    admin: an admin's action; kiosk: a site device (identity number or ID06 card)."""
+
+    APP = "app"
+    DOOR = "door"
+    ADMIN = "admin"
+    KIOSK = "kiosk"
+
+
+class Direction(enum.StrEnum):
+    """A passage's direction: in (check-in) or out (check-out)."""
+
+    IN = "in"
+    OUT = "out"
+
+
+GEOFENCE_MODES = values(GeofenceMode)
+ENTRY_SOURCES = values(EntrySource)
+DIRECTIONS = values(Direction)
+
+
+# ------------------------------------------------------------------------------ doors
+
+class Method(enum.StrEnum):
+    """How an access lets a person through.
+
+    app / app_pin: opened from the app (POST /doors/{id}/open), the PIN variant asks for the
+    PIN. qr / qr_pin: the app scans the door's printed Entry/Exit code; a controller also reads
+    a guest's personal QR code as "qr". pin: a keypad; keycard: a card reader (controllers).
+    """
+
+    APP = "app"
+    APP_PIN = "app_pin"
+    QR = "qr"
+    QR_PIN = "qr_pin"
+    PIN = "pin"
+    KEYCARD = "keycard"
+
+
+class Channel(enum.StrEnum):
+    """How a person presents themselves at a door (``entryfy.ops.doors.CHANNELS`` maps each to
+    the methods that cover it). app: POST /doors/{id}/open; scan: the app scanned the door's
+    printed Entry/Exit code; pin: a keypad; keycard: a card reader; qr: a reader scanned a
+    guest's personal QR code."""
+
+    APP = "app"
+    SCAN = "scan"
+    PIN = "pin"
+    KEYCARD = "keycard"
+    QR = "qr"
+
+
+class CredentialKind(enum.StrEnum):
+    """A door credential: a PIN, a keycard number, a guest's personal QR code."""
+
+    PIN = "pin"
+    KEYCARD = "keycard"
+    QR = "qr"
+
+
+class Outcome(enum.StrEnum):
+    GRANTED = "granted"
+    DENIED = "denied"
+
+
+class AccessEventSource(enum.StrEnum):
+    """Who decided a door attempt: the server (from the app) or a controller (offline)."""
+
+    APP = "app"
+    CONTROLLER = "controller"
+
+
+class RefusalReason(enum.StrEnum):
+    """Every reason to refuse a door opening, in the order the decision checks them."""
+
+    MEMBERSHIP_INACTIVE = "membership_inactive"
+    MEMBERSHIP_NOT_YET_VALID = "membership_not_yet_valid"
+    MEMBERSHIP_EXPIRED = "membership_expired"
+    NO_ACCESS = "no_access"
+    ACCESS_NOT_VALID = "access_not_valid"
+    OUTSIDE_SCHEDULE = "outside_schedule"
+    METHOD_NOT_ALLOWED = "method_not_allowed"
+    PIN_REQUIRED = "pin_required"
+    TOO_MANY_ATTEMPTS = "too_many_attempts"
+    WRONG_PIN = "wrong_pin"
+    CREDENTIAL_NOT_VALID = "credential_not_valid"
+    POSITION_REQUIRED = "position_required"
+    OUTSIDE_GEOFENCE = "outside_geofence"
+
+
+class Day(enum.StrEnum):
+    """The days of a weekly schedule, Monday first (``datetime.weekday()`` order)."""
+
+    MON = "mon"
+    TUE = "tue"
+    WED = "wed"
+    THU = "thu"
+    FRI = "fri"
+    SAT = "sat"
+    SUN = "sun"
+
+
+METHODS = values(Method)
+CHANNEL_NAMES = values(Channel)
+CREDENTIAL_KINDS = values(CredentialKind)
+OUTCOMES = values(Outcome)
+ACCESS_EVENT_SOURCES = values(AccessEventSource)
+REASONS = values(RefusalReason)
+DAYS = values(Day)
+# Among several accesses to a door, the one that got furthest names the refusal: these
+# three, in this order (the door decision and a controller's keypad judge alike).
+ACCESS_STAGES = (RefusalReason.ACCESS_NOT_VALID.value, RefusalReason.OUTSIDE_SCHEDULE.value,
+                 RefusalReason.METHOD_NOT_ALLOWED.value)
+
+
+# ------------------------------------------------------------------------------ privacy
+
+class ConsentChannel(enum.StrEnum):
+    """Where a consent was given or withdrawn."""
+
+    APP = "app"
+    WEB = "web"
+    API = "api"
+    EMAIL_LINK = "email_link"
+
+
+CONSENT_CHANNELS = values(ConsentChannel)
+
+
+# ------------------------------------------------------------------------------ the console
+
+class Language(enum.StrEnum):
+    SV = "sv"
+    EN = "en"
+
+
+LANGUAGES = values(Language)
