@@ -7,8 +7,9 @@ from __future__ import annotations
 
 import datetime as dt
 import itertools
+import uuid
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import ColumnElement, bindparam, select
 
 from entryfy import clock
 from entryfy.ops.doors import membership_refusal
@@ -73,7 +74,7 @@ def test_sql_and_python_agree_on_every_combination(session, make):
         Membership.customer_id == customer.id)))
     assert len(rows) == 32
 
-    def ids(clause) -> set:  # type: ignore[no-untyped-def, type-arg]
+    def ids(clause: ColumnElement[bool]) -> set[uuid.UUID]:
         return set(session.scalars(select(Membership.id).where(
             Membership.customer_id == customer.id, clause)))
 
