@@ -33,8 +33,8 @@ from entryfy.extensions import limiter
 from entryfy.ops.auditing import record_read
 from entryfy.web import database, db_session
 from models import Account, Customer, DataRequest, DataRequestPart
-from models.requests import REQUEST_TYPES
 from models.tenancy import TenantContext, system_scope
+from models.vocab import PART_STATUSES, REQUEST_TYPES
 from privacy import erasure, erasure_flow, export, offboarding
 from privacy import requests as dsr
 
@@ -171,8 +171,7 @@ class CustomerRequestOut(OutSchema):
 
 class CustomerRequestArgs(PageArgs):
     status = ma.fields.String(load_default=None,
-                              validate=ma.validate.OneOf(["pending", "approved", "denied",
-                                                          "completed"]))
+                              validate=ma.validate.OneOf(PART_STATUSES))
 
 
 class DecisionIn(InSchema):

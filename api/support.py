@@ -33,8 +33,8 @@ from entryfy.ops import identity
 from entryfy.ops import support as ops
 from entryfy.web import db_session
 from models import AccessGrant, Entry, Membership, Site, Ticket, TicketMessage
-from models.support import GRANT_SCOPES, TICKET_STATUSES
 from models.tenancy import system_scope
+from models.vocab import GRANT_SCOPES, TICKET_STATUSES
 
 blp = Blueprint("support", __name__, url_prefix="/api/v1",
                 description="Support tickets, and the grants that let support read for one")

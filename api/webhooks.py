@@ -18,7 +18,7 @@ from entryfy.auth import current_account_id
 from entryfy.ops import webhooks as ops
 from entryfy.web import db_session
 from models import WebhookDelivery, WebhookEndpoint
-from models.outbox import WEBHOOK_EVENTS
+from models.vocab import WEBHOOK_EVENTS
 
 blp = Blueprint("webhooks", __name__, url_prefix="/api/v1",
                 description="Webhooks: signed event notifications to the customer's systems")

@@ -24,12 +24,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column
 
 from models.base import NOT_PERSONAL, Base, CreatedMixin, IdMixin, TenantMixin, personal, utcnow
-from models.vocab import in_check
-
-OUTBOX_STATUSES = ("pending", "sent", "failed")
-DELIVERY_STATUSES = ("pending", "delivered", "failed")
-WEBHOOK_EVENTS = ("entry.created", "entry.checked_out", "access_event.created",
-                  "member.created", "door_alert.created")
+from models.vocab import DELIVERY_STATUSES, OUTBOX_STATUSES, in_check
 
 
 class OutboxMail(IdMixin, CreatedMixin, Base):

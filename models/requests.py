@@ -17,14 +17,13 @@ from sqlalchemy import CheckConstraint, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from models.base import NOT_PERSONAL, Base, CreatedMixin, IdMixin, TenantMixin, personal, ref
-from models.vocab import in_check
-
-REQUEST_TYPES = ("access", "rectification", "erasure", "restriction", "objection",
-                 "portability")
-REQUEST_STATUSES = ("received", "verified", "in_progress", "waiting_for_customer", "completed",
-                    "denied")
-PART_STATUSES = ("pending", "approved", "denied", "completed")
-ERASURE_OUTCOMES = ("deleted", "anonymised", "withheld")
+from models.vocab import (
+    ERASURE_OUTCOMES,
+    PART_STATUSES,
+    REQUEST_STATUSES,
+    REQUEST_TYPES,
+    in_check,
+)
 
 _PRIVACY = {"purpose": "data_subject_requests", "retention": "request_record"}
 

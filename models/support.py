@@ -34,10 +34,6 @@ from models.base import (
 )
 from models.customers import Customer
 
-TICKET_STATUSES = ("open", "answered", "closed")
-AUTHOR_ROLES = ("customer", "support")
-GRANT_SCOPES = ("members", "sites", "entries")
-
 SUPPORT_PRIVACY = {"purpose": "support", "retention": "support_case"}
 
 
@@ -106,7 +102,7 @@ class AccessGrant(IdMixin, CreatedMixin, TenantMixin, Base):
     )
 
     ticket_id: Mapped[uuid.UUID] = mapped_column(info=NOT_PERSONAL)
-    # Comma-separated, sorted subset of GRANT_SCOPES.
+    # Comma-separated, sorted subset of models.vocab.GRANT_SCOPES.
     scopes: Mapped[str] = mapped_column(String(40), info=NOT_PERSONAL)
     granted_by_id: Mapped[uuid.UUID | None] = mapped_column(
         ForeignKey("accounts.id", ondelete="SET NULL"), info=ref("admin")

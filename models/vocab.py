@@ -202,3 +202,103 @@ class Language(enum.StrEnum):
 
 
 LANGUAGES = values(Language)
+
+
+# ------------------------------------------------------------------ data subjects' requests
+
+class RequestType(enum.StrEnum):
+    """A data subject's request under the GDPR (articles 15 to 21)."""
+
+    ACCESS = "access"
+    RECTIFICATION = "rectification"
+    ERASURE = "erasure"
+    RESTRICTION = "restriction"
+    OBJECTION = "objection"
+    PORTABILITY = "portability"
+
+
+class RequestStatus(enum.StrEnum):
+    RECEIVED = "received"
+    VERIFIED = "verified"
+    IN_PROGRESS = "in_progress"
+    WAITING_FOR_CUSTOMER = "waiting_for_customer"
+    COMPLETED = "completed"
+    DENIED = "denied"
+
+
+class PartStatus(enum.StrEnum):
+    """One customer's part of a request (the customer is the controller of its data)."""
+
+    PENDING = "pending"
+    APPROVED = "approved"
+    DENIED = "denied"
+    COMPLETED = "completed"
+
+
+class ErasureOutcome(enum.StrEnum):
+    DELETED = "deleted"
+    ANONYMISED = "anonymised"
+    WITHHELD = "withheld"
+
+
+REQUEST_TYPES = values(RequestType)
+REQUEST_STATUSES = values(RequestStatus)
+PART_STATUSES = values(PartStatus)
+ERASURE_OUTCOMES = values(ErasureOutcome)
+
+
+# ------------------------------------------------------------------------------ outbox, webhooks
+
+class OutboxStatus(enum.StrEnum):
+    PENDING = "pending"
+    SENT = "sent"
+    FAILED = "failed"
+
+
+class DeliveryStatus(enum.StrEnum):
+    PENDING = "pending"
+    DELIVERED = "delivered"
+    FAILED = "failed"
+
+
+class WebhookEvent(enum.StrEnum):
+    """What a customer's webhook endpoint may listen to."""
+
+    ENTRY_CREATED = "entry.created"
+    ENTRY_CHECKED_OUT = "entry.checked_out"
+    ACCESS_EVENT_CREATED = "access_event.created"
+    MEMBER_CREATED = "member.created"
+    DOOR_ALERT_CREATED = "door_alert.created"
+
+
+OUTBOX_STATUSES = values(OutboxStatus)
+DELIVERY_STATUSES = values(DeliveryStatus)
+WEBHOOK_EVENTS = values(WebhookEvent)
+
+
+# ------------------------------------------------------------------------------ support
+
+class TicketStatus(enum.StrEnum):
+    OPEN = "open"
+    ANSWERED = "answered"
+    CLOSED = "closed"
+
+
+class AuthorRole(enum.StrEnum):
+    """Who wrote a ticket message: the customer's side or the vendor's support."""
+
+    CUSTOMER = "customer"
+    SUPPORT = "support"
+
+
+class GrantScope(enum.StrEnum):
+    """What a customer's access grant lets support see."""
+
+    MEMBERS = "members"
+    SITES = "sites"
+    ENTRIES = "entries"
+
+
+TICKET_STATUSES = values(TicketStatus)
+AUTHOR_ROLES = values(AuthorRole)
+GRANT_SCOPES = values(GrantScope)

@@ -37,8 +37,9 @@ from entryfy.errors import (
     ValidationFailed,
 )
 from models import Account, DataRequest, DataRequestEvent, DataRequestPart, Membership
-from models.requests import REQUEST_TYPES, VerificationCode
+from models.requests import VerificationCode
 from models.tenancy import system_scope
+from models.vocab import REQUEST_TYPES
 from privacy import audit, erasure, subjects
 
 log = logging.getLogger(__name__)

@@ -20,8 +20,8 @@ from entryfy.ops import names as name_ops
 from entryfy.ops import support as support_ops
 from entryfy.web import database, db_session
 from models import DataRequest, DataRequestPart, Ticket
-from models.support import GRANT_SCOPES
 from models.tenancy import TenantContext
+from models.vocab import GRANT_SCOPES
 from privacy import erasure_flow
 
 

@@ -19,8 +19,8 @@ from entryfy.ops import names as name_ops
 from entryfy.ops import support as support_ops
 from entryfy.web import db_session
 from models import Customer, Entry, Membership, Site, Ticket
-from models.support import GRANT_SCOPES
 from models.tenancy import system_scope
+from models.vocab import GRANT_SCOPES
 
 SUPPORT_ROLES = ("support",)
 

@@ -31,7 +31,7 @@ from sqlalchemy.orm import Session
 from entryfy import clock
 from models import WebhookDelivery, WebhookEndpoint
 from models.base import UTCDateTime
-from models.outbox import WEBHOOK_EVENTS
+from models.vocab import WEBHOOK_EVENTS
 
 _EP = WebhookEndpoint.__table__.c
 

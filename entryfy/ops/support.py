@@ -22,8 +22,9 @@ from entryfy import clock, mail
 from entryfy.errors import Forbidden, NotFound, Unprocessable, ValidationFailed
 from entryfy.ops.tenant import load_owned
 from models import Account, Customer, Membership
-from models.support import GRANT_SCOPES, AccessGrant, Ticket, TicketMessage
+from models.support import AccessGrant, Ticket, TicketMessage
 from models.tenancy import scope_to, system_scope
+from models.vocab import GRANT_SCOPES
 from privacy import audit, executors
 
 MIN_GRANT_HOURS = 1

@@ -28,8 +28,8 @@ from entryfy.db import Database, rows_written
 from entryfy.errors import NotFound, Unprocessable, ValidationFailed
 from entryfy.ops.tenant import load_owned
 from models import Account, Customer, Membership, WebhookDelivery, WebhookEndpoint
-from models.outbox import WEBHOOK_EVENTS
 from models.tenancy import SYSTEM
+from models.vocab import WEBHOOK_EVENTS
 from privacy import audit
 
 log = logging.getLogger(__name__)
