@@ -149,6 +149,7 @@ def _on_error(err: Exception):  # type: ignore[no-untyped-def]
 
 def init_console(app: Flask) -> None:
     from entryfy.console import (  # noqa: F401  (the modules register their pages)
+        access_pages,
         admin_pages,
         auth_pages,
         case_pages,

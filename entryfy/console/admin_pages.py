@@ -28,7 +28,7 @@ from entryfy.ops import names as name_ops
 from entryfy.ops import sites as site_ops
 from entryfy.ops.auditing import record_read
 from entryfy.web import db_session
-from models import Access, AccessEvent, AuditEvent, Door, Entry, Membership, Site
+from models import AccessEvent, AuditEvent, Door, Entry, Membership, Site
 from privacy import audit
 
 PAGE = 50
@@ -200,66 +200,7 @@ def door_sign(customer_id: uuid.UUID, door_id: uuid.UUID):  # type: ignore[no-un
     return render_template("console/door_sign.html", door=door, site=site)
 
 
-# ------------------------------------------------------------------ accesses
-
-DAY_KEYS = door_ops.DAYS
-
-
-def _schedule_from_form() -> list[dict[str, Any]] | None:
-    """The weekly editor's rows (days ticked, start, end) as the access's schedule."""
-    windows = []
-    for i in range(3):
-        days = [d for d in DAY_KEYS if request.form.get(f"w{i}_{d}") == "1"]
-        start = request.form.get(f"w{i}_start", "").strip()
-        end = request.form.get(f"w{i}_end", "").strip()
-        if days or start or end:
-            windows.append({"days": days, "start": start, "end": end})
-    return door_ops.validate_schedule(windows) if windows else None
-
-
-@bp.route("/c/<uuid:customer_id>/accesses", methods=["GET", "POST"])
-def accesses(customer_id: uuid.UUID):  # type: ignore[no-untyped-def]
-    enter(customer_id, ADMIN)
-    s = db_session()
-    error = None
-    if request.method == "POST":
-        try:
-            door_ids = [uuid.UUID(v) for v in request.form.getlist("door_ids")]
-            member_ids = [uuid.UUID(v) for v in request.form.getlist("member_ids")]
-            methods = request.form.getlist("methods") or ["app"]
-            door_ops.create_access(
-                s, customer_id=customer_id, name=request.form.get("name", "").strip(),
-                door_ids=door_ids, member_ids=member_ids, methods=methods,
-                schedule=_schedule_from_form())
-            return redirect(url_for("console.accesses", customer_id=customer_id))
-        except ValueError:
-            error = ValidationFailed({"door_ids": [_("Choose doors and members from the "
-                                                     "lists.")]})
-        except EntryfyError as err:
-            error = err
-    rows = list(s.scalars(select(Access).where(Access.customer_id == customer_id,
-                                               Access.guest.is_(False))
-                          .options(selectinload(Access.doors), selectinload(Access.members))
-                          .order_by(Access.created_at, Access.id).limit(200)))
-    door_rows = list(s.execute(select(Door, Site.name).join(Site, Site.id == Door.site_id)
-                               .where(Door.customer_id == customer_id)
-                               .order_by(Site.name, Door.name)))
-    # The picker shows the first members by name; a customer with thousands of people finds
-    # them by the filter on the members page (the list is bounded, never the whole table).
-    member_rows = list(s.execute(
-        select(Membership.id, Membership.invited_email, Membership.account_id)
-        .where(Membership.customer_id == customer_id, Membership.role != "guest",
-               Membership.active.is_(True))
-        .order_by(Membership.created_at, Membership.id).limit(500)))
-    people = name_ops.person_names(s, (m.account_id for m in member_rows))
-    door_name = {d.id: d.name for d, _site in door_rows}
-    ctx = {"accesses": rows, "doors": door_rows, "door_name": door_name,
-           "members": [(m.id, people.get(m.account_id) or m.invited_email)
-                       for m in member_rows],
-           "days": DAY_KEYS, "methods": ("app", "qr", "pin", "keycard")}
-    if error is not None:
-        return _form_error("console/accesses.html", error, **ctx)
-    return render_template("console/accesses.html", form={}, **ctx)
+# Accesses: entryfy/console/access_pages.py.
 
 
 # ------------------------------------------------------------------ guests
