@@ -23,9 +23,29 @@ DYNAMIC = {
     "Bad request": "Felaktig begäran", "The request is not valid": "Uppgifterna är inte giltiga",
     "Not signed in": "Inte inloggad", "Forbidden": "Inte tillåtet", "Not found": "Hittades inte",
     "Conflict": "Konflikt", "Unprocessable": "Kan inte genomföras",
+    "method:app": "app", "method:app_pin": "app + PIN-kod", "method:qr": "QR-kod",
+    "method:qr_pin": "QR-kod + PIN-kod", "method:pin": "PIN-kod", "method:keycard": "passerkort",
 }
 
 SV = {
+    "Doors (of one site)": "Dörrar (på en arbetsplats)",
+    "Valid (site time; leave empty for no limit)":
+        "Giltig (arbetsplatsens tid; lämna tomt för ingen gräns)",
+    "All accesses": "Alla behörigheter",
+    "Access": "Behörighet",
+    "The access has been saved.": "Behörigheten har sparats.",
+    "The access has been removed.": "Behörigheten har tagits bort.",
+    "Change the access": "Ändra behörigheten",
+    "Remove the access": "Ta bort behörigheten",
+    "Its %(n)d members can no longer open these doors by it:":
+        "Dess %(n)d medlemmar kan inte längre öppna de här dörrarna med den:",
+    "Past door events stay. This cannot be undone.":
+        "Tidigare dörrhändelser finns kvar. Det går inte att ångra.",
+    "Remove": "Ta bort",
+    "Cancel": "Avbryt",
+    "Valid": "Giltig",
+    "no limit": "ingen gräns",
+    "Edit": "Ändra",
     "Not a date and time.": "Inte ett datum och en tid.",
     "Choose doors and members from the lists.": "Välj dörrar och medlemmar i listorna.",
     "Required.": "Obligatoriskt.",
