@@ -73,7 +73,8 @@ def dashboard(customer_id: uuid.UUID):  # type: ignore[no-untyped-def]
     enter(customer_id, ADMIN_OR_OPERATOR)
     s = db_session()
     return render_template("console/dashboard.html", sites=dash_ops.on_site_now(s, customer_id),
-                           waiting=dash_ops.waiting(s, customer_id))
+                           waiting=dash_ops.waiting(s, customer_id),
+                           alerts=dash_ops.alerts(s, customer_id))
 
 
 @bp.route("/c/<uuid:customer_id>/on-site")

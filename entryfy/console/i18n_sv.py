@@ -28,6 +28,15 @@ DYNAMIC = {
 }
 
 SV = {
+    "Alerts": "Larm",
+    "No open alerts.": "Inga öppna larm.",
+    ("%(num)d refused attempt at the doors in the last 24 hours",
+     "%(num)d refused attempts at the doors in the last 24 hours"):
+        ("%(num)d nekat försök vid dörrarna det senaste dygnet",
+         "%(num)d nekade försök vid dörrarna det senaste dygnet"),
+    ("%(num)d door controller is offline", "%(num)d door controllers are offline"):
+        ("%(num)d dörrcentral är nere", "%(num)d dörrcentraler är nere"),
+    "since %(when)s": "sedan %(when)s",
     "Doors (of one site)": "Dörrar (på en arbetsplats)",
     "Valid (site time; leave empty for no limit)":
         "Giltig (arbetsplatsens tid; lämna tomt för ingen gräns)",

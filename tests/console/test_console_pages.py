@@ -306,3 +306,38 @@ def test_dashboard_counts(client, session, world, lang, expected):
     console_login(client, world.a.admin.email)
     page = client.get(dash(world.a), headers={"Accept-Language": lang}).get_data(as_text=True)
     assert expected in page
+
+
+def test_dashboard_alerts_offline_controllers_and_refused_attempts(client, session, world):
+    from entryfy.ops import doors as door_ops
+    from models import AccessEvent
+
+    def denied(customer, door, at):  # type: ignore[no-untyped-def]
+        session.add(AccessEvent(id=uuid.uuid4(), customer_id=customer.id, door_id=door.id,
+                                method="app", outcome="denied", reason="no_access",
+                                source="app", occurred_at=at, recorded_at=at))
+
+    console_login(client, world.a.admin.email)
+    assert "No open alerts." in client.get(dash(world.a)).get_data(as_text=True)
+    now = clock.now()
+    ctrl, _key = door_ops.create_controller(session, customer_id=world.a.customer.id,
+                                            name="Central Norr")
+    ctrl.offline_since = now - dt.timedelta(hours=2)
+    door_ops.create_controller(session, customer_id=world.a.customer.id, name="Central Syd")
+    b_ctrl, _key = door_ops.create_controller(session, customer_id=world.b.customer.id,
+                                              name="B:s central")
+    b_ctrl.offline_since = now
+    door_a = door_ops.create_door(session, site=world.a.site, name="Grind")
+    door_b = door_ops.create_door(session, site=world.b.site, name="B:s grind")
+    for minutes in (5, 60):
+        denied(world.a.customer, door_a, now - dt.timedelta(minutes=minutes))
+    denied(world.a.customer, door_a, now - dt.timedelta(days=2))  # older than a day
+    denied(world.b.customer, door_b, now)  # another customer's
+    session.commit()
+    page = client.get(dash(world.a)).get_data(as_text=True)
+    assert "2 refused attempts at the doors in the last 24 hours" in page
+    assert "outcome=denied" in page
+    assert "1 door controller is offline" in page and "Central Norr" in page
+    assert "Central Syd" not in page and "B:s central" not in page
+    sv = client.get(dash(world.a), headers={"Accept-Language": "sv"}).get_data(as_text=True)
+    assert "2 nekade försök vid dörrarna det senaste dygnet" in sv
