@@ -17,7 +17,8 @@ from sqlalchemy.orm import selectinload
 
 from api.access import ADMIN, ADMIN_OR_OPERATOR
 from api.base import keyset_page
-from entryfy.console import bp, parse_local
+from entryfy import clock
+from entryfy.console import bp, parse_local, when
 from entryfy.console.tenancy import enter
 from entryfy.errors import EntryfyError, ValidationFailed
 from entryfy.ops import customers as customer_ops
@@ -236,7 +237,24 @@ def guests(customer_id: uuid.UUID):  # type: ignore[no-untyped-def]
         except EntryfyError as err:
             return _form_error("console/guests.html", err, doors=door_rows)
     return render_template("console/guests.html", doors=door_rows, form={},
-                           sent=request.args.get("sent"))
+                           sent=request.args.get("sent"), guests=_guests(me, tz))
+
+
+def _guests(me: Membership, tz: str | None) -> list[tuple[str, str, str]]:
+    """Guests whose visit has not ended yet, soonest first (a bounded list: guests are
+    short-term): address, from, to in the site's time zone. A read of people's addresses,
+    audited as the members list is."""
+    s = db_session()
+    rows = list(s.scalars(select(Membership)
+                          .where(Membership.customer_id == me.customer_id,
+                                 Membership.role == "guest", Membership.active.is_(True),
+                                 Membership.valid_to > clock.now())
+                          .options(selectinload(Membership.account))
+                          .order_by(Membership.valid_from, Membership.id).limit(100)))
+    if rows:
+        record_read(s, me, "members.read", customer_id=me.customer_id, object_type="guests")
+    return [(m.account.email if m.account else (m.invited_email or ""),
+             when(m.valid_from, tz), when(m.valid_to, tz)) for m in rows]
 
 
 # ------------------------------------------------------------------ entries and ledger

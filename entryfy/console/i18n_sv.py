@@ -28,6 +28,8 @@ DYNAMIC = {
 }
 
 SV = {
+    "Guests invited, visits not yet ended": "Inbjudna gäster, besök som inte är slut",
+    "No guests invited.": "Inga inbjudna gäster.",
     "Alerts": "Larm",
     "No open alerts.": "Inga öppna larm.",
     ("%(num)d refused attempt at the doors in the last 24 hours",

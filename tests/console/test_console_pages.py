@@ -243,6 +243,19 @@ def test_guest_invitation_from_the_console(client, app, session, world):
     assert msg["To"] == "besok@example.test"
     images = [p for p in msg.iter_attachments() if p.get_content_type() == "image/png"]
     assert len(images) == 1 and images[0].get_content().startswith(b"\x89PNG")
+    # The page lists the guest whose visit has not ended, in site time, and audits the read.
+    page = client.get(f"/console/c/{world.a.customer.id}/guests",
+                      headers={"Accept-Language": "sv"}).get_data(as_text=True)
+    # (the form's times were typed in site time; the list shows them back the same way)
+    assert "besok@example.test" in page and start.strftime("%Y-%m-%d %H:%M") in page
+    assert session.scalar(select(AuditEvent).where(AuditEvent.action == "members.read",
+                                                   AuditEvent.object_type == "guests"))
+    assert "besok@example.test" not in client.get(
+        f"/console/c/{world.a.customer.id}/guests").get_data(as_text=True).split(
+        "Guests invited")[0]  # the form is not prefilled with it
+    with clock.frozen_at(start + dt.timedelta(hours=5)):  # the visit is over
+        later = client.get(f"/console/c/{world.a.customer.id}/guests").get_data(as_text=True)
+    assert "besok@example.test" not in later and "No guests invited." in later
 
 
 # ------------------------------------------------------------------ entries and corrections
