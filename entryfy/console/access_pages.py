@@ -29,6 +29,12 @@ WINDOWS = 3  # rows of the weekly editor; an access rarely needs more than three
 PICKER_LIMIT = 500  # members offered in the picker (an access's own are always added)
 
 
+def method_labels() -> dict[str, str]:
+    """The methods as people read them (a method without a label here shows its code)."""
+    return {"app": _("App"), "app_pin": _("App + PIN"), "qr": _("QR code"),
+            "qr_pin": _("QR code + PIN"), "pin": _("PIN"), "keycard": _("Keycard")}
+
+
 def _schedule_from_form() -> list[dict[str, Any]] | None:
     """The weekly editor's rows (days ticked, start, end) as the access's schedule; no row
     filled in: at any time."""
@@ -114,7 +120,8 @@ def _choices(customer_id: uuid.UUID, access: Access | None = None) -> dict[str, 
     return {"doors": door_rows,
             "members": [(m.id, people.get(m.account_id) or m.invited_email or "")
                         for m in member_rows],
-            "days": door_ops.DAYS, "methods": METHODS, "windows_n": WINDOWS}
+            "days": door_ops.DAYS, "methods": METHODS, "windows_n": WINDOWS,
+            "method_label": method_labels()}
 
 
 def _render(template: str, status: int, err: EntryfyError | None, **ctx: Any):  # type: ignore[no-untyped-def]

@@ -23,11 +23,11 @@ DYNAMIC = {
     "Bad request": "Felaktig begäran", "The request is not valid": "Uppgifterna är inte giltiga",
     "Not signed in": "Inte inloggad", "Forbidden": "Inte tillåtet", "Not found": "Hittades inte",
     "Conflict": "Konflikt", "Unprocessable": "Kan inte genomföras",
-    "method:app": "app", "method:app_pin": "app + PIN-kod", "method:qr": "QR-kod",
-    "method:qr_pin": "QR-kod + PIN-kod", "method:pin": "PIN-kod", "method:keycard": "passerkort",
 }
 
 SV = {
+    "App": "App", "App + PIN": "App + PIN-kod", "QR code": "QR-kod",
+    "QR code + PIN": "QR-kod + PIN-kod", "PIN": "PIN-kod", "Keycard": "Passerkort",
     "Guests invited, visits not yet ended": "Inbjudna gäster, besök som inte är slut",
     "No guests invited.": "Inga inbjudna gäster.",
     "Alerts": "Larm",

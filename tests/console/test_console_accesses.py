@@ -73,6 +73,10 @@ def test_edit_page_shows_the_access_as_it_is(client, world, access_id, doors):
     assert 'name="w0_mon" value="1" checked' in html
     assert 'name="w0_tue" value="1" checked' not in html
     assert 'name="w0_start" value="07:00"' in html and 'name="w0_end" value="17:00"' in html
+    assert 'value="app" checked> App</label>' in html and "> App + PIN</label>" in html
+    sv = client.get(f"/console/c/{world.a.customer.id}/accesses/{access_id}",
+                    headers={"Accept-Language": "sv"}).get_data(as_text=True)
+    assert "> Passerkort</label>" in sv and "Ändra behörigheten" in sv
 
 
 def test_change_doors_members_methods_validity_and_schedule(client, session, world, access_id,
