@@ -26,6 +26,9 @@ DYNAMIC = {
 }
 
 SV = {
+    "Find by name or e-mail": "Sök på namn eller e-postadress",
+    "Find": "Sök",
+    "Show all": "Visa alla",
     "App": "App", "App + PIN": "App + PIN-kod", "QR code": "QR-kod",
     "QR code + PIN": "QR-kod + PIN-kod", "PIN": "PIN-kod", "Keycard": "Passerkort",
     "Guests invited, visits not yet ended": "Inbjudna gäster, besök som inte är slut",

@@ -140,6 +140,30 @@ def test_members_list_names_and_invite(client, session, world):
     assert "newcomer@example.test" in client.get(url).get_data(as_text=True)
 
 
+def test_find_members_by_name_or_e_mail(client, session, world, make):
+    other = make.account(first_name="Per", last_name="Persson")
+    make.membership(world.a.customer, other, "member")
+    make.membership(world.b.customer, make.account(first_name="Per", last_name="Bsson"),
+                    "member")
+    session.commit()
+    console_login(client, world.a.admin.email)
+    url = f"/console/c/{world.a.customer.id}/members"
+    post_form(client, url, email="per.invited@example.test", role="member")
+
+    def names(q: str) -> str:
+        r = client.get(url, query_string={"q": q})
+        assert r.status_code == 200
+        return r.get_data(as_text=True).split("Members and invitations")[1]
+
+    found = names("per pers")  # first and last name together, any case
+    assert "Persson" in found and world.a.worker.last_name not in found
+    assert "Bsson" not in found  # another customer's Per
+    assert "per.invited@example.test" in names("INVITED")
+    assert "Persson" in names(other.email.split("@")[0].upper())
+    assert "Persson" not in names("100%") and "Persson" not in names("_")  # literal, not wild
+    assert world.a.worker.last_name in names("")  # empty: everyone
+
+
 def test_invite_refusals_show_on_the_form(client, world):
     console_login(client, world.a.admin.email)
     url = f"/console/c/{world.a.customer.id}/members"
