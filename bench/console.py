@@ -136,6 +136,7 @@ def _pages(w: dict[str, Any]) -> list[tuple[str, str]]:
         ("dashboard", f"/console/c/{c}/"),
         ("on site now (htmx)", f"/console/c/{c}/on-site"),
         ("members", f"/console/c/{c}/members"),
+        ("members, find one", f"/console/c/{c}/members?q=efternamn4711"),
         ("sites", f"/console/c/{c}/sites"),
         ("doors", f"/console/c/{c}/sites/{site}/doors"),
         ("door sign page", f"/console/c/{c}/doors/{w['door']}/sign"),
