@@ -125,11 +125,12 @@ def record_many(
     object_id: object | None = None,
     ticket_id: uuid.UUID | None = None,
 ) -> int:
-    """Append one event per subject (the same action, actor and object) to the chain, in one
-    multi-row INSERT: a read that shows thousands of people (the ledger, an inspection) is
-    one statement, not thousands. Each record is still its own link (its seq, the previous
-    record's hash, its own hash), exactly as ``record`` would have written them one by one,
-    so ``verify`` cannot tell the difference. Flushes; returns the number written.
+    """Append one event per subject (the same action, actor and object) to the chain with
+    one INSERT statement executed for all the rows: a read that shows thousands of people
+    (the ledger, an inspection) costs one statement, not thousands of appends. Each record is
+    still its own link (its seq, the previous record's hash, its own hash), exactly as
+    ``record`` would have written them one by one, so ``verify`` cannot tell the difference.
+    Flushes; returns the number written.
     """
     if not subject_ids:
         return 0
@@ -149,8 +150,10 @@ def record_many(
                "prev_hash": prev}
         row["hash"] = prev = _hash(row)
         rows.append(row)
-    # Core insert of plain rows (no ORM objects to track): SQLAlchemy sends it as multi-row
-    # INSERT ... VALUES statements ("insertmanyvalues", batches of 1,000 rows).
+    # One INSERT statement executed for all the rows (no ORM objects to track): SQLAlchemy
+    # hands it to the driver's executemany, which psycopg 3 pipelines (no round trip per
+    # row) and SQLite runs in one call. Literal multi-row VALUES statements were measured
+    # slower here (2,000-10,000 rows: 3-9x, SQLAlchemy compiling 14 parameters a row).
     session.execute(insert(AuditEvent.__table__), rows)
     head.seq, head.hash, head.updated_at = seq, prev, clock.now()
     session.flush()
