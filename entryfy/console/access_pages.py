@@ -16,7 +16,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
 from api.access import ADMIN
-from entryfy.console import bp, local_input, parse_local
+from entryfy.console import bp, local_input, method_labels, parse_local
 from entryfy.console.tenancy import enter
 from entryfy.errors import EntryfyError, NotFound, ValidationFailed
 from entryfy.ops import doors as door_ops
@@ -27,12 +27,6 @@ from models.doors import METHODS
 
 WINDOWS = 3  # rows of the weekly editor; an access rarely needs more than three windows
 PICKER_LIMIT = 500  # members offered in the picker (an access's own are always added)
-
-
-def method_labels() -> dict[str, str]:
-    """The methods as people read them (a method without a label here shows its code)."""
-    return {"app": _("App"), "app_pin": _("App + PIN"), "qr": _("QR code"),
-            "qr_pin": _("QR code + PIN"), "pin": _("PIN"), "keycard": _("Keycard")}
 
 
 def _schedule_from_form() -> list[dict[str, Any]] | None:

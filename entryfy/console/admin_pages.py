@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+import zoneinfo
 from typing import Any
 from urllib.parse import urlencode
 
@@ -299,8 +300,6 @@ def entries(customer_id: uuid.UUID):  # type: ignore[no-untyped-def]
     site = by_id.get(site_id) if site_id else None
     tz = site.timezone if site else (site_rows[0].timezone if site_rows else "Europe/Stockholm")
     first, last = _date_arg("from"), _date_arg("to")
-    import zoneinfo
-
     start = end = None
     if first or last:
         start, end = period(first or dt.date(2000, 1, 1), last or dt.date(2100, 1, 1),
@@ -361,7 +360,9 @@ def ledger(customer_id: uuid.UUID):  # type: ignore[no-untyped-def]
     s = db_session()
     site_rows = list(s.scalars(select(Site).where(Site.customer_id == customer_id)
                                .order_by(Site.name)))
-    today = dt.date.today()
+    # This month so far, by the site's calendar (the app's clock, not the server's zone).
+    zone = zoneinfo.ZoneInfo(site_rows[0].timezone if site_rows else "Europe/Stockholm")
+    today = clock.now().astimezone(zone).date()
     return render_template("console/ledger.html", sites=site_rows,
                            first=today.replace(day=1).isoformat(), last=today.isoformat())
 
