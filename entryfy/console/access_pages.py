@@ -16,7 +16,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
 from api.access import ADMIN
+from api.base import keyset_page
 from entryfy.console import bp, local_input, method_labels, parse_local
+from entryfy.console.admin_pages import _next_url, _page_args
 from entryfy.console.tenancy import enter
 from entryfy.errors import EntryfyError, NotFound, ValidationFailed
 from entryfy.ops import doors as door_ops
@@ -137,16 +139,20 @@ def accesses(customer_id: uuid.UUID):  # type: ignore[no-untyped-def]
             return redirect(url_for("console.accesses", customer_id=customer_id, saved=1))
         except EntryfyError as err:
             error = err
-    rows = list(s.scalars(select(Access).where(Access.customer_id == customer_id,
+    limit, cursor = _page_args()
+    page = keyset_page(s, select(Access).where(Access.customer_id == customer_id,
                                                Access.guest.is_(False))
-                          .options(selectinload(Access.doors), selectinload(Access.members))
-                          .order_by(Access.created_at, Access.id).limit(200)))
+                       .options(selectinload(Access.doors), selectinload(Access.members)),
+                       [Access.created_at, Access.id], limit=limit, cursor=cursor,
+                       descending=False)
+    rows = page["items"]
     door_name = {d.id: f"{site_name}: {d.name}" for d, site_name, _tz in choices["doors"]}
     zone = {d.site_id: tz for d, _name, tz in choices["doors"]}
     return _render("console/accesses.html", error.status if error is not None else 200, error,
                    accesses=rows, door_name=door_name, zone=zone,
                    values=_form_values(None, None), saved=request.args.get("saved"),
-                   removed=request.args.get("removed"), **choices)
+                   removed=request.args.get("removed"),
+                   next_url=_next_url(page["next_cursor"]), **choices)
 
 
 @bp.route("/c/<uuid:customer_id>/accesses/<uuid:access_id>", methods=["GET", "POST"])

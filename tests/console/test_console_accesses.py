@@ -5,6 +5,7 @@ same tenant wall."""
 from __future__ import annotations
 
 import datetime as dt
+import re
 import uuid
 
 import pytest
@@ -227,3 +228,21 @@ def test_a_guests_access_is_not_edited_here(client, session, world, doors):
     url = f"/console/c/{world.a.customer.id}/accesses/{guest_access.id}"
     assert client.get(url).status_code == 404
     assert client.get(f"{url}/delete").status_code == 404
+
+
+def test_the_access_list_pages_past_fifty(client, session, world, doors):
+    from entryfy.ops import doors as door_ops
+
+    for i in range(52):
+        door_ops.create_access(session, customer_id=world.a.customer.id, name=f"Lista {i:02d}",
+                               door_ids=[doors[0].id], member_ids=[], methods=["app"])
+    session.commit()
+    console_login(client, world.a.admin.email)
+    first = client.get(f"/console/c/{world.a.customer.id}/accesses").get_data(as_text=True)
+    nxt = re.search(r'href="([^"]+cursor=[^"]+)"', first)
+    assert nxt is not None
+    second = client.get(nxt.group(1).replace("&amp;", "&")).get_data(as_text=True)
+    on_first = set(re.findall(r"<td>(Lista \d\d)</td>", first))
+    on_second = set(re.findall(r"<td>(Lista \d\d)</td>", second))
+    assert len(on_first) == 50 and len(on_second) == 2 and not on_first & on_second
+    assert on_first | on_second == {f"Lista {i:02d}" for i in range(52)}
