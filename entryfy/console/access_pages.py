@@ -10,6 +10,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
+import marshmallow as ma
 from flask import redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from sqlalchemy import select
@@ -60,9 +61,15 @@ def _site_zone(door_rows: list[Any], door_ids: list[uuid.UUID]) -> str | None:
 def _access_from_form(door_rows: list[Any]) -> dict[str, Any]:
     """The form as ``create_access``/``update_access`` arguments (every field: an empty one
     clears it — no validity bound, no schedule, no members)."""
+    from api.doors import AccessPatch
+
     door_ids, member_ids = _ids("door_ids"), _ids("member_ids")
     tz = _site_zone(door_rows, door_ids)
-    return {"name": request.form.get("name", "").strip(), "door_ids": door_ids,
+    try:  # the name by the API's own rule (one line, 1-200 characters)
+        name = AccessPatch().load({"name": request.form.get("name", "").strip()})["name"]
+    except ma.ValidationError as err:
+        raise ValidationFailed(err.messages) from None  # type: ignore[arg-type]
+    return {"name": name, "door_ids": door_ids,
             "member_ids": member_ids, "methods": request.form.getlist("methods"),
             "valid_from": parse_local(request.form.get("valid_from"), tz),
             "valid_to": parse_local(request.form.get("valid_to"), tz),

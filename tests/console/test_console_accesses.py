@@ -128,6 +128,8 @@ def test_clearing_the_schedule_means_any_time(client, session, world, access_id,
     ({"methods": "teleport"}, 400, "methods"),
     ({"door_ids": "not-a-uuid"}, 400, "door_ids"),
     ({"door_ids": ""}, 400, "door_ids"),
+    ({"name": " "}, 400, "name"),
+    ({"name": "Två\nrader"}, 400, "name"),
 ])
 def test_a_bad_change_is_refused_on_the_form_and_changes_nothing(client, session, world, access_id,
                                                                  doors, fields, status, says):
@@ -138,7 +140,8 @@ def test_a_bad_change_is_refused_on_the_form_and_changes_nothing(client, session
     assert r.status_code == status
     html = r.get_data(as_text=True)
     assert 'role="alert"' in html and says in html
-    assert 'value="Ändrad"' in html  # the refused input is shown again, not lost
+    if data["name"] == "Ändrad":
+        assert 'value="Ändrad"' in html  # the refused input is shown again, not lost
     session.expire_all()
     a = session.get(Access, access_id)
     assert a.name == "Dagtid" and a.schedule == [{"days": ["mon"], "start": "07:00",
