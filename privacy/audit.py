@@ -16,9 +16,10 @@ import datetime as dt
 import hashlib
 import json
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any
 
-from sqlalchemy import delete, func, select, text
+from sqlalchemy import delete, func, insert, select, text
 from sqlalchemy.orm import Session
 
 from entryfy import clock
@@ -33,26 +34,39 @@ def chain_name(customer_id: uuid.UUID | None) -> str:
     return f"customer:{customer_id}" if customer_id else "platform"
 
 
-def _payload(ev: AuditEvent) -> str:
+_FIELDS = ("chain", "seq", "customer_id", "occurred_at", "actor_id", "actor_role", "action",
+           "object_type", "object_id", "subject_id", "ticket_id", "prev_hash")
+
+
+def _payload(values: Mapping[str, Any]) -> str:
+    """What a record's hash covers: its content and the previous record's hash."""
     data = {
-        "chain": ev.chain,
-        "seq": ev.seq,
-        "customer_id": str(ev.customer_id) if ev.customer_id else None,
-        "occurred_at": ev.occurred_at.isoformat(timespec="microseconds"),
-        "actor_id": str(ev.actor_id) if ev.actor_id else None,
-        "actor_role": ev.actor_role,
-        "action": ev.action,
-        "object_type": ev.object_type,
-        "object_id": ev.object_id,
-        "subject_id": str(ev.subject_id) if ev.subject_id else None,
-        "ticket_id": str(ev.ticket_id) if ev.ticket_id else None,
-        "prev_hash": ev.prev_hash,
+        "chain": values["chain"],
+        "seq": values["seq"],
+        "customer_id": _str(values["customer_id"]),
+        "occurred_at": values["occurred_at"].isoformat(timespec="microseconds"),
+        "actor_id": _str(values["actor_id"]),
+        "actor_role": values["actor_role"],
+        "action": values["action"],
+        "object_type": values["object_type"],
+        "object_id": values["object_id"],
+        "subject_id": _str(values["subject_id"]),
+        "ticket_id": _str(values["ticket_id"]),
+        "prev_hash": values["prev_hash"],
     }
     return json.dumps(data, sort_keys=True, separators=(",", ":"))
 
 
+def _str(value: object | None) -> str | None:
+    return str(value) if value else None
+
+
+def _hash(values: Mapping[str, Any]) -> str:
+    return hashlib.sha256(_payload(values).encode()).hexdigest()
+
+
 def compute_hash(ev: AuditEvent) -> str:
-    return hashlib.sha256(_payload(ev).encode()).hexdigest()
+    return _hash({f: getattr(ev, f) for f in _FIELDS})
 
 
 def _lock_chain(session: Session, chain: str) -> None:
@@ -73,19 +87,9 @@ def record(
     subject_id: uuid.UUID | None = None,
     ticket_id: uuid.UUID | None = None,
 ) -> AuditEvent:
-    """Append one event to its chain. Flushes; the caller's transaction commits it.
-
-    The chain's head (``audit_chain_heads``) moves in the same transaction, so removing the
-    last records afterwards is as visible to ``verify`` as removing any other.
-    """
+    """Append one event to its chain. Flushes; the caller's transaction commits it."""
     chain = chain_name(customer_id)
-    _lock_chain(session, chain)
-    head = session.get(AuditChainHead, chain, populate_existing=True,
-                       with_for_update=session.get_bind().dialect.name == "postgresql")
-    if head is None:
-        head = AuditChainHead(chain=chain, customer_id=customer_id, seq=0, hash=GENESIS,
-                              anchor_seq=0, anchor_hash=GENESIS)
-        session.add(head)
+    head = _locked_head(session, chain, customer_id)
     ev = AuditEvent(
         id=uuid.uuid4(),
         chain=chain,
@@ -108,6 +112,70 @@ def record(
     # Published to the witness when this transaction commits (privacy.journal).
     journal.note_head(session, chain, ev.seq, ev.hash)
     return ev
+
+
+def record_many(
+    session: Session,
+    *,
+    action: str,
+    customer_id: uuid.UUID | None,
+    subject_ids: Sequence[uuid.UUID],
+    actor_id: uuid.UUID | None = None,
+    actor_role: str | None = None,
+    object_type: str | None = None,
+    object_id: object | None = None,
+    ticket_id: uuid.UUID | None = None,
+) -> int:
+    """Append one event per subject (the same action, actor and object) to the chain with
+    one INSERT statement executed for all the rows: a read that shows thousands of people
+    (the ledger, an inspection) costs one statement, not thousands of appends. Each record is
+    still its own link (its seq, the previous record's hash, its own hash), exactly as
+    ``record`` would have written them one by one, so ``verify`` cannot tell the difference.
+    Flushes; returns the number written.
+    """
+    if not subject_ids:
+        return 0
+    chain = chain_name(customer_id)
+    head = _locked_head(session, chain, customer_id)
+    now = clock.now()
+    common = {"chain": chain, "customer_id": customer_id, "occurred_at": now,
+              "actor_id": actor_id, "actor_role": actor_role, "action": action,
+              "object_type": object_type,
+              "object_id": str(object_id) if object_id is not None else None,
+              "ticket_id": ticket_id}
+    rows = []
+    seq, prev = head.seq, head.hash
+    for subject in subject_ids:
+        seq += 1
+        row = {**common, "id": uuid.uuid4(), "seq": seq, "subject_id": subject,
+               "prev_hash": prev}
+        row["hash"] = prev = _hash(row)
+        rows.append(row)
+    # One INSERT statement executed for all the rows (no ORM objects to track): SQLAlchemy
+    # hands it to the driver's executemany, which psycopg 3 pipelines (no round trip per
+    # row) and SQLite runs in one call. Literal multi-row VALUES statements were measured
+    # slower here (2,000-10,000 rows: 3-9x, SQLAlchemy compiling 14 parameters a row).
+    session.execute(insert(AuditEvent.__table__), rows)
+    head.seq, head.hash, head.updated_at = seq, prev, clock.now()
+    session.flush()
+    journal.note_head(session, chain, seq, prev)
+    return len(rows)
+
+
+def _locked_head(session: Session, chain: str, customer_id: uuid.UUID | None
+                 ) -> AuditChainHead:
+    """The chain's head, locked until commit (PostgreSQL), made at genesis if new.
+
+    The head moves in the same transaction as each append, so removing the last records
+    afterwards is as visible to ``verify`` as removing any other."""
+    _lock_chain(session, chain)
+    head = session.get(AuditChainHead, chain, populate_existing=True,
+                       with_for_update=session.get_bind().dialect.name == "postgresql")
+    if head is None:
+        head = AuditChainHead(chain=chain, customer_id=customer_id, seq=0, hash=GENESIS,
+                              anchor_seq=0, anchor_hash=GENESIS)
+        session.add(head)
+    return head
 
 
 @dataclasses.dataclass

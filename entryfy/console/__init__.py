@@ -106,6 +106,16 @@ def day(value: dt.date | dt.datetime | None, tz: str | None = None) -> str:
     return babel_format_date(value, "medium", locale=str(get_locale() or "en"))
 
 
+def method_labels() -> dict[str, str]:
+    """Opening methods as people read them (a method without a label here shows its code)."""
+    return {"app": _("App"), "app_pin": _("App + PIN"), "qr": _("QR code"),
+            "qr_pin": _("QR code + PIN"), "pin": _("PIN"), "keycard": _("Keycard")}
+
+
+def method_name(method: str | None) -> str:
+    return method_labels().get(method, method) if method else ""
+
+
 def local_input(value: dt.datetime | None, tz: str | None = None) -> str:
     """The value of an <input type="datetime-local"> in the site's time zone."""
     if value is None:
@@ -149,6 +159,7 @@ def _on_error(err: Exception):
 
 def init_console(app: Flask) -> None:
     from entryfy.console import (  # noqa: F401  (the modules register their pages)
+        access_pages,
         admin_pages,
         auth_pages,
         case_pages,
@@ -172,6 +183,7 @@ def init_console(app: Flask) -> None:
         return response
 
     app.jinja_env.globals.update(csrf_token=csrf_token, when=when, day=day,
+                                 method_name=method_name,
                                  local_input=local_input, LANGUAGES=LANGUAGES)
 
 

@@ -6,18 +6,20 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+import zoneinfo
 from typing import Any
 from urllib.parse import urlencode
 
 import marshmallow as ma
 from flask import redirect, render_template, request, url_for
 from flask_babel import gettext as _
-from sqlalchemy import select
+from sqlalchemy import func, or_, select
 from sqlalchemy.orm import selectinload
 
 from api.access import ADMIN, ADMIN_OR_OPERATOR
 from api.base import keyset_page
-from entryfy.console import bp, parse_local
+from entryfy import clock
+from entryfy.console import bp, parse_local, when
 from entryfy.console.tenancy import enter
 from entryfy.errors import EntryfyError, ValidationFailed
 from entryfy.ops import customers as customer_ops
@@ -28,8 +30,8 @@ from entryfy.ops import names as name_ops
 from entryfy.ops import sites as site_ops
 from entryfy.ops.auditing import record_read
 from entryfy.web import db_session
-from models import Access, AccessEvent, AuditEvent, Door, Entry, Membership, Site
-from models.vocab import OUTCOMES, Method
+from models import AccessEvent, Account, AuditEvent, Door, Entry, Membership, Site
+from models.vocab import OUTCOMES
 from privacy import audit
 
 PAGE = 50
@@ -75,7 +77,8 @@ def dashboard(customer_id: uuid.UUID):
     enter(customer_id, ADMIN_OR_OPERATOR)
     s = db_session()
     return render_template("console/dashboard.html", sites=dash_ops.on_site_now(s, customer_id),
-                           waiting=dash_ops.waiting(s, customer_id))
+                           waiting=dash_ops.waiting(s, customer_id),
+                           alerts=dash_ops.alerts(s, customer_id))
 
 
 @bp.route("/c/<uuid:customer_id>/on-site")
@@ -114,15 +117,32 @@ def members(customer_id: uuid.UUID):
     stmt = (select(Membership).where(Membership.customer_id == customer_id,
                                      Membership.role != "guest")
             .options(selectinload(Membership.account)))
+    q = request.args.get("q", "").strip()[:100]
+    if q:
+        stmt = _matching(stmt, q)
     page = keyset_page(s, stmt, [Membership.created_at, Membership.id], limit=limit,
                        cursor=cursor, descending=False)
     if page["items"]:
         record_read(s, me, "members.read", customer_id=customer_id, object_type="members")
     ctx = {"members": page["items"], "next_url": _next_url(page["next_cursor"]),
-           "roles": customer_ops.ASSIGNABLE_ROLES, "invited": request.args.get("invited")}
+           "roles": customer_ops.ASSIGNABLE_ROLES, "invited": request.args.get("invited"),
+           "q": q}
     if error is not None:
         return _form_error("console/members.html", error, **ctx)
     return render_template("console/members.html", form={}, **ctx)
+
+
+def _matching(stmt: Any, q: str) -> Any:
+    """Members whose name, e-mail or invited address contains ``q`` (any case): how an admin
+    finds one person among thousands. (SQLite's lower() folds ASCII letters only: there "Ö"
+    matches "Ö", not "ö"; PostgreSQL folds every letter.)"""
+    pattern = "%" + q.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+    name = func.lower(func.coalesce(Account.first_name, "") + " "
+                      + func.coalesce(Account.last_name, ""))
+    return (stmt.outerjoin(Account, Account.id == Membership.account_id)
+            .where(or_(name.like(pattern, escape="\\"),
+                       func.lower(Account.email).like(pattern, escape="\\"),
+                       func.lower(Membership.invited_email).like(pattern, escape="\\"))))
 
 
 @bp.route("/c/<uuid:customer_id>/members/<uuid:member_id>", methods=["POST"])
@@ -202,66 +222,7 @@ def door_sign(customer_id: uuid.UUID, door_id: uuid.UUID):
     return render_template("console/door_sign.html", door=door, site=site)
 
 
-# ------------------------------------------------------------------ accesses
-
-DAY_KEYS = door_ops.DAYS
-
-
-def _schedule_from_form() -> list[dict[str, Any]] | None:
-    """The weekly editor's rows (days ticked, start, end) as the access's schedule."""
-    windows = []
-    for i in range(3):
-        days = [d for d in DAY_KEYS if request.form.get(f"w{i}_{d}") == "1"]
-        start = request.form.get(f"w{i}_start", "").strip()
-        end = request.form.get(f"w{i}_end", "").strip()
-        if days or start or end:
-            windows.append({"days": days, "start": start, "end": end})
-    return door_ops.validate_schedule(windows) if windows else None
-
-
-@bp.route("/c/<uuid:customer_id>/accesses", methods=["GET", "POST"])
-def accesses(customer_id: uuid.UUID):
-    enter(customer_id, ADMIN)
-    s = db_session()
-    error: EntryfyError | None = None
-    if request.method == "POST":
-        try:
-            door_ids = [uuid.UUID(v) for v in request.form.getlist("door_ids")]
-            member_ids = [uuid.UUID(v) for v in request.form.getlist("member_ids")]
-            methods = request.form.getlist("methods") or ["app"]
-            door_ops.create_access(
-                s, customer_id=customer_id, name=request.form.get("name", "").strip(),
-                door_ids=door_ids, member_ids=member_ids, methods=methods,
-                schedule=_schedule_from_form())
-            return redirect(url_for("console.accesses", customer_id=customer_id))
-        except ValueError:
-            error = ValidationFailed({"door_ids": [_("Choose doors and members from the "
-                                                     "lists.")]})
-        except EntryfyError as err:
-            error = err
-    rows = list(s.scalars(select(Access).where(Access.customer_id == customer_id,
-                                               Access.guest.is_(False))
-                          .options(selectinload(Access.doors), selectinload(Access.members))
-                          .order_by(Access.created_at, Access.id).limit(200)))
-    door_rows = list(s.execute(select(Door, Site.name).join(Site, Site.id == Door.site_id)
-                               .where(Door.customer_id == customer_id)
-                               .order_by(Site.name, Door.name)))
-    # The picker shows the first members by name; a customer with thousands of people finds
-    # them by the filter on the members page (the list is bounded, never the whole table).
-    member_rows = list(s.execute(
-        select(Membership.id, Membership.invited_email, Membership.account_id)
-        .where(Membership.customer_id == customer_id, Membership.role != "guest",
-               Membership.active.is_(True))
-        .order_by(Membership.created_at, Membership.id).limit(500)))
-    people = name_ops.person_names(s, (m.account_id for m in member_rows))
-    door_name = {d.id: d.name for d, _site in door_rows}
-    ctx = {"accesses": rows, "doors": door_rows, "door_name": door_name,
-           "members": [(m.id, people.get(m.account_id) or m.invited_email)
-                       for m in member_rows],
-           "days": DAY_KEYS, "methods": (Method.APP, Method.QR, Method.PIN, Method.KEYCARD)}
-    if error is not None:
-        return _form_error("console/accesses.html", error, **ctx)
-    return render_template("console/accesses.html", form={}, **ctx)
+# Accesses: entryfy/console/access_pages.py.
 
 
 # ------------------------------------------------------------------ guests
@@ -296,7 +257,24 @@ def guests(customer_id: uuid.UUID):
         except EntryfyError as err:
             return _form_error("console/guests.html", err, doors=door_rows)
     return render_template("console/guests.html", doors=door_rows, form={},
-                           sent=request.args.get("sent"))
+                           sent=request.args.get("sent"), guests=_guests(me, tz))
+
+
+def _guests(me: Membership, tz: str | None) -> list[tuple[str, str, str]]:
+    """Guests whose visit has not ended yet, soonest first (a bounded list: guests are
+    short-term): address, from, to in the site's time zone. A read of people's addresses,
+    audited as the members list is."""
+    s = db_session()
+    rows = list(s.scalars(select(Membership)
+                          .where(Membership.customer_id == me.customer_id,
+                                 Membership.role == "guest", Membership.active.is_(True),
+                                 Membership.valid_to > clock.now())
+                          .options(selectinload(Membership.account))
+                          .order_by(Membership.valid_from, Membership.id).limit(100)))
+    if rows:
+        record_read(s, me, "members.read", customer_id=me.customer_id, object_type="guests")
+    return [(m.account.email if m.account else (m.invited_email or ""),
+             when(m.valid_from, tz), when(m.valid_to, tz)) for m in rows]
 
 
 # ------------------------------------------------------------------ entries and ledger
@@ -324,8 +302,6 @@ def entries(customer_id: uuid.UUID):
     site = by_id.get(site_id) if site_id else None
     tz = site.timezone if site else (site_rows[0].timezone if site_rows else "Europe/Stockholm")
     first, last = _date_arg("from"), _date_arg("to")
-    import zoneinfo
-
     start = end = None
     if first or last:
         start, end = period(first or dt.date(2000, 1, 1), last or dt.date(2100, 1, 1),
@@ -386,7 +362,9 @@ def ledger(customer_id: uuid.UUID):
     s = db_session()
     site_rows = list(s.scalars(select(Site).where(Site.customer_id == customer_id)
                                .order_by(Site.name)))
-    today = dt.date.today()
+    # This month so far, by the site's calendar (the app's clock, not the server's zone).
+    zone = zoneinfo.ZoneInfo(site_rows[0].timezone if site_rows else "Europe/Stockholm")
+    today = clock.now().astimezone(zone).date()
     return render_template("console/ledger.html", sites=site_rows,
                            first=today.replace(day=1).isoformat(), last=today.isoformat())
 

@@ -27,6 +27,40 @@ DYNAMIC = {
 
 # A plural message is keyed by its (singular, plural) pair and translated as a pair.
 SV: dict[str | tuple[str, str], str | tuple[str, str]] = {
+    "Find by name or e-mail": "Sök på namn eller e-postadress",
+    "Find": "Sök",
+    "Show all": "Visa alla",
+    "App": "App", "App + PIN": "App + PIN-kod", "QR code": "QR-kod",
+    "QR code + PIN": "QR-kod + PIN-kod", "PIN": "PIN-kod", "Keycard": "Passerkort",
+    "Guests invited, visits not yet ended": "Inbjudna gäster, besök som inte är slut",
+    "No guests invited.": "Inga inbjudna gäster.",
+    "Alerts": "Larm",
+    "No open alerts.": "Inga öppna larm.",
+    ("%(num)d refused attempt at the doors in the last 24 hours",
+     "%(num)d refused attempts at the doors in the last 24 hours"):
+        ("%(num)d nekat försök vid dörrarna det senaste dygnet",
+         "%(num)d nekade försök vid dörrarna det senaste dygnet"),
+    ("%(num)d door controller is offline", "%(num)d door controllers are offline"):
+        ("%(num)d dörrcentral är nere", "%(num)d dörrcentraler är nere"),
+    "since %(when)s": "sedan %(when)s",
+    "Doors (of one site)": "Dörrar (på en arbetsplats)",
+    "Valid (site time; leave empty for no limit)":
+        "Giltig (arbetsplatsens tid; lämna tomt för ingen gräns)",
+    "All accesses": "Alla behörigheter",
+    "Access": "Behörighet",
+    "The access has been saved.": "Behörigheten har sparats.",
+    "The access has been removed.": "Behörigheten har tagits bort.",
+    "Change the access": "Ändra behörigheten",
+    "Remove the access": "Ta bort behörigheten",
+    "Its %(n)d members can no longer open these doors by it:":
+        "Dess %(n)d medlemmar kan inte längre öppna de här dörrarna med den:",
+    "Past door events stay. This cannot be undone.":
+        "Tidigare dörrhändelser finns kvar. Det går inte att ångra.",
+    "Remove": "Ta bort",
+    "Cancel": "Avbryt",
+    "Valid": "Giltig",
+    "no limit": "ingen gräns",
+    "Edit": "Ändra",
     "Not a date and time.": "Inte ett datum och en tid.",
     "Choose doors and members from the lists.": "Välj dörrar och medlemmar i listorna.",
     "Required.": "Obligatoriskt.",

@@ -1,5 +1,6 @@
-"""What the console's dashboard shows: who is on site now (open entries, with names), and
-what waits for the customer (pending data-subject requests, open tickets).
+"""What the console's dashboard shows: who is on site now (open entries, with names), what
+waits for the customer (pending data-subject requests, open tickets) and the open alerts
+(door controllers gone quiet, refused attempts at the doors in the last day).
 
 Small on purpose: the site operations work (#16) brings the full on-site list API; this is the
 dashboard's summary, a bounded number of names per site and a count, in three queries whatever
@@ -14,8 +15,9 @@ import uuid
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from entryfy import clock
 from entryfy.ops.names import full_name
-from models import Account, DataRequestPart, Entry, Site, Ticket
+from models import AccessEvent, Account, Controller, DataRequestPart, Entry, Site, Ticket
 
 
 @dataclasses.dataclass
@@ -62,3 +64,28 @@ def waiting(session: Session, customer_id: uuid.UUID) -> dict[str, int]:
     tickets = session.scalar(select(func.count()).select_from(Ticket).where(
         Ticket.customer_id == customer_id, Ticket.status != "closed"))
     return {"requests": pending or 0, "tickets": tickets or 0}
+
+
+@dataclasses.dataclass
+class Alerts:
+    offline: list[tuple[str, dt.datetime]]  # controller name, offline since (first 20)
+    offline_count: int
+    denied_last_day: int
+
+    @property
+    def any(self) -> bool:
+        return bool(self.offline_count or self.denied_last_day)
+
+
+def alerts(session: Session, customer_id: uuid.UUID, *, shown: int = 20) -> Alerts:
+    """What needs a look: controllers the worker's offline check flagged (entryfy.jobs), and
+    refused door attempts in the last 24 hours (the index on customer and time serves it)."""
+    offline = Controller.customer_id == customer_id, Controller.offline_since.is_not(None)
+    names = session.execute(select(Controller.name, Controller.offline_since).where(*offline)
+                            .order_by(Controller.offline_since, Controller.name).limit(shown))
+    count = session.scalar(select(func.count()).select_from(Controller).where(*offline)) or 0
+    denied = session.scalar(select(func.count()).select_from(AccessEvent).where(
+        AccessEvent.customer_id == customer_id,
+        AccessEvent.occurred_at >= clock.now() - dt.timedelta(days=1),
+        AccessEvent.outcome == "denied")) or 0
+    return Alerts([(n, since) for n, since in names], count, denied)

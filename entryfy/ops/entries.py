@@ -694,10 +694,10 @@ def record_ledger_read(session: Session, site: Site, start: dt.datetime, end: dt
     audit.record(session, action="entries.read", customer_id=site.customer_id,
                  actor_id=by.account_id, actor_role=by.role, object_type="ledger",
                  object_id=site.id)
-    for subject in ledger_subjects(session, site, start, end):
-        audit.record(session, action="identity_number.read", customer_id=site.customer_id,
-                     actor_id=by.account_id, actor_role=by.role, subject_id=subject,
-                     object_type="ledger", object_id=site.id)
+    audit.record_many(session, action="identity_number.read", customer_id=site.customer_id,
+                      subject_ids=ledger_subjects(session, site, start, end),
+                      actor_id=by.account_id, actor_role=by.role, object_type="ledger",
+                      object_id=site.id)
 
 
 def ledger_subjects(session: Session, site: Site, start: dt.datetime,

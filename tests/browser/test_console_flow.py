@@ -293,3 +293,65 @@ def test_swedish_console(live, browser, cast):
     d.get(f"{live.url}/console/c/{cast['customer']}/entries")
     assert "Närvaro, senaste först" in text(d)
     screenshot(d, "12-entries-sv")
+
+
+def test_change_and_remove_an_access(live, browser, cast):  # type: ignore[no-untyped-def]
+    """An access changed in the weekly editor (a Saturday window added, a method swapped), then
+    removed through the confirm step; the audit trail names both."""
+    from selenium.webdriver.common.by import By
+
+    from entryfy.ops import doors as door_ops
+    from entryfy.ops import sites as site_ops
+    from models import Access, AuditEvent
+
+    cid = cast["customer"]
+    with live.session() as s:
+        site = site_ops.create_site(s, cid, {"name": "Bryggan", "latitude": 59.3,
+                                             "longitude": 18.0, "radius_m": 100})
+        door = door_ops.create_door(s, site=site, name="Port A")
+        access = door_ops.create_access(s, customer_id=cid, name="Snickare", door_ids=[door.id],
+                                        member_ids=[], methods=["app"],
+                                        schedule=[{"days": ["mon"], "start": "07:00",
+                                                   "end": "16:00"}])
+        s.commit()
+        access_id = access.id
+    d = browser
+    d.delete_all_cookies()
+    d.get(live.url + "/console/login")
+    fill(d, {"email": cast["admin"], "password": PASSWORD})
+    submit(d)
+    wait_for(lambda: "Dashboard" in d.title, what="the dashboard")
+
+    d.get(f"{live.url}/console/c/{cid}/accesses")
+    row = wait_for(lambda: next(r for r in d.find_elements(By.CSS_SELECTOR, "main tbody tr")
+                                if "Snickare" in r.text), what="the access's row")
+    row.find_element(By.PARTIAL_LINK_TEXT, "Edit").click()
+    wait_for(lambda: "Change the access" in text(d), what="the edit page")
+    assert d.find_element(By.NAME, "w0_mon").is_selected()
+    fill(d, {"name": "Snickare helg"})
+    d.find_element(By.NAME, "w1_sat").click()
+    for name, value in (("w1_start", "08:00"), ("w1_end", "12:00")):
+        d.execute_script("arguments[0].value = arguments[1]", d.find_element(By.NAME, name),
+                         value)
+    d.find_element(By.CSS_SELECTOR, "input[name=methods][value=app]").click()
+    d.find_element(By.CSS_SELECTOR, "input[name=methods][value=keycard]").click()
+    submit(d)
+    wait_for(lambda: "The access has been saved." in text(d), what="the saved access")
+    screenshot(d, "13-access-edit")
+    with live.session() as s:
+        a = s.get(Access, access_id)
+        assert a.name == "Snickare helg" and a.methods == ["keycard"]
+        assert a.schedule == [{"days": ["mon"], "start": "07:00", "end": "16:00"},
+                              {"days": ["sat"], "start": "08:00", "end": "12:00"}]
+
+    d.find_element(By.LINK_TEXT, "Remove the access").click()
+    wait_for(lambda: "This cannot be undone." in text(d), what="the confirm step")
+    assert "Port A" in text(d)
+    submit(d)
+    wait_for(lambda: "The access has been removed." in text(d), what="the access removed")
+    assert "Snickare helg" not in text(d)
+    with live.session() as s:
+        assert s.get(Access, access_id) is None
+        actions = set(s.scalars(select(AuditEvent.action).where(
+            AuditEvent.object_id == str(access_id))))
+        assert {"access.update", "access.delete"} <= actions

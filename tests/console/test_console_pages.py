@@ -140,6 +140,30 @@ def test_members_list_names_and_invite(client, session, world):
     assert "newcomer@example.test" in client.get(url).get_data(as_text=True)
 
 
+def test_find_members_by_name_or_e_mail(client, session, world, make):
+    other = make.account(first_name="Per", last_name="Persson")
+    make.membership(world.a.customer, other, "member")
+    make.membership(world.b.customer, make.account(first_name="Per", last_name="Bsson"),
+                    "member")
+    session.commit()
+    console_login(client, world.a.admin.email)
+    url = f"/console/c/{world.a.customer.id}/members"
+    post_form(client, url, email="per.invited@example.test", role="member")
+
+    def names(q: str) -> str:
+        r = client.get(url, query_string={"q": q})
+        assert r.status_code == 200
+        return r.get_data(as_text=True).split("Members and invitations")[1]
+
+    found = names("per pers")  # first and last name together, any case
+    assert "Persson" in found and world.a.worker.last_name not in found
+    assert "Bsson" not in found  # another customer's Per
+    assert "per.invited@example.test" in names("INVITED")
+    assert "Persson" in names(other.email.split("@")[0].upper())
+    assert "Persson" not in names("100%") and "Persson" not in names("_")  # literal, not wild
+    assert world.a.worker.last_name in names("")  # empty: everyone
+
+
 def test_invite_refusals_show_on_the_form(client, world):
     console_login(client, world.a.admin.email)
     url = f"/console/c/{world.a.customer.id}/members"
@@ -243,6 +267,19 @@ def test_guest_invitation_from_the_console(client, app, session, world):
     assert msg["To"] == "besok@example.test"
     images = [p for p in msg.iter_attachments() if p.get_content_type() == "image/png"]
     assert len(images) == 1 and images[0].get_content().startswith(b"\x89PNG")
+    # The page lists the guest whose visit has not ended, in site time, and audits the read.
+    page = client.get(f"/console/c/{world.a.customer.id}/guests",
+                      headers={"Accept-Language": "sv"}).get_data(as_text=True)
+    # (the form's times were typed in site time; the list shows them back the same way)
+    assert "besok@example.test" in page and start.strftime("%Y-%m-%d %H:%M") in page
+    assert session.scalar(select(AuditEvent).where(AuditEvent.action == "members.read",
+                                                   AuditEvent.object_type == "guests"))
+    assert "besok@example.test" not in client.get(
+        f"/console/c/{world.a.customer.id}/guests").get_data(as_text=True).split(
+        "Guests invited")[0]  # the form is not prefilled with it
+    with clock.frozen_at(start + dt.timedelta(hours=5)):  # the visit is over
+        later = client.get(f"/console/c/{world.a.customer.id}/guests").get_data(as_text=True)
+    assert "besok@example.test" not in later and "No guests invited." in later
 
 
 # ------------------------------------------------------------------ entries and corrections
@@ -306,3 +343,38 @@ def test_dashboard_counts(client, session, world, lang, expected):
     console_login(client, world.a.admin.email)
     page = client.get(dash(world.a), headers={"Accept-Language": lang}).get_data(as_text=True)
     assert expected in page
+
+
+def test_dashboard_alerts_offline_controllers_and_refused_attempts(client, session, world):
+    from entryfy.ops import doors as door_ops
+    from models import AccessEvent
+
+    def denied(customer, door, at):  # type: ignore[no-untyped-def]
+        session.add(AccessEvent(id=uuid.uuid4(), customer_id=customer.id, door_id=door.id,
+                                method="app", outcome="denied", reason="no_access",
+                                source="app", occurred_at=at, recorded_at=at))
+
+    console_login(client, world.a.admin.email)
+    assert "No open alerts." in client.get(dash(world.a)).get_data(as_text=True)
+    now = clock.now()
+    ctrl, _key = door_ops.create_controller(session, customer_id=world.a.customer.id,
+                                            name="Central Norr")
+    ctrl.offline_since = now - dt.timedelta(hours=2)
+    door_ops.create_controller(session, customer_id=world.a.customer.id, name="Central Syd")
+    b_ctrl, _key = door_ops.create_controller(session, customer_id=world.b.customer.id,
+                                              name="B:s central")
+    b_ctrl.offline_since = now
+    door_a = door_ops.create_door(session, site=world.a.site, name="Grind")
+    door_b = door_ops.create_door(session, site=world.b.site, name="B:s grind")
+    for minutes in (5, 60):
+        denied(world.a.customer, door_a, now - dt.timedelta(minutes=minutes))
+    denied(world.a.customer, door_a, now - dt.timedelta(days=2))  # older than a day
+    denied(world.b.customer, door_b, now)  # another customer's
+    session.commit()
+    page = client.get(dash(world.a)).get_data(as_text=True)
+    assert "2 refused attempts at the doors in the last 24 hours" in page
+    assert "outcome=denied" in page
+    assert "1 door controller is offline" in page and "Central Norr" in page
+    assert "Central Syd" not in page and "B:s central" not in page
+    sv = client.get(dash(world.a), headers={"Accept-Language": "sv"}).get_data(as_text=True)
+    assert "2 nekade försök vid dörrarna det senaste dygnet" in sv

@@ -4,6 +4,7 @@ last record), the table is append-only, and retention keeps the chain verifiable
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import uuid
 
 import pytest
@@ -179,3 +180,55 @@ def test_a_platform_event_from_an_unscoped_session(database, world):
         s.commit()
     finally:
         s.close()
+
+
+# ------------------------------------------------------------------ many records at once
+
+def test_many_records_are_links_of_the_chain_like_single_ones(session, world):
+    cid = world.a.customer.id
+    first = _events(session, cid, 1)[0]
+    subjects = [uuid.uuid4() for _ in range(2500)]  # more than one INSERT batch (1,000)
+    actor = uuid.uuid4()
+    assert audit.record_many(session, action="identity_number.read", customer_id=cid,
+                             subject_ids=subjects, actor_id=actor, actor_role="admin",
+                             object_type="ledger", object_id=world.a.site.id) == 2500
+    last = audit.record(session, action="member.read", customer_id=cid)
+    assert last.seq == 2502  # the chain goes on after the batch
+    name = audit.chain_name(cid)
+    rows = list(session.scalars(select(AuditEvent).where(AuditEvent.chain == name)
+                                .order_by(AuditEvent.seq)))
+    assert [e.seq for e in rows] == list(range(1, 2503))
+    batch = rows[1:-1]
+    assert [e.subject_id for e in batch] == subjects
+    assert {(e.action, e.actor_id, e.actor_role, e.object_type, e.object_id) for e in batch} == {
+        ("identity_number.read", actor, "admin", "ledger", str(world.a.site.id))}
+    assert batch[0].prev_hash == first.hash and last.prev_hash == batch[-1].hash
+    for prev, ev in itertools.pairwise(rows):
+        assert ev.prev_hash == prev.hash and ev.hash == audit.compute_hash(ev)
+    head = session.get(AuditChainHead, name)
+    assert (head.seq, head.hash) == (2502, last.hash)
+    assert list(audit.verify(session)) == []
+
+
+def test_no_subjects_write_nothing(session, world):
+    cid = world.a.customer.id
+    assert audit.record_many(session, action="identity_number.read", customer_id=cid,
+                             subject_ids=[]) == 0
+    assert audit.count(session, cid) == 0
+    assert session.get(AuditChainHead, audit.chain_name(cid)) is None
+
+
+def test_a_changed_record_of_a_batch_is_found_by_the_verify_command(committed, make, backend,
+                                                                    runner):
+    customer = make.customer()
+    make.s.commit()
+    with committed.transaction(SYSTEM) as s:
+        audit.record_many(s, action="identity_number.read", customer_id=customer.id,
+                          subject_ids=[uuid.uuid4() for _ in range(5)], actor_role="admin")
+    assert runner.invoke(args=["audit", "verify"]).exit_code == 0
+    _tamper(backend, "UPDATE audit_events SET subject_id = :s WHERE id = :i",
+            {"s": uuid.uuid4().hex if backend.name == "sqlite" else uuid.uuid4(),
+             "i": _id(backend, committed, customer, 3)})
+    assert (3, "record content changed") in _problems(committed)
+    r = runner.invoke(args=["audit", "verify"])
+    assert r.exit_code == 1 and "record content changed" in r.output
