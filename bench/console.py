@@ -116,7 +116,7 @@ def _seed(admin_url: str, people: int, shifts: int, data_key: str) -> dict[str, 
             s.execute(insert(AccessEvent), events[chunk:chunk + 5000])
         access = door_ops.create_access(s, customer_id=customer.id, name="Day shift",
                                         door_ids=[doors[0].id],
-                                        member_ids=[m["id"] for m in members[:200]],
+                                        member_ids=[uuid.UUID(str(m["id"])) for m in members[:200]],
                                         methods=["app"])
         ticket = support_ops.open_ticket(s, customer_id=customer.id, author=admin,
                                          subject="Bench ticket", body="Body")

@@ -26,7 +26,7 @@ from entryfy.ops import doors as door_ops
 from entryfy.ops import names as name_ops
 from entryfy.web import db_session
 from models import Access, Door, Membership, Site
-from models.doors import METHODS
+from models.vocab import METHODS
 
 WINDOWS = 3  # rows of the weekly editor; an access rarely needs more than three windows
 PICKER_LIMIT = 500  # members offered in the picker (an access's own are always added)
@@ -127,14 +127,14 @@ def _choices(customer_id: uuid.UUID, access: Access | None = None) -> dict[str, 
             "method_label": method_labels()}
 
 
-def _render(template: str, status: int, err: EntryfyError | None, **ctx: Any):  # type: ignore[no-untyped-def]
+def _render(template: str, status: int, err: EntryfyError | None, **ctx: Any):
     errors = (err.extra.get("errors") or {}) if err is not None else {}
     return render_template(template, error=err.detail if err is not None else None,
                            field_errors=errors, **ctx), status
 
 
 @bp.route("/c/<uuid:customer_id>/accesses", methods=["GET", "POST"])
-def accesses(customer_id: uuid.UUID):  # type: ignore[no-untyped-def]
+def accesses(customer_id: uuid.UUID):
     me = enter(customer_id, ADMIN)
     s = db_session()
     choices = _choices(customer_id)
@@ -163,7 +163,7 @@ def accesses(customer_id: uuid.UUID):  # type: ignore[no-untyped-def]
 
 
 @bp.route("/c/<uuid:customer_id>/accesses/<uuid:access_id>", methods=["GET", "POST"])
-def access_edit(customer_id: uuid.UUID, access_id: uuid.UUID):  # type: ignore[no-untyped-def]
+def access_edit(customer_id: uuid.UUID, access_id: uuid.UUID):
     me = enter(customer_id, ADMIN)
     s = db_session()
     access = door_ops.load_access(s, customer_id, access_id)
@@ -186,7 +186,7 @@ def access_edit(customer_id: uuid.UUID, access_id: uuid.UUID):  # type: ignore[n
 
 
 @bp.route("/c/<uuid:customer_id>/accesses/<uuid:access_id>/delete", methods=["GET", "POST"])
-def access_delete(customer_id: uuid.UUID, access_id: uuid.UUID):  # type: ignore[no-untyped-def]
+def access_delete(customer_id: uuid.UUID, access_id: uuid.UUID):
     """GET: the confirm step (what goes, and that past door events stay); POST: remove."""
     me = enter(customer_id, ADMIN)
     s = db_session()

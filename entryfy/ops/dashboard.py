@@ -68,7 +68,7 @@ def waiting(session: Session, customer_id: uuid.UUID) -> dict[str, int]:
 
 @dataclasses.dataclass
 class Alerts:
-    offline: list[tuple[str, dt.datetime]]  # controller name, offline since (first 20)
+    offline: list[tuple[str, dt.datetime | None]]  # controller name, offline since (first 20)
     offline_count: int
     denied_last_day: int
 
