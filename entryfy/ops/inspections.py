@@ -4,8 +4,12 @@ for one site's ledger over a chosen period plus who is on site at the moment of 
 it expires after a number of hours and can be revoked.
 
 The code is 10 characters from a 31-letter alphabet without look-alikes (about 50 bits),
-shown once and kept only as a SHA-256 hash; with expiry in hours and the endpoint
-throttled per client address, guessing is hopeless. Every use writes ``inspection.used``
+shown once and kept only as a keyed hash (HMAC-SHA256 under a key derived from the app's
+data key, ``security.DataKeys.keyed_hash``, the one rule ID06 card numbers use too); with
+expiry in hours and the endpoint throttled per client address, guessing is hopeless, and a
+copy of the table without the key gives no code either. Codes issued before the keyed hash
+(plain SHA-256) no longer match and answer 404: they live hours, so the admin issues a new
+one (docs/LEDGER.md). Every use writes ``inspection.used``
 plus one ``identity_number.read`` per person shown into the customer's audit trail, with
 ``actor_role`` "inspector" (the inspector has no account: the inspection id is the actor's
 trace).
@@ -17,8 +21,9 @@ import dataclasses
 import datetime as dt
 import secrets
 import uuid
+from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
 from entryfy import clock, security
@@ -41,8 +46,13 @@ def normalise_code(code: str) -> str:
     return "".join(ch for ch in code.upper() if ch.isalnum())
 
 
+CODE_PURPOSE = "inspection-code"
+
+
 def _code_hash(code: str) -> str:
-    return security.sha256_hex("inspection:" + normalise_code(code))
+    # Keyed (HMAC with a key derived from the app's data key, as ID06 card numbers): ~50 bits
+    # of code would fall to an offline search of a stolen table without the key.
+    return security.keys().keyed_hash(CODE_PURPOSE, normalise_code(code))
 
 
 def _new_code() -> str:
@@ -89,6 +99,30 @@ def create_inspection(session: Session, site: Site, *, start: dt.datetime, end: 
 def revoke_inspection(session: Session, site: Site, inspection_id: uuid.UUID, *,
                       actor_id: uuid.UUID | None) -> None:
     revoke_at_site(session, Inspection, site, inspection_id, "inspection", actor_id=actor_id)
+
+
+STATUSES = ("active", "expired", "revoked")
+
+
+def status_of(inspection: Inspection, now: dt.datetime) -> str:
+    """``revoked`` wins over ``expired``: an access revoked before it ran out was stopped."""
+    if inspection.revoked_at is not None:
+        return "revoked"
+    return "active" if inspection.expires_at > now else "expired"
+
+
+def site_inspections(site: Site, *, status: str | None, now: dt.datetime) -> Select[Any]:
+    """The site's inspectors' accesses as a statement for a page (newest first, the view
+    pages it), optionally only those of one ``status`` at ``now`` (as ``status_of``)."""
+    stmt = select(Inspection).where(Inspection.customer_id == site.customer_id,
+                                    Inspection.site_id == site.id)
+    if status == "revoked":
+        stmt = stmt.where(Inspection.revoked_at.is_not(None))
+    elif status == "active":
+        stmt = stmt.where(Inspection.revoked_at.is_(None), Inspection.expires_at > now)
+    elif status == "expired":
+        stmt = stmt.where(Inspection.revoked_at.is_(None), Inspection.expires_at <= now)
+    return stmt
 
 
 @dataclasses.dataclass
