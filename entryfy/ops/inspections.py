@@ -21,6 +21,7 @@ import dataclasses
 import datetime as dt
 import secrets
 import uuid
+from collections.abc import Iterator
 from typing import Any
 
 from sqlalchemy import Select, select
@@ -131,25 +132,22 @@ class InspectionView:
     site: Site
     customer: Customer
     viewed_at: dt.datetime
-    ledger: list[entry_ops.LedgerRow]
+    # Read lazily, in batches, when iterated (once): a ledger of years streams in flat memory.
+    ledger: Iterator[entry_ops.LedgerRow]
     present: list[onsite.Present]
     employer_org_nr: str | None
-
-    @property
-    def contractors(self) -> list[dict[str, str | None]]:
-        """Each employer on the ledger or on site, by org nr (builder's own people too)."""
-        seen: dict[str | None, str | None] = {}
-        for r in [*self.ledger, *self.present]:
-            if r.employer_org_nr not in seen or seen[r.employer_org_nr] is None:
-                seen[r.employer_org_nr] = r.employer_name
-        return [{"org_nr": k, "name": v}
-                for k, v in sorted(seen.items(), key=lambda kv: kv[0] or "")]
+    contractors: list[dict[str, str | None]]
 
 
 def open_inspection(session: Session, code: str, *,
                     employer_org_nr: str | None = None) -> InspectionView:
     """The ledger and the on-site list an inspector's ``code`` gives, audited. Missing,
-    expired and revoked codes are all NotFound, alike. Scopes the session to the customer."""
+    expired and revoked codes are all NotFound, alike. Scopes the session to the customer.
+
+    Everything the inspector will see is audited here, before the first row is read: the use
+    and every person whose identity number the ledger or the on-site list shows (the caller
+    commits before streaming, as the customer's own ledger export does).
+    """
     now = clock.now()
     with system_scope(session, "inspection code"):
         inspection = session.scalar(select(Inspection).where(
@@ -162,23 +160,33 @@ def open_inspection(session: Session, code: str, *,
     customer = session.get(Customer, inspection.customer_id)
     if site is None or customer is None or customer.status == "ended":
         raise NotFound("No such inspection code, or it has expired.")
-    rows = list(entry_ops.ledger_rows(session, site, inspection.period_from,
-                                      inspection.period_to))
+    start, end = inspection.period_from, inspection.period_to
     present = onsite.on_site(session, site, with_identity=True)
     if employer_org_nr is not None:
-        rows = [r for r in rows if r.employer_org_nr == employer_org_nr]
         present = [p for p in present if p.employer_org_nr == employer_org_nr]
+    # Each employer on the ledger or on site, by org nr (the builder's own people too).
+    names: dict[str | None, str | None] = {}
+    for org, name in [*entry_ops.ledger_employers(session, site, start, end,
+                                                  employer_org_nr=employer_org_nr),
+                      *((p.employer_org_nr, p.employer_name) for p in present)]:
+        if names.get(org) is None:
+            names[org] = name
+    contractors = [{"org_nr": k, "name": v}
+                   for k, v in sorted(names.items(), key=lambda kv: kv[0] or "")]
     inspection.last_used_at = now
     audit.record(session, action="inspection.used", customer_id=site.customer_id,
                  actor_role="inspector", object_type="inspection", object_id=inspection.id)
-    shown = sorted({r.account_id for r in rows if r.account_id and r.identity_number}
+    shown = sorted(set(entry_ops.ledger_subjects(session, site, start, end,
+                                                 employer_org_nr=employer_org_nr))
                    | {p.account_id for p in present if p.identity_number})
     for subject in shown:
         audit.record(session, action="identity_number.read", customer_id=site.customer_id,
                      actor_role="inspector", subject_id=subject, object_type="inspection",
                      object_id=inspection.id)
     session.flush()
-    return InspectionView(inspection, site, customer, now, rows, present, employer_org_nr)
+    rows = entry_ops.ledger_rows(session, site, start, end, employer_org_nr=employer_org_nr)
+    return InspectionView(inspection, site, customer, now, rows, present, employer_org_nr,
+                          contractors)
 
 
 # Retention: an access is deleted two years after it ended (registry "inspection_access").

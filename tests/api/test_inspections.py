@@ -212,18 +212,20 @@ def test_the_inspection_drill(client, session, make, world, ah):
     session.commit()
     code = issue(client, a, ah)["code"]
     with clock.frozen_at(T0 + dt.timedelta(minutes=1)):
+        # Both streamed: each read to its end before the next request.
         on_site = client.get(f"/api/v1/customers/{a.customer.id}/sites/{a.site.id}"
                              "/on-site?format=csv", headers=ah)
+        listed_text = on_site.get_data(as_text=True)
         inspector = client.get(f"/api/v1/inspections/{code}/ledger?format=csv")
+        seen_text = inspector.get_data(as_text=True)
     assert on_site.status_code == inspector.status_code == 200
-    listed = list(csv.DictReader(io.StringIO(on_site.get_data(as_text=True))))
-    seen = [r for r in csv.DictReader(io.StringIO(inspector.get_data(as_text=True)))
-            if r["section"] == "on_site"]
+    listed = list(csv.DictReader(io.StringIO(listed_text)))
+    seen = [r for r in csv.DictReader(io.StringIO(seen_text)) if r["section"] == "on_site"]
     assert len(listed) == len(seen) == 300
     assert [(r["entry_id"], r["person_name"], r["employer_name"], r["checked_in_at"])
             for r in listed] == [
         (r["entry_id"], r["name"], r["employer_name"], r["checked_in_at"]) for r in seen]
-    ledger_rows = [r for r in csv.DictReader(io.StringIO(inspector.get_data(as_text=True)))
+    ledger_rows = [r for r in csv.DictReader(io.StringIO(seen_text))
                    if r["section"] == "ledger"]
     assert len(ledger_rows) == 301
 
@@ -279,3 +281,46 @@ def test_the_list_refuses_others_and_bad_filters(client, world, ah):
     problem(client.get(f"{base(a)}?status=used", headers=ah), 400)
     problem(client.get(f"{base(a)}?cursor=not-a-cursor", headers=ah), 400)
     problem(client.get(f"{base(a)}?limit=0", headers=ah), 400)
+
+
+@pytest.mark.parametrize("fmt", ["json", "csv"])
+def test_the_inspectors_ledger_is_streamed(client, session, world, ah, monkeypatch, fmt):
+    """JSON and CSV come from the cursor piece by piece: when the first pieces are out, the
+    ledger has not been read to its end (flat memory for a long period), and the whole body
+    still lists every shift, in order; the use was audited before."""
+    import json
+
+    from api import printing
+    from entryfy.ops import entries as entry_ops
+
+    a = world.a
+    shifts = [entry(session, a.site, a.worker, checked_in_at=T0 - dt.timedelta(hours=20 - i),
+                    checked_out_at=T0 - dt.timedelta(hours=19.5 - i)) for i in range(12)]
+    session.commit()
+    code = issue(client, a, ah)["code"]
+    read: list[int] = []
+    real = entry_ops.ledger_rows
+
+    def counted(*args, **kw):  # type: ignore[no-untyped-def]
+        for row in real(*args, **kw):
+            read.append(1)
+            yield row
+
+    monkeypatch.setattr(entry_ops, "ledger_rows", counted)
+    monkeypatch.setitem(printing.csv_stream.__kwdefaults__, "batch", 2)
+    r = client.get(f"/api/v1/inspections/{code}/ledger?format={fmt}")
+    assert r.status_code == 200 and r.is_streamed
+    pieces = iter(r.response)
+    head = [next(pieces), next(pieces)]
+    assert 0 < len(read) < len(shifts)
+    text = "".join(p.decode() if isinstance(p, bytes) else p for p in [*head, *pieces])
+    assert len(read) == len(shifts)
+    if fmt == "json":
+        ids = [i["entry_id"] for i in json.loads(text)["ledger"]]
+    else:
+        ids = [x["entry_id"] for x in csv.DictReader(io.StringIO(text))
+               if x["section"] == "ledger"]
+    assert ids == [str(e.id) for e in shifts]
+    used = session.scalars(select(AuditEvent.action).where(
+        AuditEvent.actor_role == "inspector")).all()
+    assert used == ["inspection.used"]  # the worker has no identity number to show
