@@ -12,7 +12,7 @@ from collections.abc import Iterable, Iterator
 from typing import Any
 
 import marshmallow as ma
-from flask import Response, current_app, stream_with_context
+from flask import Response, current_app
 from flask_limiter.util import get_remote_address
 
 from api import printing
@@ -21,7 +21,7 @@ from entryfy.extensions import limiter
 from entryfy.ops import inspections as ops
 from entryfy.ops.customers import normalise_org_nr
 from entryfy.ops.names import full_name
-from entryfy.web import db_session
+from entryfy.web import db_session, streamed
 
 blp = Blueprint("inspections", __name__, url_prefix="/api/v1",
                 description="Skatteverket's inspection (kontrollbesök): the ledger by code")
@@ -143,7 +143,7 @@ def inspection_ledger(args: dict[str, Any], code: str):  # type: ignore[no-untyp
             (("on_site", *lead, *[p.get(c) for c in LEDGER_COLUMNS]) for p in present),
             (("ledger", *lead, *[item[c] for c in LEDGER_COLUMNS])
              for item in map(_ledger_item, v.ledger)))
-        return Response(stream_with_context(printing.csv_stream(head, rows)),
+        return Response(streamed(printing.csv_stream(head, rows)),
                         mimetype="text/csv", headers=headers)
     if args["format"] == "pdf":
         # A document for paper: made whole (fpdf2 writes no stream).
@@ -191,7 +191,7 @@ def inspection_ledger(args: dict[str, Any], code: str):  # type: ignore[no-untyp
         "viewed_at": _iso(v.viewed_at), "expires_at": _iso(v.inspection.expires_at),
         "employer_org_nr": org_nr, "on_site": {"count": len(present), "items": present},
     }
-    return Response(stream_with_context(_json_stream(head, v.ledger)),
+    return Response(streamed(_json_stream(head, v.ledger)),
                     mimetype="application/json", headers=headers)
 
 

@@ -18,14 +18,14 @@ from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 import marshmallow as ma
-from flask import Response, request, stream_with_context
+from flask import Response, request
 from sqlalchemy import select
 
 from api.access import ADMIN, require_customer
 from api.base import Blueprint, OutSchema, QuerySchema
 from entryfy.errors import NotFound, ValidationFailed
 from entryfy.ops import entries as ops
-from entryfy.web import db_session
+from entryfy.web import db_session, streamed
 from models import Site
 
 blp = Blueprint("ledger", __name__, url_prefix="/api/v1",
@@ -220,13 +220,13 @@ def ledger(args: dict[str, Any], customer_id: uuid.UUID,
             "excel-sv" if request.accept_languages.best_match(["sv", "en"]) == "sv"
             else "rfc4180")
         headers["Content-Disposition"] = f'attachment; filename="{file_name(site, start, end)}"'
-        return Response(stream_with_context(_csv_stream(rows, tz, dialect)),
+        return Response(streamed(_csv_stream(rows, tz, dialect)),
                         mimetype="text/csv", headers=headers)
     when = _local(tz)
     head = {"site_id": str(site.id), "ledger_id": site.ledger_id, "site_name": site.name,
             "site_address": site.address, "customer_id": str(customer_id),
             "timezone": site.timezone, "from": when(start), "to": when(end)}
-    return Response(stream_with_context(_json_stream(head, rows, when)),
+    return Response(streamed(_json_stream(head, rows, when)),
                     mimetype="application/json", headers=headers)
 
 

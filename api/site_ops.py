@@ -9,7 +9,7 @@ import uuid
 from typing import Any
 
 import marshmallow as ma
-from flask import Response, stream_with_context
+from flask import Response
 from flask.views import MethodView
 
 from api import printing
@@ -29,7 +29,7 @@ from entryfy.ops import kiosks as kiosk_ops
 from entryfy.ops import onsite
 from entryfy.ops import sites as site_ops
 from entryfy.ops.customers import get_member
-from entryfy.web import db_session
+from entryfy.web import db_session, streamed
 from models import Inspection
 from privacy import audit
 
@@ -93,7 +93,7 @@ def on_site(args: dict[str, Any], customer_id: uuid.UUID,
         # Streamed from a cursor after the commit (the audit record is in before the first
         # byte): flat memory at any size.
         headers["Content-Disposition"] = f'attachment; filename="on-site-{site.id}.csv"'
-        return Response(stream_with_context(printing.csv_stream(
+        return Response(streamed(printing.csv_stream(
             ON_SITE_COLUMNS, onsite.on_site_cells(s, site))), mimetype="text/csv",
             headers=headers)
     people = onsite.on_site(s, site)

@@ -460,3 +460,27 @@ def test_the_database_function_holds_the_wall(backend, session, world, crew):
     assert names() == ["=Cmd", "Anna", "Bo"]
     _as(conn, scope="system")
     assert names() == ["=Cmd", "Anna", "Bo"]
+
+
+def test_a_streamed_body_ends_its_session(client, world, crew, monkeypatch):
+    """The app context's teardown runs when the view returns, before a streamed body is
+    read; the body's reads start a transaction of their own, which must end with the body
+    (entryfy.web.streamed), not whenever the garbage collector finds the session."""
+    from sqlalchemy.orm import Session
+
+    closed: list[Session] = []
+    real = Session.close
+
+    def spy(self):  # type: ignore[no-untyped-def]
+        closed.append(self)
+        return real(self)
+
+    monkeypatch.setattr(Session, "close", spy)
+    r = client.get(url(world.a, "?format=csv"), headers=bearer(client, world.a.admin))
+    pieces = iter(r.response)
+    next(pieces)
+    at_first_piece = list(closed)
+    rest = list(pieces)
+    assert rest is not None
+    assert len(closed) == len(at_first_piece) + 1
+    assert closed[-1] in at_first_piece  # the request's own session, closed again at the end
