@@ -19,12 +19,13 @@ from typing import Any
 
 from fpdf import FPDF
 
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+_FORMULA_START = frozenset("=+-@\t\r")
 
 
 def cell(value: Any) -> Any:
     """A CSV cell that a spreadsheet will not run as a formula."""
-    if isinstance(value, str) and value.startswith(_FORMULA_START):
+    # A set lookup of the first character: this runs for every cell of a 10,000-row list.
+    if isinstance(value, str) and value[:1] in _FORMULA_START:
         return "'" + value
     return value
 

@@ -13,10 +13,11 @@ production. Then, in this process, ``GET /api/v1/customers/{c}/sites/{s}/on-site
 the whole app (Flask test client: sign-in, access check, audit record, every row, commit,
 the streamed body read to its end), ``--requests`` times as JSON and as ``?format=csv``.
 
-Prints p50/p99/mean in milliseconds and the SQL statements per request, per backend and
-format. Each answer must be a 200 listing all ``--people``. Exit status: 0 when every p99 is
-under ``--target-ms``, 1 when one is not, 2 on any error. The machine's load is printed
-beside the figures: on a shared machine compare runs, not absolute numbers.
+Prints p50/p99/mean in milliseconds, this process's CPU per request (the app's share) and
+the SQL statements per request, per backend and format. Each answer must be a 200 listing all
+``--people``. Exit status: 0 when every p99 is under ``--target-ms``, 1 when one is not, 2 on
+any error. The machine's load is printed beside the figures: on a shared machine compare
+runs, not absolute numbers.
 """
 
 from __future__ import annotations
@@ -155,8 +156,10 @@ def _backend(name: str, pg_url: str) -> Iterator[tuple[str, str]]:
         yield url, url
 
 
-def bench(backend: str, args: argparse.Namespace) -> list[tuple[str, str, list[float], float]]:
-    """[(backend, format, latencies in ms, statements per request)] for one backend."""
+def bench(backend: str, args: argparse.Namespace
+          ) -> list[tuple[str, str, list[float], float, float]]:
+    """[(backend, format, latencies in ms, statements per request, app CPU ms per request)]
+    for one backend."""
     history = args.history if backend == "postgresql" else args.sqlite_history
     with _backend(backend, args.url) as (admin_url, app_url):
         env = entryfy_env(app_url)
@@ -186,9 +189,11 @@ def bench(backend: str, args: argparse.Namespace) -> list[tuple[str, str, list[f
             path = url if fmt == "json" else url + "?format=csv"
             samples: list[float] = []
             statements[0] = 0
+            cpu0 = 0.0
             for i in range(args.warmup + args.requests):
                 if i == args.warmup:
                     statements[0] = 0
+                    cpu0 = time.process_time()
                 t0 = time.perf_counter()
                 r = client.get(path, headers=headers)
                 body = r.get_data()  # a streamed body is produced here
@@ -201,7 +206,10 @@ def bench(backend: str, args: argparse.Namespace) -> list[tuple[str, str, list[f
                     raise BenchError(f"{backend} {fmt}: {n} people listed, not {args.people}")
                 if i >= args.warmup:
                     samples.append(ms)
-            out.append((backend, fmt, samples, statements[0] / args.requests))
+            # This process's CPU per request: the app's own share, whatever else the machine
+            # does (the rest of the wall time is the database and waiting for a CPU).
+            cpu = (time.process_time() - cpu0) * 1000 / args.requests
+            out.append((backend, fmt, samples, statements[0] / args.requests, cpu))
         engine.dispose()
     return out
 
@@ -232,13 +240,13 @@ def main() -> int:
         print(f"ERROR: {type(err).__name__}: {err}", file=sys.stderr)
         return 2
     print(f"\n{'backend':<11} {'format':<6} {'p50 ms':>8} {'p99 ms':>8} {'mean ms':>8} "
-          f"{'queries/req':>11}  n")
+          f"{'app CPU ms':>10} {'queries/req':>11}  n")
     ok = True
-    for backend, fmt, samples, queries in results:
+    for backend, fmt, samples, queries, cpu in results:
         p99 = pct(samples, 0.99)
         ok &= p99 < args.target_ms
         print(f"{backend:<11} {fmt:<6} {pct(samples, 0.5):8.1f} {p99:8.1f} "
-              f"{statistics.fmean(samples):8.1f} {queries:11.1f}  {len(samples)}"
+              f"{statistics.fmean(samples):8.1f} {cpu:10.1f} {queries:11.1f}  {len(samples)}"
               + ("" if p99 < args.target_ms else "  over target"))
     print("load average (1, 5, 15 min):", " ".join(f"{x:.1f}" for x in os.getloadavg()),
           f"on {os.cpu_count()} CPUs")
