@@ -219,8 +219,11 @@ def kiosk_entry(session: Session, kiosk: Kiosk, *, direction: str,
                                      card_number=card_number)
     account_id = m.account_id if m is not None else None
     pin_needed = kiosk.require_pin or pin is not None
-    pin_ok = bool(pin) and _pin_ok(session, kiosk.customer_id, m.id if m else NIL,
-                                   site.id, pin or "") if pin_needed else True
+    pin_ok = True
+    if pin_needed:
+        # Looked up for a stranger too (no membership matches NIL): same work either way.
+        pin_ok = bool(pin) and _pin_ok(session, kiosk.customer_id, m.id if m else NIL,
+                                       site.id, pin or "")
     current = open_entry(session, account_id or NIL, site.id)
     if account_id is None:
         raise _refuse(session, kiosk, "not_recognised", None)
