@@ -23,6 +23,7 @@ from sqlalchemy import select
 
 from api.access import ADMIN, require_customer
 from api.base import Blueprint, OutSchema, QuerySchema
+from api.printing import cell
 from entryfy.errors import NotFound, ValidationFailed
 from entryfy.ops import entries as ops
 from entryfy.web import db_session, streamed
@@ -160,16 +161,6 @@ def _json_stream(head: dict[str, Any], rows: Iterable[ops.LedgerRow],
     yield "]}"
 
 
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
-
-
-def _cell(value: Any) -> Any:
-    # A name typed as "=HYPERLINK(...)" must not become a formula in a spreadsheet.
-    if isinstance(value, str) and value.startswith(_FORMULA_START):
-        return "'" + value
-    return value
-
-
 def _csv_stream(rows: Iterable[ops.LedgerRow], tz: zoneinfo.ZoneInfo,
                 dialect: str) -> Iterator[str]:
     buf = io.StringIO()
@@ -184,7 +175,7 @@ def _csv_stream(rows: Iterable[ops.LedgerRow], tz: zoneinfo.ZoneInfo,
         rec = _record(row, when)
         rec["corrected"] = yes if row.corrected else no
         rec["auto_checkout"] = yes if row.auto_checkout else no
-        writer.writerow([_cell(rec[c]) for c in COLUMNS])
+        writer.writerow([cell(rec[c]) for c in COLUMNS])
         if i % 200 == 0:
             yield buf.getvalue()
             buf.seek(0)
