@@ -5,7 +5,10 @@ address; every use is audited in the customer's trail (entryfy.ops.inspections).
 
 from __future__ import annotations
 
+import itertools
+import json
 import os
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 import marshmallow as ma
@@ -17,7 +20,8 @@ from api.base import Blueprint, OutSchema, QuerySchema
 from entryfy.extensions import limiter
 from entryfy.ops import inspections as ops
 from entryfy.ops.customers import normalise_org_nr
-from entryfy.web import db_session
+from entryfy.ops.names import full_name
+from entryfy.web import db_session, streamed
 
 blp = Blueprint("inspections", __name__, url_prefix="/api/v1",
                 description="Skatteverket's inspection (kontrollbesök): the ledger by code")
@@ -89,13 +93,9 @@ def _iso(t: Any) -> str | None:
     return t.isoformat() if t is not None else None
 
 
-def _name(first: str | None, last: str | None) -> str | None:
-    return " ".join(p for p in (first, last) if p) or None
-
-
 def _ledger_item(r: Any) -> dict[str, Any]:
     return {
-        "entry_id": str(r.entry_id), "name": _name(r.first_name, r.last_name),
+        "entry_id": str(r.entry_id), "name": full_name(r.first_name, r.last_name),
         "identity_number": r.identity_number, "employer_name": r.employer_name,
         "employer_org_nr": r.employer_org_nr, "checked_in_at": _iso(r.checked_in_at),
         "checked_out_at": _iso(r.checked_out_at), "registered_at": _iso(r.registered_at),
@@ -115,7 +115,8 @@ def _present_item(p: Any) -> dict[str, Any]:
 @limiter.limit(_limit, key_func=get_remote_address, scope="inspection")
 @blp.arguments(InspectionArgs, location="query", unknown=ma.RAISE)
 @blp.response(200, InspectionLedgerOut, description="JSON; format=csv: the on-site list "
-              "then the ledger, in one CSV with a 'section' column; format=pdf: printable.")
+              "then the ledger, in one CSV with a 'section' column; format=pdf: printable. "
+              "JSON and CSV are streamed.")
 @blp.alt_response(200, schema=ma.Schema.from_dict({}, name="InspectionCsv"),
                   content_type="text/csv", description="format=csv")
 @blp.alt_response(200, schema=ma.Schema.from_dict({}, name="InspectionPdf"),
@@ -129,19 +130,24 @@ def inspection_ledger(args: dict[str, Any], code: str):
         org_nr = normalise_org_nr(org_nr, field="employer_org_nr", legal_entity=False)
     v = ops.open_inspection(db_session(), code[:40], employer_org_nr=org_nr)
     site, zone = v.site, v.site.timezone
-    ledger = [_ledger_item(r) for r in v.ledger]
     present = [_present_item(p) for p in v.present]
     headers = {"Cache-Control": "no-store"}
     builder = {"name": v.customer.name, "org_nr": v.customer.org_nr}
+    # JSON and CSV stream the ledger from a cursor after the commit (the audit records are in
+    # before the first byte), in flat memory however long the period.
     if args["format"] == "csv":
         headers["Content-Disposition"] = f'attachment; filename="inspection-{site.id}.csv"'
         head = ("section", "ledger_id", "builder_org_nr", *LEDGER_COLUMNS)
-        rows = [("on_site", site.ledger_id, v.customer.org_nr,
-                 *[p.get(c) for c in LEDGER_COLUMNS]) for p in present]
-        rows += [("ledger", site.ledger_id, v.customer.org_nr,
-                  *[r[c] for c in LEDGER_COLUMNS]) for r in ledger]
-        return Response(printing.csv_text(head, rows), mimetype="text/csv", headers=headers)
+        lead = (site.ledger_id, v.customer.org_nr)
+        rows = itertools.chain(
+            (("on_site", *lead, *[p.get(c) for c in LEDGER_COLUMNS]) for p in present),
+            (("ledger", *lead, *[item[c] for c in LEDGER_COLUMNS])
+             for item in map(_ledger_item, v.ledger)))
+        return Response(streamed(printing.csv_stream(head, rows)),
+                        mimetype="text/csv", headers=headers)
     if args["format"] == "pdf":
+        # A document for paper: made whole (fpdf2 writes no stream).
+        ledger = list(v.ledger)
         headers["Content-Disposition"] = f'inline; filename="inspection-{site.id}.pdf"'
         stamp = (f"Viewed {printing.local(v.viewed_at, zone)} ({zone}); period "
                  f"{printing.local(v.inspection.period_from, zone)} - "
@@ -173,16 +179,27 @@ def inspection_ledger(args: dict[str, Any], code: str):
               ((p.person_name, p.identity_number, p.employer_name, p.employer_org_nr,
                 printing.local(p.checked_in_at, zone), "", "") for p in v.present)),
              (f"Ledger ({len(ledger)})", cols, widths,
-              ((_name(r.first_name, r.last_name), r.identity_number, r.employer_name,
+              ((full_name(r.first_name, r.last_name), r.identity_number, r.employer_name,
                 r.employer_org_nr, printing.local(r.checked_in_at, zone),
-                printing.local(r.checked_out_at, zone), note(r)) for r in v.ledger))],
+                printing.local(r.checked_out_at, zone), note(r)) for r in ledger))],
         )
         return Response(body, mimetype="application/pdf", headers=headers)
-    return {
+    document = {
         "site_id": str(site.id), "site_name": site.name, "site_address": site.address,
         "ledger_id": site.ledger_id, "builder": builder, "contractors": v.contractors,
         "from": _iso(v.inspection.period_from), "to": _iso(v.inspection.period_to),
         "viewed_at": _iso(v.viewed_at), "expires_at": _iso(v.inspection.expires_at),
-        "employer_org_nr": org_nr, "ledger": ledger,
-        "on_site": {"count": len(present), "items": present},
+        "employer_org_nr": org_nr, "on_site": {"count": len(present), "items": present},
     }
+    return Response(streamed(_json_stream(document, v.ledger)),
+                    mimetype="application/json", headers=headers)
+
+
+def _json_stream(head: dict[str, Any], rows: Iterable[Any]) -> Iterator[str]:
+    """``head`` with the ledger's items after it, one piece per row."""
+    yield json.dumps(head, ensure_ascii=False)[:-1] + ', "ledger": ['
+    sep = ""
+    for row in rows:
+        yield sep + json.dumps(_ledger_item(row), ensure_ascii=False)
+        sep = ","
+    yield "]}"

@@ -16,7 +16,7 @@ from api.base import Blueprint, InSchema
 from api.entries import PersonEntryOut
 from entryfy.extensions import limiter
 from entryfy.ops import kiosks as ops
-from entryfy.web import db_session
+from entryfy.web import db_session, keep_refusal
 from models.vocab import DIRECTIONS
 
 blp = Blueprint("kiosk", __name__, url_prefix="/api/v1",
@@ -70,9 +70,11 @@ def kiosk_entry(data: dict[str, Any]):
     """Check a person in or out at the kiosk's site by identity number or ID06 card.
 
     A number or card that is unknown, of someone who is not an active member of the site's
-    customer, or with a wrong PIN: the same 422 `kiosk-not-recognised`, whoever it is.
-    Out while not checked in: 409 `not-checked-in`. No or a revoked kiosk token: 401."""
+    customer, with a wrong PIN, out while not checked in: the same 422
+    `kiosk-not-recognised`, whoever it is (the customer's audit trail keeps which it was).
+    No or a revoked kiosk token: 401."""
     s = db_session()
+    keep_refusal()  # a refusal's audit record outlives the 422
     kiosk = ops.kiosk_by_token(s, _token())
     result = ops.kiosk_entry(s, kiosk, direction=data["direction"],
                              identity_number=data.get("identity_number"),

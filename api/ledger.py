@@ -18,14 +18,15 @@ from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 import marshmallow as ma
-from flask import Response, request, stream_with_context
+from flask import Response, request
 from sqlalchemy import select
 
 from api.access import ADMIN, require_customer
 from api.base import Blueprint, OutSchema, QuerySchema
+from api.printing import cell
 from entryfy.errors import NotFound, ValidationFailed
 from entryfy.ops import entries as ops
-from entryfy.web import db_session
+from entryfy.web import db_session, streamed
 from models import Site
 from models.vocab import LANGUAGES
 
@@ -161,16 +162,6 @@ def _json_stream(head: dict[str, Any], rows: Iterable[ops.LedgerRow],
     yield "]}"
 
 
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
-
-
-def _cell(value: Any) -> Any:
-    # A name typed as "=HYPERLINK(...)" must not become a formula in a spreadsheet.
-    if isinstance(value, str) and value.startswith(_FORMULA_START):
-        return "'" + value
-    return value
-
-
 def _csv_stream(rows: Iterable[ops.LedgerRow], tz: zoneinfo.ZoneInfo,
                 dialect: str) -> Iterator[str]:
     buf = io.StringIO()
@@ -185,7 +176,7 @@ def _csv_stream(rows: Iterable[ops.LedgerRow], tz: zoneinfo.ZoneInfo,
         rec = _record(row, when)
         rec["corrected"] = yes if row.corrected else no
         rec["auto_checkout"] = yes if row.auto_checkout else no
-        writer.writerow([_cell(rec[c]) for c in COLUMNS])
+        writer.writerow([cell(rec[c]) for c in COLUMNS])
         if i % 200 == 0:
             yield buf.getvalue()
             buf.seek(0)
@@ -221,13 +212,13 @@ def ledger(args: dict[str, Any], customer_id: uuid.UUID,
             "excel-sv" if request.accept_languages.best_match(LANGUAGES) == "sv"
             else "rfc4180")
         headers["Content-Disposition"] = f'attachment; filename="{file_name(site, start, end)}"'
-        return Response(stream_with_context(_csv_stream(rows, tz, dialect)),
+        return Response(streamed(_csv_stream(rows, tz, dialect)),
                         mimetype="text/csv", headers=headers)
     when = _local(tz)
     head = {"site_id": str(site.id), "ledger_id": site.ledger_id, "site_name": site.name,
             "site_address": site.address, "customer_id": str(customer_id),
             "timezone": site.timezone, "from": when(start), "to": when(end)}
-    return Response(stream_with_context(_json_stream(head, rows, when)),
+    return Response(streamed(_json_stream(head, rows, when)),
                     mimetype="application/json", headers=headers)
 
 

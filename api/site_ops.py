@@ -14,14 +14,23 @@ from flask.views import MethodView
 
 from api import printing
 from api.access import ADMIN, ON_SITE_ROLES, require_customer
-from api.base import Blueprint, InSchema, OutSchema, QuerySchema
+from api.base import (
+    Blueprint,
+    InSchema,
+    OutSchema,
+    PageArgs,
+    QuerySchema,
+    keyset_page,
+    page_schema,
+)
 from entryfy import clock
 from entryfy.ops import inspections as inspection_ops
 from entryfy.ops import kiosks as kiosk_ops
 from entryfy.ops import onsite
 from entryfy.ops import sites as site_ops
 from entryfy.ops.customers import get_member
-from entryfy.web import db_session
+from entryfy.web import db_session, streamed
+from models import Inspection
 from privacy import audit
 
 blp = Blueprint("site_ops", __name__, url_prefix="/api/v1",
@@ -47,10 +56,6 @@ class OnSiteOut(OutSchema):
     as_of = ma.fields.DateTime(metadata={"description": "When the list was read."})
     count = ma.fields.Integer()
     items = ma.fields.List(ma.fields.Nested(PresentOut))
-
-
-def _iso(t: Any) -> str | None:
-    return t.isoformat() if t is not None else None
 
 
 ON_SITE_COLUMNS = ("entry_id", "person_name", "employer_name", "checked_in_at")
@@ -84,13 +89,14 @@ def on_site(args: dict[str, Any], customer_id: uuid.UUID,
                            "as_of": now.isoformat(), "count": count}, ensure_ascii=False)
         return Response(head[:-1] + ', "items": ' + items + "}",
                         mimetype="application/json", headers=headers)
-    people = onsite.on_site(s, site)
     if args["format"] == "csv":
+        # Streamed from a cursor after the commit (the audit record is in before the first
+        # byte): flat memory at any size.
         headers["Content-Disposition"] = f'attachment; filename="on-site-{site.id}.csv"'
-        text = printing.csv_text(ON_SITE_COLUMNS, (
-            (str(p.entry_id), p.person_name, p.employer_name, _iso(p.checked_in_at))
-            for p in people))
-        return Response(text, mimetype="text/csv", headers=headers)
+        return Response(streamed(printing.csv_stream(
+            ON_SITE_COLUMNS, onsite.on_site_cells(s, site))), mimetype="text/csv",
+            headers=headers)
+    people = onsite.on_site(s, site)
     headers["Content-Disposition"] = f'inline; filename="on-site-{site.id}.pdf"'
     stamp = (f"Printed {printing.local(now, site.timezone)} ({site.timezone}), "
              f"{now.strftime('%Y-%m-%d %H:%M')} UTC")
@@ -212,22 +218,72 @@ InspectionOut = OutSchema.from_dict({
 }, name="InspectionOut")
 
 
-@blp.route("/customers/<uuid:customer_id>/sites/<uuid:site_id>/inspections",
-           methods=["POST"])
-@blp.arguments(InspectionIn)
-@blp.response(201, InspectionOut)
-def create_inspection(data: dict[str, Any], customer_id: uuid.UUID,
-                      site_id: uuid.UUID):
-    """An inspector's read-only access to the site's ledger for `from`..`to` and to who is on
-    site at the time of viewing, by a short code, for `hours` (admins). Audited."""
-    m = require_customer(customer_id, ADMIN)
-    s = db_session()
-    made = inspection_ops.create_inspection(
-        s, site_ops.get_site(s, customer_id, site_id), start=data["from_"], end=data["to"],
-        hours=data["hours"], actor_id=m.account_id)
-    i = made.inspection
-    return {"id": i.id, "site_id": i.site_id, "code": made.code, "from": i.period_from,
-            "to": i.period_to, "expires_at": i.expires_at}
+class InspectionListArgs(PageArgs):
+    status = ma.fields.String(
+        load_default=None, validate=ma.validate.OneOf(inspection_ops.STATUSES),
+        metadata={"description": "Only the accesses that are active (usable now), expired "
+                  "or revoked."})
+
+
+class InspectionItemOut(OutSchema):
+    id = ma.fields.UUID()
+    site_id = ma.fields.UUID()
+    status = ma.fields.String(metadata={"description": "active, expired or revoked.",
+                                        "example": "active"})
+    from_ = ma.fields.DateTime(data_key="from", attribute="period_from",
+                               metadata={"description": "The ledger period shown: from."})
+    to = ma.fields.DateTime(attribute="period_to",
+                            metadata={"description": "The ledger period shown: to."})
+    expires_at = ma.fields.DateTime()
+    revoked_at = ma.fields.DateTime(allow_none=True)
+    last_used_at = ma.fields.DateTime(
+        allow_none=True, metadata={"description": "When the inspector last opened it."})
+    created_at = ma.fields.DateTime()
+    created_by = ma.fields.UUID(attribute="created_by_id", allow_none=True,
+                                metadata={"description": "The admin who issued it."})
+
+
+InspectionPage = page_schema(InspectionItemOut, "InspectionPage")
+
+
+@blp.route("/customers/<uuid:customer_id>/sites/<uuid:site_id>/inspections")
+class Inspections(MethodView):
+    @blp.arguments(InspectionListArgs, location="query", unknown=ma.RAISE)
+    @blp.response(200, InspectionPage)
+    def get(self, args: dict[str, Any], customer_id: uuid.UUID,
+            site_id: uuid.UUID):
+        """The site's inspectors' accesses, newest first, paged (admins): when each was
+        issued, by whom, for which period, until when, whether revoked and when last used.
+        Never the codes (kept only as keyed hashes)."""
+        require_customer(customer_id, ADMIN)
+        s = db_session()
+        now = clock.now()
+        stmt = inspection_ops.site_inspections(site_ops.get_site(s, customer_id, site_id),
+                                               status=args["status"], now=now)
+        page = keyset_page(s, stmt, [Inspection.created_at, Inspection.id],
+                           limit=args["limit"], cursor=args["cursor"])
+        page["items"] = [{**{f: getattr(i, f) for f in _INSPECTION_FIELDS},
+                          "status": inspection_ops.status_of(i, now)} for i in page["items"]]
+        return page
+
+    @blp.arguments(InspectionIn)
+    @blp.response(201, InspectionOut)
+    def post(self, data: dict[str, Any], customer_id: uuid.UUID,
+             site_id: uuid.UUID):
+        """An inspector's read-only access to the site's ledger for `from`..`to` and to who
+        is on site at the time of viewing, by a short code, for `hours` (admins). Audited."""
+        m = require_customer(customer_id, ADMIN)
+        s = db_session()
+        made = inspection_ops.create_inspection(
+            s, site_ops.get_site(s, customer_id, site_id), start=data["from_"],
+            end=data["to"], hours=data["hours"], actor_id=m.account_id)
+        i = made.inspection
+        return {"id": i.id, "site_id": i.site_id, "code": made.code, "from": i.period_from,
+                "to": i.period_to, "expires_at": i.expires_at}
+
+
+_INSPECTION_FIELDS = ("id", "site_id", "period_from", "period_to", "expires_at", "revoked_at",
+                      "last_used_at", "created_at", "created_by_id")
 
 
 @blp.route("/customers/<uuid:customer_id>/sites/<uuid:site_id>/inspections/"

@@ -189,8 +189,6 @@ CATALOGUE: dict[str, ProblemType] = {
     "kiosk-token-invalid": P(401, "Kiosk token missing or revoked",
                              "Send `Authorization: Bearer <kiosk token>`; an admin makes a new "
                              "kiosk if it was revoked."),
-    "not-checked-in": P(409, "Not checked in here",
-                        "Check in first; a check-out needs an open entry at this site."),
     "member-not-active": P(422, "Not an active member",
                            "A foreman registers only active members of the site's customer."),
     "occurred-in-future": P(422, "Time in the future",

@@ -26,10 +26,18 @@ import io
 import logging
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
-from flask import Flask, Response, current_app, g, has_request_context, request
+from flask import (
+    Flask,
+    Response,
+    current_app,
+    g,
+    has_request_context,
+    request,
+    stream_with_context,
+)
 from sqlalchemy import exc
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -59,6 +67,28 @@ def db_session() -> Session:
     if s is None:
         s = g._db_session = database().session()
     return s
+
+
+def streamed(body: Iterator[Any]) -> Iterator[Any]:
+    """A response body produced after the request's commit, from the request's session (a
+    cursor read piece by piece), with the request context kept for it.
+
+    Flask's app-context teardown (``_close`` below) runs when the view returns, before such a
+    body is read: the session it closed starts a new transaction for the body's reads, and
+    nothing else would end it (the connection stayed checked out until the garbage collector
+    found it; a few exports at once emptied the pool). This closes it when the body ends,
+    however it ends (read to the end, or the client gone).
+    """
+    s = db_session()
+
+    def run() -> Iterator[Any]:
+        try:
+            yield from body
+        finally:
+            with contextlib.suppress(exc.SQLAlchemyError):
+                s.close()
+
+    return stream_with_context(run())
 
 
 def settle() -> None:

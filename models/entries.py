@@ -24,7 +24,7 @@ class Entry(IdMixin, CreatedMixin, TenantMixin, Base):
         CheckConstraint(in_check("source", ENTRY_SOURCES), name="source"),
         # One open entry per person and site: a double tap cannot open two shifts. Site
         # first, so the same partial index (open entries only, small whatever the table's
-        # size) also answers "who is on site now" (entryfy.ops.site_ops.on_site) without a
+        # size) also answers "who is on site now" (entryfy.ops.onsite) without a
         # second index for the check-in to maintain.
         Index(
             "uq_entries_open",

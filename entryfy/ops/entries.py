@@ -676,15 +676,19 @@ class LedgerRow:
     auto_checkout: bool = False
 
 
-def _ledger_filter(site: Site, start: dt.datetime, end: dt.datetime) -> list[Any]:
+def _ledger_filter(site: Site, start: dt.datetime, end: dt.datetime,
+                   employer_org_nr: str | None = None) -> list[Any]:
     # One row per shift that began in [start, end): the index (customer_id, site_id,
-    # checked_in_at) serves it.
-    return [
+    # checked_in_at) serves it. ``employer_org_nr``: one contractor's shifts only.
+    clauses = [
         Entry.customer_id == site.customer_id,
         Entry.site_id == site.id,
         Entry.checked_in_at >= start,
         Entry.checked_in_at < end,
     ]
+    if employer_org_nr is not None:
+        clauses.append(Entry.employer_org_nr == employer_org_nr)
+    return clauses
 
 
 def record_ledger_read(session: Session, site: Site, start: dt.datetime, end: dt.datetime,
@@ -700,19 +704,31 @@ def record_ledger_read(session: Session, site: Site, start: dt.datetime, end: dt
                       object_id=site.id)
 
 
+def ledger_employers(session: Session, site: Site, start: dt.datetime, end: dt.datetime, *,
+                     employer_org_nr: str | None = None) -> list[tuple[str | None, str | None]]:
+    """(org nr, a name) of each employer on the ledger for this period, one query."""
+    return [(r[0], r[1]) for r in session.execute(
+        select(Entry.employer_org_nr, func.max(Entry.employer_name))
+        .where(*_ledger_filter(site, start, end, employer_org_nr))
+        .group_by(Entry.employer_org_nr))]
+
+
 def ledger_subjects(session: Session, site: Site, start: dt.datetime,
-                    end: dt.datetime) -> list[uuid.UUID]:
+                    end: dt.datetime, *, employer_org_nr: str | None = None
+                    ) -> list[uuid.UUID]:
     """The people whose identity number the ledger for this period shows in clear."""
     return list(session.scalars(
         select(Account.id).where(
             Account.identity_number_enc.is_not(None),
-            exists().where(Entry.account_id == Account.id, *_ledger_filter(site, start, end)),
+            exists().where(Entry.account_id == Account.id,
+                           *_ledger_filter(site, start, end, employer_org_nr)),
         ).order_by(Account.id)
     ))
 
 
 def ledger_rows(session: Session, site: Site, start: dt.datetime, end: dt.datetime, *,
-                batch: int = 1000) -> Iterator[LedgerRow]:
+                batch: int = 1000, employer_org_nr: str | None = None
+                ) -> Iterator[LedgerRow]:
     """The ledger, oldest shift first, read in batches (a server-side cursor on PostgreSQL)
     so a year of a large site streams in constant memory. Identity numbers come out in
     clear: the caller audits the read (``ledger_subjects``) before iterating."""
@@ -736,7 +752,7 @@ def ledger_rows(session: Session, site: Site, start: dt.datetime, end: dt.dateti
             Entry.created_at, Entry.registered_by_id, Entry.source, Entry.auto_checkout,
         )
         .outerjoin(Account, Account.id == Entry.account_id)
-        .where(and_(*_ledger_filter(site, start, end)))
+        .where(and_(*_ledger_filter(site, start, end, employer_org_nr)))
         .order_by(Entry.checked_in_at, Entry.id)
         .execution_options(yield_per=batch)
     )

@@ -5,10 +5,12 @@ A kiosk signs in with its own token (``Authorization: Bearer <token>``), stored 
 hash, shown once, revocable. Whoever holds the tablet can type any number, so a kiosk answers
 one and the same refusal (``kiosk-not-recognised``) for an unknown number or card, a person
 who is not a current member of the site's customer, a missing identity number at a ledger
-site, and a wrong or missing PIN: the answer never tells who exists. The endpoint is
-throttled per kiosk (api/kiosk.py). ID06 card numbers are kept on the membership only as
-keyed hashes; identity numbers are looked up by the keyed hash kept beside the encrypted
-number (entryfy.ops.identity.lookup_hash), never by decrypting anyone's.
+site, a wrong or missing PIN, and a check-out of someone not checked in: neither the answer
+nor its timing tells who exists. The customer's audit trail says which it was
+(``kiosk.refused.<reason>``, with the person when recognised; never the number typed).
+The endpoint is throttled per kiosk (api/kiosk.py). ID06 card numbers are kept on the
+membership only as keyed hashes; identity numbers are looked up by the keyed hash kept
+beside the encrypted number (entryfy.ops.identity.lookup_hash), never by decrypting anyone's.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from entryfy.ops import doors, identity
 from entryfy.ops.entries import _current_clause, _insert_and_attach, open_entry
 from entryfy.ops.tenant import revoke_at_site
 from models import Account, DoorCredential, Entry, Kiosk, Membership, Site
-from models.tenancy import scope_to, system_scope
+from models.tenancy import NIL, scope_to, system_scope
 from models.vocab import DIRECTIONS
 from privacy import audit
 
@@ -124,40 +126,67 @@ def kiosk_by_token(session: Session, token: str | None) -> Kiosk:
 
 
 def _find_membership(session: Session, kiosk: Kiosk, *, identity_number: str | None,
-                     card_number: str | None) -> Membership | None:
+                     card_number: str | None) -> tuple[Membership | None, bool]:
+    """(the current membership the number or card names, whether its person has an identity
+    number kept), in one query; (None, False) for anything not recognised."""
     now = clock.now()
-    stmt = (select(Membership).join(Account, Account.id == Membership.account_id)
+    stmt = (select(Membership, Account.identity_number_enc.is_not(None))
+            .join(Account, Account.id == Membership.account_id)
             .where(Membership.customer_id == kiosk.customer_id, Account.is_active,
                    _current_clause(now)))
+    h: str | None
     if card_number is not None:
         try:
             h = card_hash(card_number)
         except ValidationFailed:
-            return None
-        stmt = stmt.where(Membership.id06_card_hash == h)
+            h = None
+        stmt = stmt.where(Membership.id06_card_hash == (h or ""))
     else:
         try:
-            number = identity.normalise(identity_number or "")
+            h = identity.lookup_hash(identity.normalise(identity_number or ""))
         except ValidationFailed:
-            return None
-        stmt = stmt.where(Account.identity_number_hash == identity.lookup_hash(number))
-    found = list(session.scalars(stmt.limit(2)))
+            h = None
+        stmt = stmt.where(Account.identity_number_hash == (h or ""))
+    # A malformed number still runs the same query (for nothing): the answer's timing must
+    # not tell a malformed number from an unknown one either.
+    found = session.execute(stmt.limit(2)).all()
     # Two accounts with one identity number: nobody is let in on a guess.
-    return found[0] if len(found) == 1 else None
+    if h is None or len(found) != 1:
+        return None, False
+    return found[0][0], bool(found[0][1])
 
 
-def _pin_ok(session: Session, membership: Membership, site_id: uuid.UUID, pin: str) -> bool:
+def _pin_ok(session: Session, customer_id: uuid.UUID, membership_id: uuid.UUID,
+            site_id: uuid.UUID, pin: str) -> bool:
     """The person's PIN for this kiosk's site: PINs are issued per site (a PIN learnt at one
     site opens nothing at another, docs/DOORS.md), and a kiosk is a keypad of its site."""
-    value_hash = doors.credential_hash(membership.customer_id, "pin", pin)
+    value_hash = doors.credential_hash(customer_id, "pin", pin)
     now = clock.now()
     cred = session.scalar(select(DoorCredential.id).where(
-        DoorCredential.customer_id == membership.customer_id,
-        DoorCredential.membership_id == membership.id, DoorCredential.kind == "pin",
+        DoorCredential.customer_id == customer_id,
+        DoorCredential.membership_id == membership_id, DoorCredential.kind == "pin",
         DoorCredential.site_id == site_id, DoorCredential.value_hash == value_hash,
         (DoorCredential.valid_from.is_(None)) | (DoorCredential.valid_from <= now),
         (DoorCredential.valid_to.is_(None)) | (DoorCredential.valid_to > now)))
     return cred is not None
+
+
+# Why a kiosk refused, for the customer's audit trail (``kiosk.refused.<reason>``): the kiosk
+# itself answers all of them with the same 422.
+REFUSALS = ("not_recognised", "wrong_pin", "not_checked_in", "no_identity_number")
+
+
+def _refuse(session: Session, kiosk: Kiosk, reason: str,
+            subject_id: uuid.UUID | None) -> Unprocessable:
+    """Record the refusal where the customer's admins can read it (the trail keeps the
+    kiosk and, when the person was recognised, who; never the number typed), and the one
+    answer the kiosk gets. The caller raises it; the request keeps the record (a refusal,
+    not a failure: entryfy.web.keep_refusal)."""
+    assert reason in REFUSALS, reason
+    audit.record(session, action=f"kiosk.refused.{reason}", customer_id=kiosk.customer_id,
+                 actor_role="kiosk", object_type="kiosk", object_id=kiosk.id,
+                 subject_id=subject_id)
+    return _not_recognised()
 
 
 @dataclasses.dataclass(frozen=True)
@@ -171,8 +200,13 @@ def kiosk_entry(session: Session, kiosk: Kiosk, *, direction: str,
                 pin: str | None = None) -> KioskResult:
     """Check the person in ("in") or out ("out") at the kiosk's site.
 
-    In while already in: the open entry (``created`` False). Out while not in: 409
-    ``not-checked-in``. Every failure to recognise the person is the same 422.
+    In while already in: the open entry (``created`` False). Whoever holds the tablet can
+    type any number, so every refusal is the same 422 ``kiosk-not-recognised``: a number or
+    card nobody of the customer holds, a person who is not a current member, a wrong or
+    missing PIN, out while not checked in, in without an identity number at a ledger site.
+    Each runs the same lookups (membership, PIN when one is asked for, open entry) and
+    writes one audit record, so neither the answer nor its timing tells them apart; the
+    record tells the admins which it was (``kiosk.refused.<reason>``).
     """
     if (identity_number is None) == (card_number is None):
         raise ValidationFailed({"identity_number": ["Give identity_number or card_number."]})
@@ -182,38 +216,43 @@ def kiosk_entry(session: Session, kiosk: Kiosk, *, direction: str,
                                              Site.customer_id == kiosk.customer_id))
     if site is None:
         raise Unauthorized("A kiosk token is needed.", slug="kiosk-token-invalid")
-    m = _find_membership(session, kiosk, identity_number=identity_number,
-                         card_number=card_number)
-    if m is None or m.account_id is None:
-        raise _not_recognised()
+    m, has_number = _find_membership(session, kiosk, identity_number=identity_number,
+                                     card_number=card_number)
+    account_id = m.account_id if m is not None else None
     pin_needed = kiosk.require_pin or pin is not None
-    if pin_needed and not (pin and _pin_ok(session, m, kiosk.site_id, pin)):
-        raise _not_recognised()
+    pin_ok = True
+    if pin_needed:
+        # Looked up for a stranger too (no membership matches NIL): same work either way.
+        pin_ok = bool(pin) and _pin_ok(session, kiosk.customer_id, m.id if m else NIL,
+                                       site.id, pin or "")
+    current = open_entry(session, account_id or NIL, site.id)
+    if account_id is None:
+        raise _refuse(session, kiosk, "not_recognised", None)
+    if not pin_ok:
+        raise _refuse(session, kiosk, "wrong_pin", account_id)
+    if direction == "out" and current is None:
+        raise _refuse(session, kiosk, "not_checked_in", account_id)
+    if direction == "in" and current is None and site.ledger_id and not has_number:
+        raise _refuse(session, kiosk, "no_identity_number", account_id)
+    assert m is not None
     now = clock.now()
     kiosk.last_used_at = now
-    current = open_entry(session, m.account_id, site.id)
     if direction == "out":
-        if current is None:
-            raise Conflict("Not checked in at this site.", slug="not-checked-in")
+        assert current is not None
         current.checked_out_at = max(now, current.checked_in_at)
         session.flush()
         return KioskResult(current, created=False)
     if current is not None:
         session.flush()
         return KioskResult(current, created=False)
-    if site.ledger_id:
-        enc = session.scalar(select(Account.identity_number_enc)
-                             .where(Account.id == m.account_id))
-        if enc is None:
-            raise _not_recognised()
     entry = Entry(
         id=uuid.uuid4(), created_at=now, customer_id=site.customer_id, site_id=site.id,
-        account_id=m.account_id, membership_id=m.id, employer_name=m.employer_name,
+        account_id=account_id, membership_id=m.id, employer_name=m.employer_name,
         employer_org_nr=m.employer_org_nr, checked_in_at=now, source="kiosk",
         restricted=False, auto_checkout=False,
     )
     if not _insert_and_attach(session, entry):
-        won = open_entry(session, m.account_id, site.id)
+        won = open_entry(session, account_id, site.id)
         if won is None:
             raise Conflict("The check-in conflicts with existing data.",
                            slug="constraint-violation")

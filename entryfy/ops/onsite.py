@@ -5,6 +5,11 @@ Both read the open entries of one site through the partial unique index ``uq_ent
 the number of people inside, not the table's, so the list is as fast with years of history
 as on the first day. The queries below repeat the index's WHERE clause word for word so both
 databases can use it.
+
+On PostgreSQL the list is read through ``entryfy_on_site`` (migration 0018), which checks the
+database wall once per call instead of running the accounts policy's subquery for every
+person (at 10,000 people that was most of the list's time, bench/onsite.py), and the
+database writes the JSON and the CSV cells itself: no Python object per person.
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ import json
 import logging
 import uuid
 import zoneinfo
+from collections.abc import Iterator
 from typing import Any, NamedTuple
 
 from sqlalchemy import Integer, Text, and_, case, func, literal, select, update
@@ -22,11 +28,15 @@ from sqlalchemy.orm import Session
 
 from entryfy import clock
 from entryfy.ops import entries, identity
+from entryfy.ops.names import full_name
 from models import Account, Entry, Site
 from models.tenancy import system_scope
 from privacy import audit
 
 log = logging.getLogger(__name__)
+
+# Rows per round trip when the list is streamed (CSV).
+BATCH = 2000
 
 
 def open_at_site(site_id: uuid.UUID) -> Any:
@@ -47,6 +57,33 @@ class Present(NamedTuple):
 
 _E = Entry.__table__.c
 _A = Account.__table__.c
+_COLUMNS = ("entry_id", "account_id", "first_name", "last_name", "employer_name",
+            "employer_org_nr", "checked_in_at")
+
+
+def _postgresql(session: Session) -> bool:
+    return session.get_bind().dialect.name == "postgresql"
+
+
+def _source(session: Session, site: Site, *, with_identity: bool = False) -> Any:
+    """The site's open entries with their people's names, as a FROM clause with the columns
+    ``_COLUMNS`` (and ``identity_number_enc``): ``entryfy_on_site`` on PostgreSQL, else the
+    join. Either way it names the customer itself, as every query of tenant data must without
+    the ORM's automatic scoping (row-level security holds it on PostgreSQL too)."""
+    if _postgresql(session) and not with_identity:
+        return func.entryfy_on_site(site.customer_id, site.id).table_valued(
+            *_COLUMNS, name="present").render_derived()
+    cols = [_E.id.label("entry_id"), _E.account_id, _A.first_name, _A.last_name,
+            _E.employer_name, _E.employer_org_nr, _E.checked_in_at]
+    if with_identity:
+        cols.append(_A.identity_number_enc)
+    return (
+        select(*cols)
+        .select_from(Entry.__table__.join(Account.__table__, _A.id == _E.account_id))
+        .where(_E.customer_id == site.customer_id, _E.site_id == site.id,
+               _E.checked_out_at.is_(None), _E.account_id.is_not(None))
+        .subquery("present")
+    )
 
 
 def on_site(session: Session, site: Site, *, with_identity: bool = False) -> list[Present]:
@@ -54,71 +91,97 @@ def on_site(session: Session, site: Site, *, with_identity: bool = False) -> lis
     identity numbers in clear (an inspection; the caller audits each as read).
 
     A Core statement on the session's connection, not an ORM query: at 10,000 people the
-    ORM's row handling cost more than the query (bench/onsite.py). It names the customer
-    itself (and row-level security holds it on PostgreSQL), as every query of tenant data
-    must without the ORM's automatic scoping.
+    ORM's row handling cost more than the query (bench/onsite.py).
     """
-    cols = [_E.id, _E.account_id, _A.first_name, _A.last_name, _E.employer_name,
-            _E.employer_org_nr, _E.checked_in_at]
+    src = _source(session, site, with_identity=with_identity)
+    c = src.c
+    stmt = select(*[c[n] for n in _COLUMNS]).order_by(c.checked_in_at, c.entry_id)
     if with_identity:
-        cols.append(_A.identity_number_enc)
-    stmt = (
-        select(*cols)
-        .select_from(Entry.__table__.join(Account.__table__, _A.id == _E.account_id))
-        .where(_E.customer_id == site.customer_id, _E.site_id == site.id,
-               _E.checked_out_at.is_(None), _E.account_id.is_not(None))
-        .order_by(_E.checked_in_at, _E.id)
-    )
+        stmt = stmt.add_columns(c.identity_number_enc)
     session.flush()
     rows = session.connection().execute(stmt).all()
     if with_identity:
-        return [Present(r[0], r[1], _name(r[2], r[3]), r[4], r[5], r[6],
+        return [Present(r[0], r[1], full_name(r[2], r[3]), r[4], r[5], r[6],
                         identity.reveal(r[1], r[7])) for r in rows]
-    return [Present(r[0], r[1], _name(r[2], r[3]), r[4], r[5], r[6]) for r in rows]
+    return [Present(r[0], r[1], full_name(r[2], r[3]), r[4], r[5], r[6]) for r in rows]
+
+
+def _iso_sql(col: Any, dialect: str) -> Any:
+    """A stored UTC time as the text Python's isoformat() writes for it (microseconds only
+    when not zero), so both databases answer alike and no datetime object is made per row.
+    SQLite keeps the time naive as ``YYYY-MM-DD HH:MM:SS.ffffff`` (models.base.UTCDateTime)."""
+    if dialect == "postgresql":
+        utc = func.timezone("UTC", col)
+        micro = func.mod(func.cast(func.extract("microseconds", col), Integer), 1000000)
+        return (func.to_char(utc, 'YYYY-MM-DD"T"HH24:MI:SS')
+                + case((micro == 0, literal("")), else_=func.to_char(utc, ".US"))
+                + literal("+00:00"))
+    frac = func.substr(col, 21)
+    return (func.replace(func.substr(col, 1, 19), " ", "T")
+            + case((func.coalesce(frac, "").in_(["", "000000"]), literal("")),
+                   else_=literal(".") + frac)
+            + literal("+00:00"))
+
+
+def _uuid_sql(col: Any, dialect: str) -> Any:
+    """A stored id as the text str(uuid) writes (SQLite keeps the 32 hex digits alone)."""
+    if dialect == "postgresql":
+        return func.cast(col, Text)
+    return (func.substr(col, 1, 8) + "-" + func.substr(col, 9, 4) + "-"
+            + func.substr(col, 13, 4) + "-" + func.substr(col, 17, 4) + "-"
+            + func.substr(col, 21))
+
+
+def _name_sql(first: Any, last: Any) -> Any:
+    """``names.full_name`` in SQL: the non-empty parts joined by a space, else null."""
+    first, last = func.nullif(first, ""), func.nullif(last, "")
+    return case((and_(first.is_not(None), last.is_not(None)), first + " " + last),
+                else_=func.coalesce(first, last))
+
+
+def _cells(session: Session, site: Site) -> tuple[list[Any], list[Any]]:
+    """The on-site list as text cells written by the database, ``(entry_id, person_name,
+    employer_name, checked_in_at)``, and the columns that order it, earliest first."""
+    dialect = session.get_bind().dialect.name
+    c = _source(session, site).c
+    return ([_uuid_sql(c.entry_id, dialect), _name_sql(c.first_name, c.last_name),
+             c.employer_name, _iso_sql(c.checked_in_at, dialect)],
+            [c.checked_in_at, c.entry_id])
 
 
 def on_site_json(session: Session, site: Site) -> tuple[int, str]:
     """(count, JSON array text) of the on-site list's items, as ``on_site`` gives them:
     ``{entry_id, person_name, employer_name, checked_in_at}``, earliest first.
 
-    On PostgreSQL the database writes the JSON itself (json_agg over the same index scan):
-    at 10,000 people, making Python objects of every row and encoding them again cost several
-    times the query (bench/onsite.py). Times come out exactly as Python's isoformat() writes
-    a UTC time (microseconds only when not zero), so both backends answer alike.
+    The database writes the cells (no Python object per row: at 10,000 people, making
+    UUIDs and datetimes of every row and encoding them again cost several times the query,
+    bench/onsite.py); on PostgreSQL it writes the whole JSON (json_agg).
     """
-    if session.get_bind().dialect.name != "postgresql":
-        rows = on_site(session, site)
-        return len(rows), json.dumps([
-            {"entry_id": str(p.entry_id), "person_name": p.person_name,
-             "employer_name": p.employer_name, "checked_in_at": p.checked_in_at.isoformat()}
-            for p in rows], ensure_ascii=False)
-    utc = func.timezone("UTC", _E.checked_in_at)
-    micro = func.mod(func.cast(func.extract("microseconds", _E.checked_in_at), Integer), 1000000)
-    iso = (func.to_char(utc, 'YYYY-MM-DD"T"HH24:MI:SS')
-           + case((micro == 0, literal("")), else_=func.to_char(utc, ".US"))
-           + literal("+00:00"))
-    name = func.nullif(func.concat_ws(" ", func.nullif(_A.first_name, ""),
-                                      func.nullif(_A.last_name, "")), "")
-    item = func.json_build_object(
-        literal("entry_id"), _E.id, literal("person_name"), name,
-        literal("employer_name"), _E.employer_name, literal("checked_in_at"), iso)
-    stmt = (
-        select(func.count(),
-               func.coalesce(func.cast(func.json_agg(aggregate_order_by(
-                   item, _E.checked_in_at, _E.id)), Text), literal("[]")))
-        .select_from(Entry.__table__.join(Account.__table__, _A.id == _E.account_id))
-        .where(_E.customer_id == site.customer_id, _E.site_id == site.id,
-               _E.checked_out_at.is_(None), _E.account_id.is_not(None))
-    )
     session.flush()
+    cells, order = _cells(session, site)
+    if not _postgresql(session):
+        rows = session.connection().execute(select(*cells).order_by(*order)).all()
+        return len(rows), json.dumps([
+            {"entry_id": r[0], "person_name": r[1], "employer_name": r[2],
+             "checked_in_at": r[3]} for r in rows], ensure_ascii=False)
+    item = func.json_build_object(
+        literal("entry_id"), cells[0], literal("person_name"), cells[1],
+        literal("employer_name"), cells[2], literal("checked_in_at"), cells[3])
+    stmt = select(func.count(), func.coalesce(func.cast(func.json_agg(aggregate_order_by(
+        item, *order)), Text), literal("[]")))
     count, items = session.connection().execute(stmt).one()
     return int(count), str(items)
 
 
-def _name(first: str | None, last: str | None) -> str | None:
-    if first and last:
-        return f"{first} {last}"
-    return first or last or None
+def on_site_cells(session: Session, site: Site) -> Iterator[tuple[Any, ...]]:
+    """The on-site list as rows of text cells ``(entry_id, person_name, employer_name,
+    checked_in_at)``, earliest first, read in batches (a server-side cursor on PostgreSQL):
+    for a CSV streamed in flat memory."""
+    session.flush()
+    cells, order = _cells(session, site)
+    stmt = select(*cells).order_by(*order).execution_options(yield_per=BATCH)
+    for part in session.connection().execute(stmt).partitions():
+        yield from part
 
 
 # ------------------------------------------------------------------ automatic check-out

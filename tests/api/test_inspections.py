@@ -78,7 +78,11 @@ def test_an_admin_issues_a_code_kept_only_as_a_hash(client, session, world, ah):
     assert len(body["code"]) == 11 and body["code"][5] == "-"
     assert body["expires_at"] == "2026-11-02T11:00:00+00:00"
     row = session.get(Inspection, uuid.UUID(body["id"]))
-    assert row.code_hash == security.sha256_hex("inspection:" + body["code"].replace("-", ""))
+    # A keyed hash (the app's key material), not a plain digest of the code.
+    plain = body["code"].replace("-", "")
+    assert row.code_hash == security.keys().keyed_hash("inspection-code", plain)
+    assert row.code_hash != security.sha256_hex("inspection:" + plain)
+    assert row.code_hash != security.sha256_hex(plain)
     assert body["code"] not in repr(row.__dict__)
     ev = session.scalars(select(AuditEvent).where(AuditEvent.action == "inspection.created"))
     assert [(e.actor_id, e.object_id) for e in ev] == [(world.a.admin.id, body["id"])]
@@ -208,16 +212,115 @@ def test_the_inspection_drill(client, session, make, world, ah):
     session.commit()
     code = issue(client, a, ah)["code"]
     with clock.frozen_at(T0 + dt.timedelta(minutes=1)):
+        # Both streamed: each read to its end before the next request.
         on_site = client.get(f"/api/v1/customers/{a.customer.id}/sites/{a.site.id}"
                              "/on-site?format=csv", headers=ah)
+        listed_text = on_site.get_data(as_text=True)
         inspector = client.get(f"/api/v1/inspections/{code}/ledger?format=csv")
+        seen_text = inspector.get_data(as_text=True)
     assert on_site.status_code == inspector.status_code == 200
-    listed = list(csv.DictReader(io.StringIO(on_site.get_data(as_text=True))))
-    seen = [r for r in csv.DictReader(io.StringIO(inspector.get_data(as_text=True)))
-            if r["section"] == "on_site"]
+    listed = list(csv.DictReader(io.StringIO(listed_text)))
+    seen = [r for r in csv.DictReader(io.StringIO(seen_text)) if r["section"] == "on_site"]
     assert len(listed) == len(seen) == 300
-    assert [(r["entry_id"], r["person_name"], r["employer_name"]) for r in listed] == [
-        (r["entry_id"], r["name"], r["employer_name"]) for r in seen]
-    ledger_rows = [r for r in csv.DictReader(io.StringIO(inspector.get_data(as_text=True)))
+    assert [(r["entry_id"], r["person_name"], r["employer_name"], r["checked_in_at"])
+            for r in listed] == [
+        (r["entry_id"], r["name"], r["employer_name"], r["checked_in_at"]) for r in seen]
+    ledger_rows = [r for r in csv.DictReader(io.StringIO(seen_text))
                    if r["section"] == "ledger"]
     assert len(ledger_rows) == 301
+
+
+# ------------------------------------------------------------- the admins' list
+
+def test_admins_list_the_accesses_by_status_without_codes(client, session, world, ah):
+    a = world.a
+    expired = issue(client, a, ah, at=T0 - dt.timedelta(days=2), hours=2)
+    revoked = issue(client, a, ah, at=T0 - dt.timedelta(hours=1), hours=8)
+    active = issue(client, a, ah, at=T0, hours=8)
+    with clock.frozen_at(T0):
+        assert client.delete(f"{base(a)}/{revoked['id']}", headers=ah).status_code == 204
+        r = client.get(base(a), headers=ah)
+    assert r.status_code == 200, r.get_json()
+    body = r.get_json()
+    assert [(i["id"], i["status"]) for i in body["items"]] == [
+        (active["id"], "active"), (revoked["id"], "revoked"), (expired["id"], "expired")]
+    first = body["items"][0]
+    assert (first["from"], first["to"], first["expires_at"], first["created_by"],
+            first["revoked_at"], first["last_used_at"]) == (
+        "2026-11-01T00:00:00+00:00", "2026-11-03T00:00:00+00:00", "2026-11-02T15:00:00+00:00",
+        str(a.admin.id), None, None)
+    assert body["items"][1]["revoked_at"] == "2026-11-02T07:00:00+00:00"
+    text = r.get_data(as_text=True)
+    assert all(made["code"] not in text and made["code"].replace("-", "") not in text
+               for made in (expired, revoked, active))
+    assert "code" not in first and "code_hash" not in first
+    with clock.frozen_at(T0):
+        for status, ids in (("active", [active["id"]]), ("revoked", [revoked["id"]]),
+                            ("expired", [expired["id"]])):
+            got = client.get(f"{base(a)}?status={status}", headers=ah).get_json()
+            assert [i["id"] for i in got["items"]] == ids, status
+        # Paged: one at a time, newest first, the cursor leads on.
+        page1 = client.get(f"{base(a)}?limit=2", headers=ah).get_json()
+        page2 = client.get(f"{base(a)}?limit=2&cursor={page1['next_cursor']}",
+                           headers=ah).get_json()
+    assert [i["id"] for i in page1["items"] + page2["items"]] == [
+        active["id"], revoked["id"], expired["id"]]
+    assert page2["next_cursor"] is None
+
+
+def test_the_list_refuses_others_and_bad_filters(client, world, ah):
+    a = world.a
+    issue(client, a, ah)
+    problem(client.get(base(a), headers=bearer(client, a.worker)), 403)
+    problem(client.get(base(world.b), headers=ah), 404)
+    problem(client.get(f"/api/v1/customers/{a.customer.id}/sites/{world.b.site.id}"
+                       "/inspections", headers=ah), 404)
+    # B's admin sees none of A's accesses.
+    b_list = client.get(base(world.b), headers=bearer(client, world.b.admin)).get_json()
+    assert b_list["items"] == []
+    problem(client.get(f"{base(a)}?status=used", headers=ah), 400)
+    problem(client.get(f"{base(a)}?cursor=not-a-cursor", headers=ah), 400)
+    problem(client.get(f"{base(a)}?limit=0", headers=ah), 400)
+
+
+@pytest.mark.parametrize("fmt", ["json", "csv"])
+def test_the_inspectors_ledger_is_streamed(client, session, world, ah, monkeypatch, fmt):
+    """JSON and CSV come from the cursor piece by piece: when the first pieces are out, the
+    ledger has not been read to its end (flat memory for a long period), and the whole body
+    still lists every shift, in order; the use was audited before."""
+    import json
+
+    from api import printing
+    from entryfy.ops import entries as entry_ops
+
+    a = world.a
+    shifts = [entry(session, a.site, a.worker, checked_in_at=T0 - dt.timedelta(hours=20 - i),
+                    checked_out_at=T0 - dt.timedelta(hours=19.5 - i)) for i in range(12)]
+    session.commit()
+    code = issue(client, a, ah)["code"]
+    read: list[int] = []
+    real = entry_ops.ledger_rows
+
+    def counted(*args, **kw):  # type: ignore[no-untyped-def]
+        for row in real(*args, **kw):
+            read.append(1)
+            yield row
+
+    monkeypatch.setattr(entry_ops, "ledger_rows", counted)
+    monkeypatch.setitem(printing.csv_stream.__kwdefaults__, "batch", 2)
+    r = client.get(f"/api/v1/inspections/{code}/ledger?format={fmt}")
+    assert r.status_code == 200 and r.is_streamed
+    pieces = iter(r.response)
+    head = [next(pieces), next(pieces)]
+    assert 0 < len(read) < len(shifts)
+    text = "".join(p.decode() if isinstance(p, bytes) else p for p in [*head, *pieces])
+    assert len(read) == len(shifts)
+    if fmt == "json":
+        ids = [i["entry_id"] for i in json.loads(text)["ledger"]]
+    else:
+        ids = [x["entry_id"] for x in csv.DictReader(io.StringIO(text))
+               if x["section"] == "ledger"]
+    assert ids == [str(e.id) for e in shifts]
+    used = session.scalars(select(AuditEvent.action).where(
+        AuditEvent.actor_role == "inspector")).all()
+    assert used == ["inspection.used"]  # the worker has no identity number to show

@@ -91,9 +91,10 @@ def test_check_in_and_out_by_identity_number(client, session, world, number):
                           json={"identity_number": number, "direction": "out"})
     assert out.status_code == 200
     assert out.get_json()["checked_out_at"] == "2026-11-02T15:00:00+00:00"
+    # Out again: not checked in, and the kiosk says no more than for a stranger.
     r = client.post("/api/v1/kiosk/entries", headers=kh(token),
                     json={"identity_number": number, "direction": "out"})
-    problem(r, 409, "not-checked-in")
+    problem(r, 422, "kiosk-not-recognised")
 
 
 def test_check_in_by_id06_card(client, session, world, number):
@@ -140,6 +141,61 @@ def test_one_refusal_for_everyone_not_recognised(client, session, make, world, n
                         json={**payload, "direction": "in"})
         bodies.append(problem(r, 422, "kiosk-not-recognised"))
     assert all(b == bodies[0] for b in bodies), bodies
+    assert session.scalar(select(Entry.id)) is None
+
+
+def test_refusals_look_alike_and_the_admins_see_why(client, app, session, make, world,
+                                                    number):
+    """Unknown, not a member, not checked in, a wrong PIN: the same status and body, the same
+    statements run (the timing class), and one audit record each that tells the admins which
+    it was, with the person only when recognised and never the number typed."""
+    from sqlalchemy import event
+
+    a = world.a
+    token = make_kiosk(client, a)["token"]
+    b_number = give_identity_number(session, world.b.worker, personnummer("19800101", "555"))
+    _cred, pin = door_ops.issue_pin(session, a.worker_membership, site_id=a.site.id)
+    session.commit()
+    wrong = f"{(int(pin) + 1) % 10 ** len(pin):0{len(pin)}d}"
+    engine = app.extensions["entryfy.db"].engine
+    cases = {
+        "unknown": {"identity_number": personnummer("19600101", "999"), "direction": "out"},
+        "not a member": {"identity_number": b_number, "direction": "out"},
+        "not checked in": {"identity_number": number, "direction": "out"},
+        "unknown card": {"card_number": "DEADBEEF", "direction": "out"},
+        "unknown, a PIN": {"identity_number": personnummer("19600101", "999"),
+                           "direction": "in", "pin": wrong},
+        "wrong PIN": {"identity_number": number, "direction": "in", "pin": wrong},
+    }
+    answers, statements = {}, {}
+    for name, payload in cases.items():
+        seen: list[str] = []
+
+        def count(_c, _cur, stmt, *_a, seen=seen):  # type: ignore[no-untyped-def]
+            seen.append(stmt)
+        event.listen(engine, "before_cursor_execute", count)
+        try:
+            r = client.post("/api/v1/kiosk/entries", headers=kh(token), json=payload)
+        finally:
+            event.remove(engine, "before_cursor_execute", count)
+        body = problem(r, 422, "kiosk-not-recognised")
+        answers[name] = (r.status_code, body, sorted(r.headers.keys()))
+        statements[name] = len(seen)
+    first = answers["unknown"]
+    assert all(v == first for v in answers.values()), answers
+    assert len({statements[n] for n in ("unknown", "not a member", "not checked in",
+                                        "unknown card")}) == 1, statements
+    assert statements["unknown, a PIN"] == statements["wrong PIN"], statements
+    refused = session.scalars(select(AuditEvent).where(
+        AuditEvent.action.like("kiosk.refused.%")).order_by(AuditEvent.seq)).all()
+    assert [(e.action, e.subject_id, e.object_type, e.customer_id) for e in refused] == [
+        ("kiosk.refused.not_recognised", None, "kiosk", a.customer.id),
+        ("kiosk.refused.not_recognised", None, "kiosk", a.customer.id),
+        ("kiosk.refused.not_checked_in", a.worker.id, "kiosk", a.customer.id),
+        ("kiosk.refused.not_recognised", None, "kiosk", a.customer.id),
+        ("kiosk.refused.not_recognised", None, "kiosk", a.customer.id),
+        ("kiosk.refused.wrong_pin", a.worker.id, "kiosk", a.customer.id),
+    ]
     assert session.scalar(select(Entry.id)) is None
 
 

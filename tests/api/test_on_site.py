@@ -389,3 +389,98 @@ def test_an_admin_makes_someone_foreman(client, session, world):
     r = client.patch(f"/api/v1/customers/{a.customer.id}/members/{a.worker_membership.id}",
                      headers=h, json={"role": "boss"})
     problem(r, 400)
+
+
+# ------------------------------------------------------------- the list at any size
+
+def test_the_csv_is_streamed_and_lists_what_the_json_lists(client, make, session, world):
+    """The CSV comes from a cursor in pieces (flat memory), its cells written by the database
+    exactly as the JSON's: names with a missing part, microseconds only when there are some,
+    more rows than one piece of the stream."""
+    from api import printing
+    from entryfy.ops import onsite
+
+    a = world.a
+    solo = make.account(first_name="", last_name="Ensam")
+    entry(session, a.site, solo, checked_in_at=T0.replace(microsecond=5), employer_name=None)
+    for i in range(3):
+        acc = make.account(first_name=f"P{i}", last_name="Q")
+        entry(session, a.site, acc, checked_in_at=T0 + dt.timedelta(seconds=i + 1),
+              employer_name=f"Sub {i}")
+    h = bearer(client, a.admin)
+    body = client.get(url(a), headers=h).get_json()
+    orig_batch, orig_piece = onsite.BATCH, printing.csv_stream.__kwdefaults__["batch"]
+    onsite.BATCH, printing.csv_stream.__kwdefaults__["batch"] = 2, 2
+    try:
+        r = client.get(url(a, "?format=csv"), headers=h)
+        assert r.status_code == 200 and r.is_streamed
+        pieces = list(r.response)
+    finally:
+        onsite.BATCH, printing.csv_stream.__kwdefaults__["batch"] = orig_batch, orig_piece
+    assert len(pieces) >= 3  # header+2 rows, 2 rows, the rest
+    rows = list(csv.reader(io.StringIO("".join(
+        p.decode() if isinstance(p, bytes) else p for p in pieces))))
+    assert rows[0] == ["entry_id", "person_name", "employer_name", "checked_in_at"]
+    assert rows[1:] == [[i["entry_id"], i["person_name"] or "", i["employer_name"] or "",
+                         i["checked_in_at"]] for i in body["items"]]
+    assert rows[1][1:] == ["Ensam", "", "2026-11-02T07:00:00.000005+00:00"]
+    assert [row[1] for row in rows[2:]] == ["P0 Q", "P1 Q", "P2 Q"]
+    # One audit record per list read, whatever its size (none per person).
+    reads = session.scalars(select(AuditEvent).where(AuditEvent.object_type == "on_site")).all()
+    assert len(reads) == 2
+
+
+def test_the_database_function_holds_the_wall(backend, session, world, crew):
+    """entryfy_on_site (PostgreSQL) reads names past the accounts policy once per call, so it
+    checks the signed scope itself: nothing without a scope, with a forged signature, or in
+    another customer's scope; the customer's own scope and the system scope see the list."""
+    if backend.name != "postgresql":
+        pytest.skip("a PostgreSQL function")
+    from sqlalchemy import text
+
+    from tests.models.test_rls import _as, _conn
+
+    a, b = world.a, world.b
+    conn = _conn(session)
+    sql = text("SELECT first_name FROM entryfy_on_site(CAST(:c AS uuid), CAST(:s AS uuid))")
+    args = {"c": str(a.customer.id), "s": str(a.site.id)}
+
+    def names() -> list[str]:
+        return sorted(conn.execute(sql, args).scalars())
+
+    _as(conn)
+    assert names() == []
+    _as(conn, ids=str(a.customer.id), sig="0" * 64)
+    assert names() == []
+    _as(conn, ids=str(b.customer.id))
+    assert names() == []
+    _as(conn, acct=str(a.admin.id))
+    assert names() == []
+    _as(conn, ids=str(a.customer.id))
+    assert names() == ["=Cmd", "Anna", "Bo"]
+    _as(conn, scope="system")
+    assert names() == ["=Cmd", "Anna", "Bo"]
+
+
+def test_a_streamed_body_ends_its_session(client, world, crew, monkeypatch):
+    """The app context's teardown runs when the view returns, before a streamed body is
+    read; the body's reads start a transaction of their own, which must end with the body
+    (entryfy.web.streamed), not whenever the garbage collector finds the session."""
+    from sqlalchemy.orm import Session
+
+    closed: list[Session] = []
+    real = Session.close
+
+    def spy(self):  # type: ignore[no-untyped-def]
+        closed.append(self)
+        return real(self)
+
+    monkeypatch.setattr(Session, "close", spy)
+    r = client.get(url(world.a, "?format=csv"), headers=bearer(client, world.a.admin))
+    pieces = iter(r.response)
+    next(pieces)
+    at_first_piece = list(closed)
+    rest = list(pieces)
+    assert rest is not None
+    assert len(closed) == len(at_first_piece) + 1
+    assert closed[-1] in at_first_piece  # the request's own session, closed again at the end
