@@ -11,7 +11,13 @@ One module per concern; this package re-exports the names callers use, so
 - ``phone``: the person's memberships and the doors they may open;
 - ``admin``: doors and accesses, created, changed, deleted, loaded;
 - ``guests``: short-term guests invited by e-mail;
-- ``controllers``: controllers, their signed credential lists, unlock commands, events.
+- ``controllers``: controllers, their signed credential lists, unlock commands, events;
+- ``lockdowns``: lockdown and unlock-all of a site or the customer, and their commands;
+- ``unlock_schedules``: when a door stands unlocked (weekly windows, holidays,
+  first-person-in);
+- ``passback``: anti-passback, who is inside a site;
+- ``alerts``: door alerts (forced / held open, tamper, controller offline);
+- ``remote``: remote unlock by an admin or operator.
 
 Plain functions over a session: they flush, never commit, and raise ``entryfy.errors``.
 Callers pass objects loaded through a tenant-scoped session; these functions still load
@@ -22,10 +28,12 @@ The decision (``decide``) is one function that checks, in order, and names the f
 to refuse:
 
 1. the membership: active, and inside its valid_from/valid_to (guests' short window);
-2. an access covering the door, the time (its validity and its weekly schedule in the site's
+2. a lockdown at the door's site, unless the role is exempt (an unlock-all grants);
+3. an access covering the door, the time (its validity and its weekly schedule in the site's
    time zone) and the method;
-3. the PIN (or the credential a reader presented) where the method needs one;
-4. the geofence, for openings from the phone (entryfy/ops/geo.py).
+4. the PIN (or the credential a reader presented) where the method needs one;
+5. the geofence, for openings from the phone (entryfy/ops/geo.py);
+6. anti-passback (entering a site again without having left).
 
 Its lookup is one indexed join (door -> access_doors -> accesses <- access_members <-
 membership), so it costs the same for a customer with ten people as with ten thousand.

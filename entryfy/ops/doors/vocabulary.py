@@ -7,24 +7,29 @@ import datetime as dt
 
 # How a person presents themselves at a door -> the access methods that cover it.
 #   app: POST /doors/{id}/open;  scan: the app scanned the door's printed Entry/Exit code;
-#   pin: a keypad;  keycard: a card reader;  qr: a reader scanned a guest's personal QR code.
+#   pin: a keypad;  keycard: a card reader (with a keypad for keycard_pin: card and PIN);
+#   qr: a reader scanned a guest's personal QR code.
 CHANNELS: dict[str, tuple[str, ...]] = {
     "app": ("app", "app_pin"),
     "scan": ("qr", "qr_pin"),
     "pin": ("pin",),
-    "keycard": ("keycard",),
+    "keycard": ("keycard", "keycard_pin"),
     "qr": ("qr",),
 }
-NEEDS_PIN = frozenset({"app_pin", "qr_pin"})
+NEEDS_PIN = frozenset({"app_pin", "qr_pin", "keycard_pin"})
 PHONE_CHANNELS = frozenset({"app", "scan"})
-# Methods a controller decides itself, offline, from its credential list.
-CONTROLLER_METHODS = ("pin", "keycard", "qr")
+# Methods a controller decides itself, offline, from its credential list, and the kinds of
+# credential each one takes (keycard_pin: the card and the person's PIN of the site).
+CONTROLLER_METHODS = ("pin", "keycard", "qr", "keycard_pin")
+CREDENTIAL_KINDS_OF = {"pin": ("pin",), "keycard": ("keycard",), "qr": ("qr",),
+                       "keycard_pin": ("keycard", "pin")}
 
 # Every reason to refuse, in the order the decision checks them.
 REASONS = (
     "membership_inactive",
     "membership_not_yet_valid",
     "membership_expired",
+    "lockdown",
     "no_access",
     "access_not_valid",
     "outside_schedule",
@@ -35,6 +40,7 @@ REASONS = (
     "credential_not_valid",
     "position_required",
     "outside_geofence",
+    "anti_passback",
 )
 
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")

@@ -18,7 +18,8 @@ from typing import Any
 
 from entryfy import clock
 from entryfy.errors import Unprocessable, ValidationFailed
-from entryfy.ops.doors import DAYS, _minutes, _zone, validate_schedule
+from entryfy.ops.doors.schedules import _minutes, _zone, validate_schedule
+from entryfy.ops.doors.vocabulary import DAYS
 
 # Holidays: dates from a year back to five years ahead (a typo such as 2062 is refused).
 HOLIDAYS_BACK = dt.timedelta(days=366)

@@ -18,7 +18,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from entryfy import clock
-from entryfy.ops.doors import _zone
+from entryfy.ops.doors.schedules import _zone
 from models import Access, Membership, PassbackState, Site
 
 
