@@ -18,6 +18,11 @@ ADMIN_OR_OPERATOR = ("admin", "operator")
 ANY_MEMBER = ("member", "admin", "operator", "foreman")
 # Who is on site now (the evacuation list): the people who run the site's day.
 ON_SITE_ROLES = ("admin", "operator", "foreman")
+# Door hardware (controllers, doors, their signs): admins and hardware managers, who manage
+# no people and no accesses.
+DOOR_HARDWARE = ("admin", "hardware_manager")
+# Door alerts: whoever watches the doors or looks after them.
+DOOR_ALERT_ROLES = ("admin", "operator", "hardware_manager")
 
 
 def membership_is_current(m: Membership) -> bool:

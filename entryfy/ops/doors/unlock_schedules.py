@@ -16,10 +16,13 @@ import datetime as dt
 import itertools
 from typing import Any
 
+from sqlalchemy.orm import object_session
+
 from entryfy import clock
 from entryfy.errors import Unprocessable, ValidationFailed
 from entryfy.ops.doors.schedules import _minutes, _zone, validate_schedule
 from entryfy.ops.doors.vocabulary import DAYS
+from models import Door, Lockdown
 
 # Holidays: dates from a year back to five years ahead (a typo such as 2062 is refused).
 HOLIDAYS_BACK = dt.timedelta(days=366)
@@ -124,7 +127,7 @@ def door_unlocked(schedule: list[dict[str, Any]] | None, holidays: list[str] | N
     return not first_person_in or (first_in_at is not None and begin <= first_in_at <= at)
 
 
-def note_first_in(door: Any, at: dt.datetime) -> None:
+def note_first_in(door: Door, at: dt.datetime) -> None:
     """A person was let in through ``door`` at ``at``: with first-person-in, the window's
     first such passage unlocks the door for the rest of the window."""
     if not door.first_person_in or not door.unlock_schedule:
@@ -132,3 +135,15 @@ def note_first_in(door: Any, at: dt.datetime) -> None:
     begin = current_window(door.unlock_schedule, door.holidays, door.site.timezone, at)
     if begin is not None and (door.first_in_at is None or door.first_in_at < begin):
         door.first_in_at = at
+
+
+def unlocked_now(door: Door, at: dt.datetime | None = None) -> bool:
+    """``door_unlocked`` for a loaded door, now (``unlocked_now`` for admins)."""
+    mode = None
+    if door.site.lockdown_id is not None:
+        session = object_session(door)
+        lockdown = session.get(Lockdown, door.site.lockdown_id) if session else None
+        mode = lockdown.mode if lockdown is not None else None
+    return door_unlocked(door.unlock_schedule, door.holidays, door.site.timezone,
+                         at or clock.now(), first_person_in=door.first_person_in,
+                         first_in_at=door.first_in_at, lockdown_mode=mode)
