@@ -57,11 +57,11 @@ class Lockdown(IdMixin, CreatedMixin, TenantMixin, Base):
     mode: Mapped[str] = mapped_column(String(12), info=NOT_PERSONAL)
     exempt_roles: Mapped[list[str]] = mapped_column(JSON, default=list, info=NOT_PERSONAL)
     started_by_id: Mapped[uuid.UUID | None] = mapped_column(
-        ForeignKey("accounts.id", ondelete="SET NULL"), info=ref("admin")
+        ForeignKey("accounts.id", ondelete="SET NULL"), info=ref()
     )
     ended_at: Mapped[dt.datetime | None] = mapped_column(info=NOT_PERSONAL)
     ended_by_id: Mapped[uuid.UUID | None] = mapped_column(
-        ForeignKey("accounts.id", ondelete="SET NULL"), info=ref("admin")
+        ForeignKey("accounts.id", ondelete="SET NULL"), info=ref()
     )
 
 
