@@ -154,26 +154,28 @@ def test_lockdown_of_another_customers_site_is_404_and_members_get_403(client, w
 
 def test_remote_unlock_is_queued_delivered_once_and_audited(client, session, world, rig):
     a, door, enrolled, h, _ = rig
-    r = client.post(f"{API}/customers/{a.customer.id}/doors/{door.id}/unlock", headers=h)
+    # Ids, not objects to reload later on the shared test connection.
+    cid, door_id, admin_mid = a.customer.id, door.id, a.admin_membership.id
+    r = client.post(f"{API}/customers/{cid}/doors/{door_id}/unlock", headers=h)
     assert r.status_code == 202, r.get_json()
     body = r.get_json()
     ev = session.get(AccessEvent, uuid.UUID(body["event_id"]))
     assert (ev.method, ev.outcome, ev.membership_id) == ("remote", "granted",
-                                                         a.admin_membership.id)
+                                                         admin_mid)
     cmds = client.get(f"{API}/controller/commands", headers=ctl(enrolled["key"])).get_json()
     assert [(c["id"], c["action"]) for c in cmds["items"]] == [(body["id"], "unlock")]
     assert client.get(f"{API}/controller/commands",
                       headers=ctl(enrolled["key"])).get_json()["items"] == []
-    assert "door.remote_unlock" in actions(session, a.customer.id)
+    assert "door.remote_unlock" in actions(session, cid)
     # No controller: 422; another customer's door: 404; a plain member: 403.
     plain = doorkit.door(session, a.site, name="Back door")
-    r = client.post(f"{API}/customers/{a.customer.id}/doors/{plain.id}/unlock", headers=h)
+    r = client.post(f"{API}/customers/{cid}/doors/{plain.id}/unlock", headers=h)
     assert r.status_code == 422 and r.get_json()["type"].endswith("/door-without-controller")
     b_door = doorkit.door(session, world.b.site, name="B door")
-    assert client.post(f"{API}/customers/{a.customer.id}/doors/{b_door.id}/unlock",
+    assert client.post(f"{API}/customers/{cid}/doors/{b_door.id}/unlock",
                        headers=h).status_code == 404
     w = bearer(client, a.worker, device_id="device-worker-ru1")
-    assert client.post(f"{API}/customers/{a.customer.id}/doors/{door.id}/unlock",
+    assert client.post(f"{API}/customers/{cid}/doors/{door_id}/unlock",
                        headers=w).status_code == 403
 
 
