@@ -83,6 +83,8 @@ def test_lockdown_refuses_openings_reaches_the_controller_and_ends(client, sessi
     assert r.status_code == 403 and r.get_json()["reason"] == "lockdown"
     ev = session.get(AccessEvent, uuid.UUID(r.get_json()["event_id"]))
     assert (ev.outcome, ev.reason) == ("denied", "lockdown")
+    mine = client.get(f"{API}/me/doors", headers=w).get_json()["items"]
+    assert [(d["door_id"], d["open_now"]) for d in mine] == [(str(door.id), False)]
     door_view = client.get(f"{API}/customers/{a.customer.id}/doors/{door.id}",
                            headers=h).get_json()
     assert door_view["unlocked_now"] is False
@@ -98,6 +100,8 @@ def test_lockdown_refuses_openings_reaches_the_controller_and_ends(client, sessi
     cmds = client.get(f"{API}/controller/commands", headers=ctl(enrolled["key"])).get_json()
     assert [c["action"] for c in cmds["items"]] == ["release"]
     assert client.post(f"{API}/doors/{door.id}/open", headers=w, json=INSIDE).status_code == 200
+    mine = client.get(f"{API}/me/doors", headers=w).get_json()["items"]
+    assert [d["open_now"] for d in mine] == [True]
     trail = actions(session, a.customer.id)
     assert "lockdown.start.lockdown" in trail and "lockdown.end" in trail
 

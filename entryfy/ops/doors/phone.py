@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session, joinedload
 
 from entryfy import clock
 from entryfy.ops.doors.decision import membership_refusal
+from entryfy.ops.doors.lockdowns import active_lockdown, is_exempt
 from entryfy.ops.doors.schedules import _valid_at, in_schedule
 from models import (
     Access,
@@ -83,4 +84,11 @@ def doors_for(session: Session, memberships: Sequence[Membership],
                                                               access.valid_to, at)
                 and in_schedule(access.schedule, at, door.site.timezone)):
             item.open_now = True
+    for item in out.values():
+        # A lockdown shuts what the accesses would open (exempt roles aside); an unlock-all
+        # opens every door for a current member.
+        lockdown = active_lockdown(session, item.door.site)
+        if lockdown is not None and membership_refusal(item.membership, at) is None:
+            item.open_now = (lockdown.mode == "unlock_all"
+                             or (item.open_now and is_exempt(lockdown, item.membership.role)))
     return sorted(out.values(), key=lambda d: (d.door.name, str(d.door.id)))
