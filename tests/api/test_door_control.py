@@ -127,6 +127,17 @@ def test_lockdown_exempts_roles_and_unlock_all_opens(client, session, make, rig)
     door_view = client.get(f"{API}/customers/{a.customer.id}/doors/{door.id}",
                            headers=h).get_json()
     assert door_view["unlocked_now"] is True
+    # A site added during a customer-wide one is covered by it; ending it frees both.
+    new_site = client.post(f"{API}/customers/{a.customer.id}/sites", headers=h, json={
+        "name": "Annex", "latitude": 59.33, "longitude": 18.06, "radius_m": 100}).get_json()
+    from models import Site
+
+    session.expire_all()
+    assert session.get(Site, uuid.UUID(new_site["id"])).lockdown_id == uuid.UUID(
+        r.get_json()["id"])
+    client.delete(f"{API}/customers/{a.customer.id}/lockdowns/{r.get_json()['id']}", headers=h)
+    session.expire_all()
+    assert session.get(Site, uuid.UUID(new_site["id"])).lockdown_id is None
 
 
 @pytest.mark.parametrize("body", [

@@ -45,6 +45,13 @@ def active_lockdown(session: Session, site: Site) -> Lockdown | None:
     return session.get(Lockdown, site.lockdown_id)
 
 
+def customer_wide_in_force(session: Session, customer_id: uuid.UUID) -> uuid.UUID | None:
+    """The customer-wide lockdown in force, for a site made meanwhile to join it."""
+    return session.scalar(select(Lockdown.id).where(
+        Lockdown.customer_id == customer_id, Lockdown.site_id.is_(None),
+        Lockdown.ended_at.is_(None)).limit(1))
+
+
 def is_exempt(lockdown: Lockdown, role: str | None) -> bool:
     return role is not None and role in (lockdown.exempt_roles or [])
 
