@@ -27,7 +27,7 @@ from entryfy.ops import doors as ops
 from entryfy.ops.doors.alerts import CONTROLLER_ALERTS
 from entryfy.web import db_session, keep_refusal
 from models import Controller
-from models.doors import CREDENTIAL_KINDS, DIRECTIONS
+from models.doors import DIRECTIONS
 from models.tenancy import TenantContext, set_context
 
 blp = Blueprint("controller", __name__, url_prefix="/api/v1",
@@ -136,8 +136,9 @@ class PassageIn(InSchema):
                                       "decided; forced_open, held_open, tamper: a door alert "
                                       "(method and outcome then left out)."})
     occurred_at = ma.fields.AwareDateTime(required=True, validate=_TIME)
-    method = ma.fields.String(load_default=None, validate=ma.validate.OneOf(
-        (*CREDENTIAL_KINDS, "keycard_pin")), metadata={"description": "Passages only."})
+    method = ma.fields.String(load_default=None,
+                              validate=ma.validate.OneOf(ops.CONTROLLER_METHODS),
+                              metadata={"description": "Passages only."})
     outcome = ma.fields.String(load_default=None,
                                validate=ma.validate.OneOf(["granted", "denied"]),
                                metadata={"description": "Passages only."})
