@@ -25,6 +25,7 @@ BLUEPRINT_MODULES = [
     "api.support",
     "api.doors",
     "api.controller",
+    "api.door_control",
     "api.customers",
     "api.sites",
     "api.catalogue",

@@ -19,6 +19,11 @@ ADMIN_OR_OPERATOR = (Role.ADMIN, Role.OPERATOR)
 ANY_MEMBER = (Role.MEMBER, Role.ADMIN, Role.OPERATOR, Role.FOREMAN)
 # Who is on site now (the evacuation list): the people who run the site's day.
 ON_SITE_ROLES = (Role.ADMIN, Role.OPERATOR, Role.FOREMAN)
+# Door hardware (controllers, doors, their signs): admins and hardware managers, who manage
+# no people and no accesses.
+DOOR_HARDWARE = (Role.ADMIN, Role.HARDWARE_MANAGER)
+# Door alerts: whoever watches the doors or looks after them.
+DOOR_ALERT_ROLES = (Role.ADMIN, Role.OPERATOR, Role.HARDWARE_MANAGER)
 
 
 def require_customer(customer_id: uuid.UUID, roles: tuple[str, ...] = ADMIN) -> Membership:

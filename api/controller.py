@@ -20,14 +20,15 @@ from flask import g, request
 from flask.views import MethodView
 from sqlalchemy import select
 
-from api.access import ADMIN, require_customer
+from api.access import DOOR_HARDWARE, require_customer
 from api.base import Blueprint, InSchema, OutSchema, PageArgs, QuerySchema, keyset_page, page_schema
-from entryfy.errors import Unauthorized
+from entryfy.errors import Unauthorized, Unprocessable
 from entryfy.ops import doors as ops
-from entryfy.web import db_session
+from entryfy.ops.doors.alerts import CONTROLLER_ALERTS
+from entryfy.web import db_session, keep_refusal
 from models import Controller
 from models.tenancy import TenantContext, set_context
-from models.vocab import CREDENTIAL_KINDS, DIRECTIONS, OUTCOMES
+from models.vocab import DIRECTIONS, OUTCOMES
 
 blp = Blueprint("controller", __name__, url_prefix="/api/v1",
                 description="Door controllers (hardware with its own key)")
@@ -81,6 +82,8 @@ class ControllerOut(OutSchema):
     last_seen_at = ma.fields.DateTime(allow_none=True)
     online = ma.fields.Function(lambda c: ops.is_online(c))
     list_version = ma.fields.Integer()
+    last_sync_at = ma.fields.DateTime(attribute="last_list_at", allow_none=True, metadata={
+        "description": "When it last fetched its credential list."})
     signing_public_key = ma.fields.Function(lambda c: ops.signing_public_key(),
                                             metadata={"description": "Ed25519, base64url"})
     key_id = ma.fields.Function(lambda c: ops.signing_key_id())
@@ -111,7 +114,11 @@ class SignedList(OutSchema):
 class UnlockCommandOut(OutSchema):
     id = ma.fields.UUID()
     door_id = ma.fields.UUID()
-    event_id = ma.fields.UUID()
+    action = ma.fields.String(metadata={
+        "description": "unlock: once (an opening); lock: a lockdown, refuse all but its "
+                       "exempt roles; hold_open: an unlock-all; release: back to normal.",
+        "enum": ["unlock", "lock", "hold_open", "release"]})
+    event_id = ma.fields.UUID(allow_none=True)
     created_at = ma.fields.DateTime()
     expires_at = ma.fields.DateTime()
 
@@ -123,9 +130,26 @@ class UnlockCommands(OutSchema):
 class PassageIn(InSchema):
     event_id = ma.fields.UUID(required=True)
     door_id = ma.fields.UUID(required=True)
+    type = ma.fields.String(load_default="passage",
+                            validate=ma.validate.OneOf(("passage", *CONTROLLER_ALERTS)),
+                            metadata={"description": "passage (the default): an attempt it "
+                                      "decided; forced_open, held_open, tamper: a door alert "
+                                      "(method and outcome then left out)."})
     occurred_at = ma.fields.AwareDateTime(required=True, validate=_TIME)
-    method = ma.fields.String(required=True, validate=ma.validate.OneOf(CREDENTIAL_KINDS))
-    outcome = ma.fields.String(required=True, validate=ma.validate.OneOf(OUTCOMES))
+    method = ma.fields.String(load_default=None,
+                              validate=ma.validate.OneOf(ops.CONTROLLER_METHODS),
+                              metadata={"description": "Passages only."})
+    outcome = ma.fields.String(load_default=None,
+                               validate=ma.validate.OneOf(OUTCOMES),
+                               metadata={"description": "Passages only."})
+
+    @ma.validates_schema
+    def _passage_fields(self, data, **kwargs):
+        if data.get("type", "passage") == "passage":
+            missing = {k: ["Required for a passage."] for k in ("method", "outcome")
+                       if data.get(k) is None}
+            if missing:
+                raise ma.ValidationError(missing)
     reason = ma.fields.String(load_default=None, allow_none=True,
                               validate=ma.validate.Regexp(r"^[a-z_]{1,40}$"))
     direction = ma.fields.String(load_default=None, allow_none=True,
@@ -152,7 +176,7 @@ class Controllers(MethodView):
     @blp.response(200, page_schema(ControllerOut, "ControllerPage"))
     def get(self, args, customer_id: uuid.UUID):
         """The customer's door controllers, with their online state."""
-        require_customer(customer_id, ADMIN)
+        require_customer(customer_id, DOOR_HARDWARE)
         stmt = select(Controller).where(Controller.customer_id == customer_id)
         return keyset_page(db_session(), stmt, [Controller.created_at, Controller.id],
                            limit=args["limit"], cursor=args["cursor"], descending=False)
@@ -161,7 +185,7 @@ class Controllers(MethodView):
     @blp.response(201, ControllerCreated)
     def post(self, data, customer_id: uuid.UUID):
         """Enrol a controller. Its key is in this answer only."""
-        me = require_customer(customer_id, ADMIN)
+        me = require_customer(customer_id, DOOR_HARDWARE)
         s = db_session()
         c, key = ops.create_controller(s, customer_id=customer_id, name=data["name"], by=me)
         # A plain attribute for this answer only (ControllerCreated.key), never persisted.
@@ -177,7 +201,7 @@ class OneController(MethodView):
 
         Its name, when it was last heard from, and whether it is active.
         """
-        require_customer(customer_id, ADMIN)
+        require_customer(customer_id, DOOR_HARDWARE)
         return ops.load_controller(db_session(), customer_id, controller_id)
 
     @blp.arguments(ControllerPatch)
@@ -187,7 +211,7 @@ class OneController(MethodView):
 
         Its name; its key stays (a lost key: retire the controller and enrol a new one).
         """
-        me = require_customer(customer_id, ADMIN)
+        me = require_customer(customer_id, DOOR_HARDWARE)
         s = db_session()
         return ops.update_controller(s, ops.load_controller(s, customer_id, controller_id),
                                      data, by=me)
@@ -195,7 +219,7 @@ class OneController(MethodView):
     @blp.response(204)
     def delete(self, customer_id: uuid.UUID, controller_id: uuid.UUID):
         """Retire a controller: its key stops working; its doors keep working from the app."""
-        me = require_customer(customer_id, ADMIN)
+        me = require_customer(customer_id, DOOR_HARDWARE)
         s = db_session()
         ops.delete_controller(s, ops.load_controller(s, customer_id, controller_id), by=me)
         return ""
@@ -229,6 +253,12 @@ def commands():
 @blp.problems("controller-key-required", "controller-key-invalid",
               "not-this-controllers-door", "event-in-future", "event-too-old")
 def events(data):
-    """Passages the controller decided itself; a retried post records each once."""
-    result = ops.record_controller_events(db_session(), g.controller, data["events"])
+    """Passages the controller decided itself, and its doors' alerts; a retried post records
+    each once."""
+    try:
+        result = ops.record_controller_events(db_session(), g.controller, data["events"])
+    except Unprocessable as e:
+        if e.slug == "not-this-controllers-door":
+            keep_refusal()  # the refusal's audit record outlives the 422
+        raise
     return {"recorded": result.recorded, "duplicates": result.duplicates}

@@ -18,7 +18,7 @@ from flask import Response, request
 from flask.views import MethodView
 from sqlalchemy import select
 
-from api.access import ADMIN, ADMIN_OR_OPERATOR, require_customer
+from api.access import ADMIN, ADMIN_OR_OPERATOR, DOOR_HARDWARE, require_customer
 from api.base import (
     Blueprint,
     InSchema,
@@ -39,10 +39,11 @@ from entryfy.ops import names as name_ops
 from entryfy.ops import signs as sign_ops
 from entryfy.ops import sites as site_ops
 from entryfy.ops.auditing import record_read
+from entryfy.ops.doors import unlock_schedules as unlock_ops
 from entryfy.web import db_session, keep_refusal
 from models import Access, AccessEvent, Door, DoorCredential, Membership
 from models.tenancy import scope_to
-from models.vocab import LANGUAGES, METHODS, OUTCOMES, CredentialKind
+from models.vocab import ANTI_PASSBACK, LANGUAGES, MEMBER_ROLES, METHODS, OUTCOMES, CredentialKind
 
 log = logging.getLogger(__name__)
 
@@ -61,6 +62,18 @@ def _time(**kw: Any) -> ma.fields.AwareDateTime:
 
 # ------------------------------------------------------------------------------ schemas
 
+_UNLOCK_DOC = {"description": "When the door stands unlocked for everyone: weekly windows "
+                               "{days, start, end} in the site's time zone, end after start "
+                               "(no crossing of midnight), not overlapping. null: never.",
+               "example": [{"days": ["mon", "tue", "wed", "thu", "fri"], "start": "08:00",
+                            "end": "17:00"}]}
+_HOLIDAYS_DOC = {"description": "Local dates (YYYY-MM-DD) the unlock schedule does not apply, "
+                                "from a year back to five years ahead.",
+                 "example": ["2026-12-24", "2026-12-25"]}
+_FPI_DOC = {"description": "First-person-in: an unlock window unlocks the door only once an "
+                           "authorised person has come in during it."}
+
+
 class DoorIn(InSchema):
     name = ma.fields.String(required=True, validate=NAME)
     latitude = ma.fields.Float(load_default=None, allow_none=True,
@@ -71,6 +84,12 @@ class DoorIn(InSchema):
                                  validate=ma.validate.Range(5, 5000))
     controller_id = ma.fields.UUID(load_default=None, allow_none=True)
     site_entrance = ma.fields.Boolean(load_default=False)
+    # Checked by entryfy.ops.doors.unlock_schedules (422 with field messages).
+    unlock_schedule = ma.fields.List(ma.fields.Raw(), load_default=None, allow_none=True,
+                                     metadata=_UNLOCK_DOC)
+    holidays = ma.fields.List(ma.fields.Raw(), load_default=None, allow_none=True,
+                              metadata=_HOLIDAYS_DOC)
+    first_person_in = ma.fields.Boolean(load_default=False, metadata=_FPI_DOC)
 
 
 class DoorPatch(InSchema):
@@ -80,6 +99,9 @@ class DoorPatch(InSchema):
     radius_m = ma.fields.Integer(allow_none=True, validate=ma.validate.Range(5, 5000))
     controller_id = ma.fields.UUID(allow_none=True)
     site_entrance = ma.fields.Boolean()
+    unlock_schedule = ma.fields.List(ma.fields.Raw(), allow_none=True, metadata=_UNLOCK_DOC)
+    holidays = ma.fields.List(ma.fields.Raw(), allow_none=True, metadata=_HOLIDAYS_DOC)
+    first_person_in = ma.fields.Boolean(metadata=_FPI_DOC)
     new_codes = ma.fields.Boolean(metadata={"description": "Draw new Entry/Exit codes (the "
                                                            "printed signs are replaced)."})
 
@@ -95,6 +117,14 @@ class DoorOut(OutSchema):
     site_entrance = ma.fields.Boolean()
     entry_code = ma.fields.String()
     exit_code = ma.fields.String()
+    unlock_schedule = ma.fields.List(ma.fields.Nested(lambda: ScheduleWindow()),
+                                     allow_none=True, metadata=_UNLOCK_DOC)
+    holidays = ma.fields.List(ma.fields.String(), allow_none=True, metadata=_HOLIDAYS_DOC)
+    first_person_in = ma.fields.Boolean(metadata=_FPI_DOC)
+    unlocked_now = ma.fields.Function(
+        lambda d: unlock_ops.unlocked_now(d),
+        metadata={"description": "Whether the door stands unlocked for everyone now (its "
+                                 "unlock schedule, or an unlock-all; a lockdown locks it)."})
     created_at = ma.fields.DateTime()
 
 
@@ -106,6 +136,12 @@ class ScheduleWindow(ma.Schema):
 
 _SCHEDULE_DOC = {"description": "Weekly windows in the site's time zone; end <= start "
                                 "crosses midnight. null: at any time."}
+
+
+_APB_DOC = {"description": "Anti-passback: entering a site again without having left is "
+                           "off, soft (let in, logged) or hard (refused, reason "
+                           "anti_passback). Resets at the site's local midnight.",
+            "enum": list(ANTI_PASSBACK)}
 
 
 class AccessIn(InSchema):
@@ -121,7 +157,13 @@ class AccessIn(InSchema):
                               validate=ma.validate.Length(min=1, max=50),
                               metadata=_SCHEDULE_DOC)
     methods = ma.fields.List(ma.fields.String(validate=ma.validate.OneOf(METHODS)),
-                             required=True, validate=ma.validate.Length(min=1, max=6))
+                             required=True,
+                             validate=ma.validate.Length(min=1, max=len(METHODS)))
+    anti_passback = ma.fields.String(load_default="off", validate=ma.validate.OneOf(ANTI_PASSBACK),
+                                     metadata=_APB_DOC)
+    anti_passback_exempt_roles = ma.fields.List(
+        ma.fields.String(validate=ma.validate.OneOf(MEMBER_ROLES)), load_default=None,
+        allow_none=True, metadata={"description": "Roles the anti-passback rule spares."})
 
 
 class AccessPatch(InSchema):
@@ -134,7 +176,12 @@ class AccessPatch(InSchema):
                               validate=ma.validate.Length(min=1, max=50),
                               metadata=_SCHEDULE_DOC)
     methods = ma.fields.List(ma.fields.String(validate=ma.validate.OneOf(METHODS)),
-                             validate=ma.validate.Length(min=1, max=6))
+                             validate=ma.validate.Length(min=1, max=len(METHODS)))
+    anti_passback = ma.fields.String(validate=ma.validate.OneOf(ANTI_PASSBACK),
+                                     metadata=_APB_DOC)
+    anti_passback_exempt_roles = ma.fields.List(
+        ma.fields.String(validate=ma.validate.OneOf(MEMBER_ROLES)), allow_none=True,
+        metadata={"description": "Roles the anti-passback rule spares."})
 
 
 class AccessOut(OutSchema):
@@ -147,6 +194,8 @@ class AccessOut(OutSchema):
     valid_to = ma.fields.DateTime(allow_none=True)
     schedule = ma.fields.List(ma.fields.Nested(ScheduleWindow), allow_none=True)
     methods = ma.fields.List(ma.fields.String())
+    anti_passback = ma.fields.String(metadata=_APB_DOC)
+    anti_passback_exempt_roles = ma.fields.List(ma.fields.String(), allow_none=True)
     guest = ma.fields.Boolean()
     created_at = ma.fields.DateTime()
 
@@ -289,7 +338,7 @@ class SiteDoors(MethodView):
     @blp.response(200, page_schema(DoorOut, "DoorPage"))
     def get(self, args, customer_id: uuid.UUID, site_id: uuid.UUID):
         """The site's doors."""
-        require_customer(customer_id, ADMIN)
+        require_customer(customer_id, DOOR_HARDWARE)
         s = db_session()
         site = site_ops.get_site(s, customer_id, site_id)
         stmt = select(Door).where(Door.customer_id == customer_id, Door.site_id == site.id)
@@ -300,7 +349,7 @@ class SiteDoors(MethodView):
     @blp.response(201, DoorOut)
     def post(self, data, customer_id: uuid.UUID, site_id: uuid.UUID):
         """Add a door; its printed Entry and Exit codes are drawn here."""
-        me = require_customer(customer_id, ADMIN)
+        me = require_customer(customer_id, DOOR_HARDWARE)
         s = db_session()
         site = site_ops.get_site(s, customer_id, site_id)
         return ops.create_door(s, site=site, **data, by=me)
@@ -312,9 +361,9 @@ class OneDoor(MethodView):
     def get(self, customer_id: uuid.UUID, door_id: uuid.UUID):
         """One door.
 
-        Its position, fence, controller and printed Entry and Exit codes.
+        Its position, fence, controller, unlock schedule and printed Entry and Exit codes.
         """
-        require_customer(customer_id, ADMIN)
+        require_customer(customer_id, DOOR_HARDWARE)
         return ops.load_door(db_session(), customer_id, door_id)
 
     @blp.arguments(DoorPatch)
@@ -322,17 +371,17 @@ class OneDoor(MethodView):
     def patch(self, data, customer_id: uuid.UUID, door_id: uuid.UUID):
         """Change a door.
 
-        Name, position, fence radius, controller or whether it is a site entrance. Only the
-        fields sent change.
+        Name, position, fence radius, controller, whether it is a site entrance, its unlock
+        schedule and holidays. Only the fields sent change.
         """
-        me = require_customer(customer_id, ADMIN)
+        me = require_customer(customer_id, DOOR_HARDWARE)
         s = db_session()
         return ops.update_door(s, ops.load_door(s, customer_id, door_id), data, by=me)
 
     @blp.response(204)
     def delete(self, customer_id: uuid.UUID, door_id: uuid.UUID):
         """Remove a door; its access events stay (without the door)."""
-        me = require_customer(customer_id, ADMIN)
+        me = require_customer(customer_id, DOOR_HARDWARE)
         s = db_session()
         ops.delete_door(s, ops.load_door(s, customer_id, door_id), by=me)
         return ""
@@ -346,7 +395,7 @@ class SignArgs(QuerySchema):
                                                      "Accept-Language (sv or en)."})
 
 
-SIGN_ROLES = ("admin", "hardware_manager")
+SIGN_ROLES = DOOR_HARDWARE
 
 
 @blp.route("/customers/<uuid:customer_id>/doors/<uuid:door_id>/sign", methods=["GET"])

@@ -85,7 +85,15 @@ G: dict[str, tuple[str, Any]] = {
     "exit_code": ("The code printed on the door's Exit sign (scan to go out).",
                   "vx6ez424WPSN2Um2J7OTOnAa"),
     "site_entrance": ("Passing this door in or out also checks in or out at the site.", False),
-    "methods": ("How the door may be opened: app, app_pin, qr, qr_pin, pin, keycard.",
+    "anti_passback_exempt_roles": ("Roles the access's anti-passback rule spares.",
+                                   ["operator"]),
+    "mode": ("lockdown: every door locked for all but the exempt roles; unlock_all: every "
+             "door held open (evacuation).", "lockdown"),
+    "exempt_roles": ("Roles a lockdown still lets through.", ["operator"]),
+    "trust_days": ("Days a door controller may decide from its last signed credential list "
+                   "(1 to 30).", 7),
+    "methods": ("How the door may be opened: app, app_pin, qr, qr_pin, pin, keycard, "
+                "keycard_pin.",
                 ["app", "qr", "pin"]),
     "method": ("How the door was opened or tried.", "app"),
     "schedule": ("Weekly opening windows in the site's time zone; none: always.",

@@ -29,6 +29,8 @@ from sqlalchemy.orm import Session
 from entryfy import clock, mail
 from entryfy.db import Database, rows_written
 from entryfy.ops import onsite
+from entryfy.ops.doors import alerts as door_alerts
+from entryfy.ops.doors import passback
 from models import (
     Account,
     Controller,
@@ -177,7 +179,9 @@ def _admin_emails(session: Session, customer_id: uuid.UUID) -> list[str]:
 HEARTBEAT = dt.timedelta(minutes=5)
 # Called with (session, controller) when a controller goes quiet: the doors feature raises
 # a door alert (and its door_alert.created webhook) from here.
-ON_CONTROLLER_OFFLINE: list[Callable[[Session, Controller], None]] = []
+ON_CONTROLLER_OFFLINE: list[Callable[[Session, Controller], None]] = [
+    door_alerts.on_controller_offline,
+]
 
 
 def detect_offline_controllers(session: Session) -> int:
@@ -210,3 +214,7 @@ register("request_due_reminders", dt.timedelta(hours=1),
          in_transaction(remind_request_due_dates))
 register("controller_offline", dt.timedelta(minutes=1),
          in_transaction(detect_offline_controllers))
+# Anti-passback's nightly reset: a state counts until its site's local midnight anyway
+# (passback.still_inside); this deletes the stale rows, hourly so every time zone's night
+# is covered.
+register("anti_passback_reset", dt.timedelta(hours=1), in_transaction(passback.reset_passback))

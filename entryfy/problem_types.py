@@ -132,6 +132,18 @@ CATALOGUE: dict[str, ProblemType] = {
     "not-this-controllers-door": P(422, "Not this controller's door",
                                    "Post events only for the doors in the controller's "
                                    "credential list."),
+    "unlock-schedule-invalid": P(422, "Unlock schedule not valid",
+                                 "Fix the windows named in `errors`: each ends after it starts "
+                                 "(split one across midnight in two) and no two overlap on a "
+                                 "day."),
+    "holidays-invalid": P(422, "Holidays not valid",
+                          "Dates YYYY-MM-DD from a year back to five years ahead."),
+    "lockdown-active": P(409, "Lockdown in force",
+                         "A lockdown or unlock-all is in force at the site: end it "
+                         "(DELETE /customers/{id}/lockdowns/{lockdown_id}) first."),
+    "door-without-controller": P(422, "Door without controller",
+                                 "Only a door on a controller can be unlocked remotely: set "
+                                 "its `controller_id`."),
     "event-in-future": P(422, "Event in the future", "Set the controller's clock (NTP)."),
     "event-too-old": P(422, "Event too old",
                        "Events older than the access log keeps (90 days) are not accepted."),

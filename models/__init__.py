@@ -4,6 +4,7 @@ from models.accounts import AccessToken, Account, Device, EmailVerification
 from models.audit import AuditChainHead, AuditEvent
 from models.base import Base, tenant_models
 from models.customers import Customer, Membership, Site
+from models.door_control import DoorAlert, Lockdown, PassbackState
 from models.doors import (
     Access,
     AccessDoor,
@@ -49,6 +50,7 @@ __all__ = [
     "DataRequestPart",
     "Device",
     "Door",
+    "DoorAlert",
     "DoorCredential",
     "EmailVerification",
     "Entry",
@@ -58,9 +60,11 @@ __all__ = [
     "Inspection",
     "JobLock",
     "Kiosk",
+    "Lockdown",
     "Membership",
     "NoticeVersion",
     "OutboxMail",
+    "PassbackState",
     "RetentionRun",
     "ScheduledJob",
     "Site",

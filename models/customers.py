@@ -41,6 +41,8 @@ class Customer(IdMixin, CreatedMixin, Base):
     __privacy__ = {"purpose": "customer_relationship", "retention": "contract"}
     __table_args__ = (
         CheckConstraint(in_check("status", CUSTOMER_STATUSES), name="status"),
+        CheckConstraint("door_list_trust_days >= 1 AND door_list_trust_days <= 30",
+                        name="door_list_trust_days"),
     )
 
     name: Mapped[str] = mapped_column(String(200), info=NOT_PERSONAL)
@@ -48,6 +50,11 @@ class Customer(IdMixin, CreatedMixin, Base):
     address: Mapped[str | None] = mapped_column(String(300), info=NOT_PERSONAL)
     status: Mapped[str] = mapped_column(String(12), default="active", info=NOT_PERSONAL)
     ended_at: Mapped[dt.datetime | None] = mapped_column(info=NOT_PERSONAL)
+    # Offline policy: how many days a door controller may decide from its last signed
+    # credential list (it refuses everything after that). Alta caps it at 30.
+    door_list_trust_days: Mapped[int] = mapped_column(
+        Integer, default=7, server_default=text("7"), info=NOT_PERSONAL
+    )
 
 
 class Membership(IdMixin, CreatedMixin, TenantMixin, Base):
@@ -84,7 +91,7 @@ class Membership(IdMixin, CreatedMixin, TenantMixin, Base):
     invited_email: Mapped[str | None] = mapped_column(
         String(254), info=personal("contact.email", subject="member", identifier=True)
     )
-    role: Mapped[str] = mapped_column(String(10), default="member", info=NOT_PERSONAL)
+    role: Mapped[str] = mapped_column(String(20), default="member", info=NOT_PERSONAL)
     active: Mapped[bool] = mapped_column(default=True, info=NOT_PERSONAL)
     employer_name: Mapped[str | None] = mapped_column(
         String(200), info=personal("employment.employer", subject="member")
@@ -183,3 +190,7 @@ class Site(IdMixin, CreatedMixin, TenantMixin, Base):
     # Local time of day (the site's time zone) at which entries still open are closed by the
     # automatic check-out (entryfy.ops.site_ops.auto_check_out); None: never.
     auto_checkout_time: Mapped[dt.time | None] = mapped_column(Time, info=NOT_PERSONAL)
+    # The lockdown (or unlock-all) in force here, models.door_control.Lockdown; None: none.
+    # Kept on the site so the door decision, which loads the site anyway, needs no extra
+    # round trip to learn that nothing is in force.
+    lockdown_id: Mapped[uuid.UUID | None] = mapped_column(info=NOT_PERSONAL)

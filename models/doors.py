@@ -23,6 +23,7 @@ from sqlalchemy import (
     Integer,
     String,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -39,6 +40,7 @@ from models.base import (
 from models.customers import Site
 from models.vocab import (
     ACCESS_EVENT_SOURCES,
+    ANTI_PASSBACK,
     CREDENTIAL_KINDS,
     DIRECTIONS,
     OUTCOMES,
@@ -65,6 +67,8 @@ class Controller(IdMixin, CreatedMixin, TenantMixin, Base):
     # content it would receive differs from the last one it was given (digest below).
     list_version: Mapped[int] = mapped_column(BigInteger, default=0, info=NOT_PERSONAL)
     list_digest: Mapped[str | None] = mapped_column(String(64), info=NOT_PERSONAL)
+    # When it last fetched its credential list (its last sync, shown to admins).
+    last_list_at: Mapped[dt.datetime | None] = mapped_column(info=NOT_PERSONAL)
 
 
 class Door(IdMixin, CreatedMixin, TenantMixin, Base):
@@ -100,6 +104,16 @@ class Door(IdMixin, CreatedMixin, TenantMixin, Base):
     # The printed Entry and Exit QR signs: public, random, unguessable.
     entry_code: Mapped[str] = mapped_column(String(40), unique=True, info=NOT_PERSONAL)
     exit_code: Mapped[str] = mapped_column(String(40), unique=True, info=NOT_PERSONAL)
+    # When the door stands unlocked for everyone: weekly windows on the site's wall clock
+    # (entryfy.ops.doors.unlock_schedules), except on ``holidays`` (local dates "YYYY-MM-DD").
+    unlock_schedule: Mapped[list[dict[str, Any]] | None] = mapped_column(
+        JSON, info=NOT_PERSONAL)
+    holidays: Mapped[list[str] | None] = mapped_column(JSON, info=NOT_PERSONAL)
+    # First-person-in: a window unlocks the door only once an authorised person has been
+    # let in during it; ``first_in_at`` is the last such passage (no one's identity).
+    first_person_in: Mapped[bool] = mapped_column(default=False, server_default=text("false"),
+                                                  info=NOT_PERSONAL)
+    first_in_at: Mapped[dt.datetime | None] = mapped_column(info=NOT_PERSONAL)
 
     site: Mapped[Site] = relationship()
 
@@ -112,6 +126,7 @@ class Access(IdMixin, CreatedMixin, TenantMixin, Base):
     __table_args__ = (
         CheckConstraint("valid_to IS NULL OR valid_from IS NULL OR valid_from < valid_to",
                         name="validity"),
+        CheckConstraint(in_check("anti_passback", ANTI_PASSBACK), name="anti_passback"),
         Index("uq_accesses_customer_id_id", "customer_id", "id", unique=True),
         ForeignKeyConstraint(
             ["customer_id", "site_id"], ["sites.customer_id", "sites.id"],
@@ -129,6 +144,11 @@ class Access(IdMixin, CreatedMixin, TenantMixin, Base):
     methods: Mapped[list[str]] = mapped_column(JSON, info=NOT_PERSONAL)
     # A guest's access, made by POST /guests; listed with the guest, not as a setting.
     guest: Mapped[bool] = mapped_column(default=False, info=NOT_PERSONAL)
+    anti_passback: Mapped[str] = mapped_column(String(4), default="off",
+                                               server_default=text("'off'"), info=NOT_PERSONAL)
+    # Roles the anti-passback rule does not apply to (e.g. security staff doing rounds).
+    anti_passback_exempt_roles: Mapped[list[str] | None] = mapped_column(JSON,
+                                                                         info=NOT_PERSONAL)
     updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, info=NOT_PERSONAL)
 
     doors: Mapped[list[AccessDoor]] = relationship(
@@ -257,7 +277,7 @@ class AccessEvent(IdMixin, TenantMixin, Base):
     membership_id: Mapped[uuid.UUID | None] = mapped_column(
         ForeignKey("memberships.id", ondelete="SET NULL"), info=ref("member")
     )
-    method: Mapped[str | None] = mapped_column(String(8), info=NOT_PERSONAL)
+    method: Mapped[str | None] = mapped_column(String(12), info=NOT_PERSONAL)
     direction: Mapped[str | None] = mapped_column(String(3), info=NOT_PERSONAL)
     outcome: Mapped[str] = mapped_column(String(8), info=personal("access.event",
                                                                   subject="member"))
@@ -271,12 +291,15 @@ class AccessEvent(IdMixin, TenantMixin, Base):
 
 
 class UnlockCommand(IdMixin, CreatedMixin, TenantMixin, Base):
-    """A granted app opening of a door on a controller, waiting for that controller."""
+    """A command waiting for a door's controller: ``unlock`` once (a granted app opening, a
+    remote unlock), or a lockdown's ``lock`` / ``hold_open`` and its end, ``release``."""
 
     __tablename__ = "unlock_commands"
     __privacy__ = {"purpose": "access_control", "retention": "contract"}
     __table_args__ = (
         Index("ix_unlock_commands_pending", "controller_id", "delivered_at", "expires_at"),
+        CheckConstraint("action IN ('unlock', 'lock', 'hold_open', 'release')",
+                        name="action"),
         ForeignKeyConstraint(
             ["customer_id", "controller_id"], ["controllers.customer_id", "controllers.id"],
             name="fk_unlock_commands_controller", ondelete="CASCADE",
@@ -289,8 +312,11 @@ class UnlockCommand(IdMixin, CreatedMixin, TenantMixin, Base):
 
     controller_id: Mapped[uuid.UUID] = mapped_column(info=NOT_PERSONAL)
     door_id: Mapped[uuid.UUID] = mapped_column(info=NOT_PERSONAL)
-    event_id: Mapped[uuid.UUID] = mapped_column(
+    # The access event of the opening; None for a lockdown's commands.
+    event_id: Mapped[uuid.UUID | None] = mapped_column(
         ForeignKey("access_events.id", ondelete="CASCADE"), info=NOT_PERSONAL
     )
+    action: Mapped[str] = mapped_column(String(10), default="unlock",
+                                        server_default=text("'unlock'"), info=NOT_PERSONAL)
     expires_at: Mapped[dt.datetime] = mapped_column(info=NOT_PERSONAL)
     delivered_at: Mapped[dt.datetime | None] = mapped_column(info=NOT_PERSONAL)

@@ -28,13 +28,15 @@ def in_check(column: str, words: tuple[str, ...], *, nullable: bool = False) -> 
 
 class Role(enum.StrEnum):
     """A membership's role in one customer. foreman: a member who may also register entries
-    for colleagues and see who is on site. guest: a short-term visitor (doors only)."""
+    for colleagues and see who is on site. guest: a short-term visitor (doors only).
+    hardware_manager: manages door controllers and doors, not people or accesses."""
 
     MEMBER = "member"
     ADMIN = "admin"
     OPERATOR = "operator"
     GUEST = "guest"
     FOREMAN = "foreman"
+    HARDWARE_MANAGER = "hardware_manager"
 
 
 class StaffRole(enum.StrEnum):
@@ -93,7 +95,8 @@ class Method(enum.StrEnum):
 
     app / app_pin: opened from the app (POST /doors/{id}/open), the PIN variant asks for the
     PIN. qr / qr_pin: the app scans the door's printed Entry/Exit code; a controller also reads
-    a guest's personal QR code as "qr". pin: a keypad; keycard: a card reader (controllers).
+    a guest's personal QR code as "qr". pin: a keypad; keycard: a card reader (controllers);
+    keycard_pin: a card reader with a keypad, the card and the person's PIN of the site.
     """
 
     APP = "app"
@@ -102,6 +105,7 @@ class Method(enum.StrEnum):
     QR_PIN = "qr_pin"
     PIN = "pin"
     KEYCARD = "keycard"
+    KEYCARD_PIN = "keycard_pin"
 
 
 class Channel(enum.StrEnum):
@@ -143,6 +147,7 @@ class RefusalReason(enum.StrEnum):
     MEMBERSHIP_INACTIVE = "membership_inactive"
     MEMBERSHIP_NOT_YET_VALID = "membership_not_yet_valid"
     MEMBERSHIP_EXPIRED = "membership_expired"
+    LOCKDOWN = "lockdown"
     NO_ACCESS = "no_access"
     ACCESS_NOT_VALID = "access_not_valid"
     OUTSIDE_SCHEDULE = "outside_schedule"
@@ -153,6 +158,7 @@ class RefusalReason(enum.StrEnum):
     CREDENTIAL_NOT_VALID = "credential_not_valid"
     POSITION_REQUIRED = "position_required"
     OUTSIDE_GEOFENCE = "outside_geofence"
+    ANTI_PASSBACK = "anti_passback"
 
 
 class Day(enum.StrEnum):
@@ -174,6 +180,36 @@ OUTCOMES = values(Outcome)
 ACCESS_EVENT_SOURCES = values(AccessEventSource)
 REASONS = values(RefusalReason)
 DAYS = values(Day)
+
+
+class AntiPassback(enum.StrEnum):
+    """Entering twice without leaving: off, soft (granted and logged), hard (refused)."""
+
+    OFF = "off"
+    SOFT = "soft"
+    HARD = "hard"
+
+
+class LockdownMode(enum.StrEnum):
+    """lockdown: every door locked but for exempt roles; unlock_all: every door open
+    (an evacuation)."""
+
+    LOCKDOWN = "lockdown"
+    UNLOCK_ALL = "unlock_all"
+
+
+class AlertType(enum.StrEnum):
+    """What a door alert reports (controllers, or the worker for a silent controller)."""
+
+    FORCED_OPEN = "forced_open"
+    HELD_OPEN = "held_open"
+    TAMPER = "tamper"
+    CONTROLLER_OFFLINE = "controller_offline"
+
+
+ANTI_PASSBACK = values(AntiPassback)
+LOCKDOWN_MODES = values(LockdownMode)
+ALERT_TYPES = values(AlertType)
 # Among several accesses to a door, the one that got furthest names the refusal: these
 # three, in this order (the door decision and a controller's keypad judge alike).
 ACCESS_STAGES = (RefusalReason.ACCESS_NOT_VALID.value, RefusalReason.OUTSIDE_SCHEDULE.value,

@@ -79,7 +79,50 @@ def test_0016_goes_down_and_up_again(tmp_path):
         assert not down["roles"] and not down["sources"]
         assert "(account_id, site_id) WHERE" in down["open"]
         assert down["invite"] and down["email"]
-        assert at_head["tables"] - down["tables"] == {"kiosks", "inspections"}
+        # Later revisions' tables go down with it (0019: the door-control tables).
+        later = {"lockdowns", "door_alerts", "passback_states"}
+        assert at_head["tables"] - down["tables"] - later == {"kiosks", "inspections"}
+        migrate.upgrade(url)
+        engine.dispose()
+        assert schema() == at_head
+    finally:
+        engine.dispose()
+
+
+def test_0019_goes_down_and_up_again(tmp_path):
+    """Its downgrade narrows the role back (a hardware manager becomes a member), drops the
+    door-control tables and columns; upgrading again restores them."""
+    from alembic import command
+    from sqlalchemy import inspect, text
+
+    from entryfy import migrate
+    from entryfy.db import make_engine
+
+    url = f"sqlite:///{tmp_path / 'down-up-0019.sqlite3'}"
+    migrate.upgrade(url)
+    engine = make_engine(url)
+
+    def schema() -> dict[str, object]:
+        with engine.connect() as c:
+            sql = dict(c.execute(text("SELECT name, sql FROM sqlite_master")).all())
+        return {
+            "invite": sql.get("uq_memberships_customer_invite"),
+            "roles": "'hardware_manager'" in sql["memberships"],
+            "tables": set(inspect(engine).get_table_names()),
+            "door_columns": {c["name"] for c in inspect(engine).get_columns("doors")},
+        }
+
+    try:
+        at_head = schema()
+        assert at_head["roles"] and at_head["invite"]
+        command.downgrade(migrate.alembic_config(url), "0017")
+        engine.dispose()
+        down = schema()
+        assert not down["roles"] and down["invite"]
+        assert at_head["tables"] - down["tables"] == {"lockdowns", "door_alerts",
+                                                      "passback_states"}
+        assert at_head["door_columns"] - down["door_columns"] == {
+            "unlock_schedule", "holidays", "first_person_in", "first_in_at"}
         migrate.upgrade(url)
         engine.dispose()
         assert schema() == at_head

@@ -13,6 +13,8 @@ DETAILS: dict[str, str] = {
                                 "again from its start date, or ask its administrator.",
     "membership_expired": "Your membership at this workplace has ended. Ask its administrator "
                           "to extend it.",
+    "lockdown": "The site is in lockdown: its doors are locked. Follow the instructions of "
+                "security staff.",
     "no_access": "You have no access to this door. Ask the workplace's administrator for one.",
     "access_not_valid": "Your access to this door is not valid now (it has not started or has "
                         "ended). Ask the administrator to extend it.",
@@ -30,6 +32,8 @@ DETAILS: dict[str, str] = {
     "position_required": "Opening from the phone needs your position. Send `latitude` and "
                          "`longitude` (allow location access in the app).",
     "outside_geofence": "You are too far from the door. Move closer and try again.",
+    "anti_passback": "You are already inside this site: you did not pass out since you came "
+                     "in. Leave through an exit first, or ask security staff.",
 }
 assert set(DETAILS) == set(REASONS), "every refusal reason needs its words"
 

@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 
 from entryfy.errors import Unprocessable, ValidationFailed
 from entryfy.ops.auditing import record_change
+from entryfy.ops.doors import lockdowns
 from entryfy.ops.tenant import load_owned
 from models import Entry, Membership, Site
 from models.tenancy import system_scope
@@ -85,6 +86,8 @@ def create_site(session: Session, customer_id: uuid.UUID, fields: Mapping[str, A
     data.setdefault("geofence", "enforce")
     data.setdefault("timezone", DEFAULT_TIMEZONE)
     site = Site(customer_id=customer_id, **data)
+    # A lockdown of every site of the customer covers a site added while it is in force.
+    site.lockdown_id = lockdowns.customer_wide_in_force(session, customer_id)
     session.add(site)
     session.flush()
     record_change(session, by, "site.create", customer_id=customer_id, object_type="site",

@@ -91,7 +91,10 @@ def test_signed_list_verifies_and_holds_only_hashes(client, rig):
     payload = ops.verify_credential_list(doc, enrolled["signing_public_key"],
                                          controller_id=enrolled["id"], nonce=n)
     assert payload["doors"] == [{"id": str(door.id), "name": "Gate",
-                                 "timezone": "Europe/Stockholm"}]
+                                 "timezone": "Europe/Stockholm", "site_id": str(door.site_id),
+                                 "unlock_schedule": None, "holidays": [],
+                                 "first_person_in": False, "lockdown": None}]
+    assert payload["offline"] == {"trust_days": 7}
     (cred,) = payload["credentials"]
     assert cred["kind"] == "keycard"
     assert "04A22B1C" not in doc["payload"]

@@ -13,7 +13,7 @@ from sqlalchemy import select
 
 from entryfy.errors import NotFound, Unprocessable, ValidationFailed
 from entryfy.ops import doors as ops
-from models import AccessEvent, DoorCredential, UnlockCommand
+from models import AccessEvent, DoorCredential, Lockdown, PassbackState, UnlockCommand
 from tests import doorkit
 
 UTC = dt.UTC
@@ -45,33 +45,47 @@ def test_granted_when_everything_holds(session, setup):
 
 
 # The conditions, in the order the decision checks them, and how each is made false.
-ORDER = ["membership_inactive", "no_access", "access_not_valid", "outside_schedule",
-         "method_not_allowed", "wrong_pin", "outside_geofence"]
+ORDER = ["membership_inactive", "lockdown", "no_access", "access_not_valid",
+         "outside_schedule", "method_not_allowed", "wrong_pin", "outside_geofence",
+         "anti_passback"]
 
 
 def test_each_reason_alone_and_in_every_combination_names_the_first(session, setup):
+    """All 2^9 = 512 combinations of the nine conditions: the first false one is named."""
     a, door, other, acc = setup
     m = a.worker_membership
     pin = doorkit.pin_for(session, m)
     wrong = f"{(int(pin) + 1) % 10**6:06d}"
+    lockdown = Lockdown(id=uuid.uuid4(), customer_id=a.customer.id, site_id=a.site.id,
+                        mode="lockdown", exempt_roles=[])
+    session.add(lockdown)
+    # The worker came in an hour ago (same local day) and has not left.
+    session.add(PassbackState(customer_id=a.customer.id, membership_id=m.id,
+                              site_id=a.site.id, entered_at=AT - dt.timedelta(hours=1)))
+    session.flush()
     seen = set()
     for r in range(len(ORDER) + 1):
         for combo in itertools.combinations(ORDER, r):
             flags = set(combo)
             m.active = "membership_inactive" not in flags
+            a.site.lockdown_id = lockdown.id if "lockdown" in flags else None
             acc.valid_to = AT - dt.timedelta(hours=1) if "access_not_valid" in flags else None
             acc.valid_from = AT - dt.timedelta(days=1) if "access_not_valid" in flags else None
             acc.schedule = ([{"days": ["sat", "sun"], "start": "00:00", "end": "24:00"}]
                             if "outside_schedule" in flags else None)
             acc.methods = ["keycard"] if "method_not_allowed" in flags else ["app_pin"]
+            acc.anti_passback = "hard" if "anti_passback" in flags else "off"
             session.flush()
             d = _decide(session, m, other if "no_access" in flags else door,
                         pin=wrong if "wrong_pin" in flags else pin,
-                        position=FAR if "outside_geofence" in flags else HERE)
+                        position=FAR if "outside_geofence" in flags else HERE,
+                        direction="in")
             expected = next((x for x in ORDER if x in flags), None)
             assert (d.granted, d.reason) == (expected is None, expected), combo
             seen.add(d.reason)
     assert seen == {*ORDER, None}
+    # The order the table holds is the order the decision documents (REASONS).
+    assert [r for r in ops.REASONS if r in ORDER] == ORDER
 
 
 def test_membership_dates(session, setup):

@@ -295,6 +295,24 @@ def _b_site_ops(s: Session, make: Factory, p: Person) -> None:
     p.built.update({"kiosks", "inspections"})
 
 
+def _b_door_control(s: Session, make: Factory, p: Person) -> None:
+    """lockdowns, passback_states: the person started a lockdown of customer B's site (as its
+    admin) and, at customer A's site, came in through an access with anti-passback."""
+    from models.door_control import Lockdown, PassbackState
+
+    w = p.world
+    ld = Lockdown(id=uuid.uuid4(), customer_id=w.b.customer.id, site_id=w.b.site.id,
+                  mode="lockdown", exempt_roles=[], started_by_id=p.account.id)
+    m = p.extra["membership_a"]
+    state = PassbackState(customer_id=w.a.customer.id, membership_id=m.id,
+                          site_id=w.a.site.id, entered_at=clock.now())
+    s.add_all([ld, state])
+    s.commit()
+    p.expected["lockdowns"] = [str(ld.id)]
+    p.expected["passback_states"] = [str(w.a.site.id)]
+    p.built.update({"lockdowns", "passback_states"})
+
+
 BUILDERS: list[tuple[str, Callable[[Session, Factory, Person], None]]] = [
     ("accounts", _b_accounts),
     ("devices", _b_devices),
@@ -310,6 +328,7 @@ BUILDERS: list[tuple[str, Callable[[Session, Factory, Person], None]]] = [
     ("data_requests", _b_requests),
     ("outbox_mails", _b_outbox),
     ("kiosks", _b_site_ops),
+    ("lockdowns", _b_door_control),
 ]
 
 

@@ -11,16 +11,23 @@ One module per concern; this package re-exports the names callers use, so
 - ``phone``: the person's memberships and the doors they may open;
 - ``admin``: doors and accesses, created, changed, deleted, loaded;
 - ``guests``: short-term guests invited by e-mail;
-- ``controllers``: controllers, their signed credential lists, unlock commands, events.
+- ``controllers``: controllers, their signed credential lists, unlock commands, events;
+- ``lockdowns``: lockdown and unlock-all of a site or the customer, and their commands;
+- ``unlock_schedules``: when a door stands unlocked (weekly windows, holidays,
+  first-person-in);
+- ``passback``: anti-passback, who is inside a site;
+- ``alerts``: door alerts (forced / held open, tamper, controller offline);
+- ``remote``: remote unlock by an admin or operator.
 
 Plain functions over a session: they flush, never commit, and raise ``entryfy.errors``.
 Callers pass objects loaded through a tenant-scoped session; these functions still load
 every id they are *given* through that session, filtered by the customer, so an id of another
 customer is "not found" here too.
 
-The decision (``decide``) checks the membership, an access covering the door, the time and
-the method, the PIN or presented credential, and the geofence, in that order, and names the
-first reason to refuse (the steps and their cost: ``decision``).
+The decision (``decide``) checks the membership, a lockdown at the door's site, an access
+covering the door, the time and the method, the PIN or presented credential, the geofence and
+anti-passback, in that order, and names the first reason to refuse (the steps and their cost:
+``decision``).
 
 Secrets (``credentials``): PINs, keycard numbers and guests' QR codes only as keyed hashes
 and encrypted values, door controllers' keys only as SHA-256. A PIN opens the doors of one

@@ -15,6 +15,7 @@ from entryfy import clock
 from entryfy.errors import NotFound, Unprocessable, ValidationFailed
 from entryfy.ops.auditing import record_change
 from entryfy.ops.doors.schedules import check_validity, validate_schedule
+from entryfy.ops.doors.unlock_schedules import validate_holidays, validate_unlock_schedule
 from entryfy.ops.tenant import load_owned
 from models import (
     Access,
@@ -25,7 +26,7 @@ from models import (
     Membership,
     Site,
 )
-from models.vocab import METHODS
+from models.vocab import ANTI_PASSBACK, MEMBER_ROLES, METHODS
 
 
 def new_door_code() -> str:
@@ -36,6 +37,8 @@ def new_door_code() -> str:
 def create_door(session: Session, *, site: Site, name: str, latitude: float | None = None,
                 longitude: float | None = None, radius_m: int | None = None,
                 controller_id: uuid.UUID | None = None, site_entrance: bool = False,
+                unlock_schedule: list[dict[str, Any]] | None = None,
+                holidays: list[str] | None = None, first_person_in: bool = False,
                 by: Membership | None = None) -> Door:
     if (latitude is None) != (longitude is None):
         raise ValidationFailed({"latitude": ["Give both latitude and longitude, or neither."]})
@@ -44,7 +47,9 @@ def create_door(session: Session, *, site: Site, name: str, latitude: float | No
     door = Door(id=uuid.uuid4(), customer_id=site.customer_id, site_id=site.id, name=name,
                 latitude=latitude, longitude=longitude, radius_m=radius_m,
                 controller_id=controller_id, site_entrance=site_entrance,
-                entry_code=new_door_code(), exit_code=new_door_code())
+                entry_code=new_door_code(), exit_code=new_door_code(),
+                unlock_schedule=validate_unlock_schedule(unlock_schedule),
+                holidays=validate_holidays(holidays), first_person_in=first_person_in)
     session.add(door)
     session.flush()
     record_change(session, by, "door.create", customer_id=door.customer_id,
@@ -60,7 +65,13 @@ def update_door(session: Session, door: Door, changes: dict[str, Any], *,
     lon = changes.get("longitude", door.longitude)
     if (lat is None) != (lon is None):
         raise ValidationFailed({"latitude": ["Give both latitude and longitude, or neither."]})
-    for key in ("name", "latitude", "longitude", "radius_m", "controller_id", "site_entrance"):
+    if "unlock_schedule" in changes:
+        changes = {**changes,
+                   "unlock_schedule": validate_unlock_schedule(changes["unlock_schedule"])}
+    if "holidays" in changes:
+        changes = {**changes, "holidays": validate_holidays(changes["holidays"])}
+    for key in ("name", "latitude", "longitude", "radius_m", "controller_id", "site_entrance",
+                "unlock_schedule", "holidays", "first_person_in"):
         if key in changes:
             setattr(door, key, changes[key])
     if changes.get("new_codes"):
@@ -125,20 +136,35 @@ def _memberships(session: Session, customer_id: uuid.UUID,
     return found
 
 
+def _anti_passback(mode: str | None, exempt: Sequence[str] | None
+                   ) -> tuple[str, list[str] | None]:
+    if mode not in ANTI_PASSBACK:
+        raise ValidationFailed({"anti_passback": [f"One of {', '.join(ANTI_PASSBACK)}."]})
+    roles = list(dict.fromkeys(exempt or []))
+    if any(r not in MEMBER_ROLES for r in roles):
+        raise ValidationFailed({"anti_passback_exempt_roles": [
+            f"Among {', '.join(MEMBER_ROLES)}."]})
+    return mode, roles or None
+
+
 def create_access(session: Session, *, customer_id: uuid.UUID, name: str,
                   door_ids: Sequence[uuid.UUID], member_ids: Sequence[uuid.UUID],
                   methods: Sequence[str], valid_from: dt.datetime | None = None,
                   valid_to: dt.datetime | None = None,
                   schedule: list[dict[str, Any]] | None = None, guest: bool = False,
+                  anti_passback: str = "off",
+                  anti_passback_exempt_roles: Sequence[str] | None = None,
                   by: Membership | None = None) -> Access:
     check_validity(valid_from, valid_to)
+    anti_passback, exempt = _anti_passback(anti_passback, anti_passback_exempt_roles)
     schedule = validate_schedule(schedule)
     methods = _methods(methods)
     doors = _doors_of_one_site(session, customer_id, door_ids)
     members = _memberships(session, customer_id, member_ids)
     access = Access(id=uuid.uuid4(), customer_id=customer_id, site_id=doors[0].site_id,
                     name=name, valid_from=valid_from, valid_to=valid_to, schedule=schedule,
-                    methods=methods, guest=guest, updated_at=clock.now())
+                    methods=methods, guest=guest, updated_at=clock.now(),
+                    anti_passback=anti_passback, anti_passback_exempt_roles=exempt)
     access.doors = [AccessDoor(customer_id=customer_id, door_id=d.id) for d in doors]
     access.members = [AccessMember(customer_id=customer_id, membership_id=m.id)
                       for m in members]
@@ -166,6 +192,10 @@ def update_access(session: Session, access: Access, changes: dict[str, Any], *,
         access.schedule = validate_schedule(changes["schedule"])
     if "methods" in changes:
         access.methods = _methods(changes["methods"])
+    if "anti_passback" in changes or "anti_passback_exempt_roles" in changes:
+        access.anti_passback, access.anti_passback_exempt_roles = _anti_passback(
+            changes.get("anti_passback", access.anti_passback),
+            changes.get("anti_passback_exempt_roles", access.anti_passback_exempt_roles))
     if "door_ids" in changes:
         doors = _doors_of_one_site(session, access.customer_id, changes["door_ids"])
         access.site_id = doors[0].site_id

@@ -9,6 +9,7 @@ import datetime as dt
 import hashlib
 import hmac
 import json
+import logging
 import secrets
 import uuid
 from collections.abc import Sequence
@@ -27,17 +28,26 @@ from sqlalchemy.orm import Session
 from entryfy import clock, security
 from entryfy.errors import Unprocessable, ValidationFailed
 from entryfy.ops.auditing import record_change
+from entryfy.ops.doors import alerts, passback
 from entryfy.ops.doors.credentials import (
     controller_credential_hash,
     controller_hash_key,
     credential_value,
 )
-from entryfy.ops.doors.decision import _passage, emit_access_event
+from entryfy.ops.doors.decision import (
+    _passage,
+    candidate_accesses,
+    emit_access_event,
+    granted_passage,
+)
+from entryfy.ops.doors.lockdowns import active_lockdown
+from entryfy.ops.doors.unlock_schedules import note_first_in
 from entryfy.ops.doors.vocabulary import (
     CONTROLLER_CLOCK_SKEW,
     CONTROLLER_EVENT_MAX_AGE,
     CONTROLLER_METHODS,
     CONTROLLER_ONLINE_WITHIN,
+    CREDENTIAL_KINDS_OF,
     KEYPAD_LOCKOUT_WINDOW,
     KEYPAD_WRONG_PIN_LIMIT,
     MAX_CONTROLLER_EVENTS,
@@ -55,6 +65,8 @@ from models import (
     Membership,
     UnlockCommand,
 )
+
+log = logging.getLogger(__name__)
 
 CONTROLLER_KEY_PREFIX = "efc_"
 
@@ -169,6 +181,7 @@ def _list_content(session: Session, c: Controller, now: dt.datetime) -> dict[str
         accesses[a.id] = a
         access_doors.setdefault(a.id, set()).add(did)
     tz = {d.id: d.site.timezone for d in doors}
+    lockdowns = {d.site_id: active_lockdown(session, d.site) for d in doors}
     members = session.execute(
         select(AccessMember.access_id, Membership)
         .join(Membership, Membership.id == AccessMember.membership_id)
@@ -188,7 +201,7 @@ def _list_content(session: Session, c: Controller, now: dt.datetime) -> dict[str
     for cred in creds:
         m, aids = by_member[cred.membership_id]
         # A PIN counts only for accesses of its own site (decide() holds the same rule).
-        usable = sorted(str(a) for a in aids if cred.kind in (accesses[a].methods or [])
+        usable = sorted(str(a) for a in aids if cred.kind in _kinds(accesses[a].methods)
                         and (cred.kind != "pin" or accesses[a].site_id == cred.site_id))
         value = credential_value(cred) if usable else None
         if value is None:
@@ -200,6 +213,9 @@ def _list_content(session: Session, c: Controller, now: dt.datetime) -> dict[str
             "valid_from": _iso(max(starts)) if starts else None,
             "valid_to": _iso(min(ends)) if ends else None,
             "access_ids": usable,
+            # For anti-passback, keycard + PIN and lockdown exemptions, decided offline:
+            # which credentials are one person's (an id of this list only) and the role.
+            "holder": _holder(c.id, m.id), "role": m.role,
         })
     credentials.sort(key=lambda x: (x["kind"], x["hash"]))
     return {
@@ -212,16 +228,46 @@ def _list_content(session: Session, c: Controller, now: dt.datetime) -> dict[str
         # events as reason "wrong_pin" / "too_many_attempts".
         "lockout": {"wrong_pin_limit": KEYPAD_WRONG_PIN_LIMIT,
                     "window_seconds": int(KEYPAD_LOCKOUT_WINDOW.total_seconds())},
-        "doors": [{"id": str(d.id), "name": d.name, "timezone": tz[d.id]} for d in doors],
+        "doors": [_door_entry(d, tz[d.id], lockdowns[d.site_id]) for d in doors],
         "accesses": [
             {"id": str(a.id), "door_ids": sorted(str(x) for x in access_doors[a.id]),
              "valid_from": _iso(a.valid_from), "valid_to": _iso(a.valid_to),
              "schedule": a.schedule, "methods": [m for m in a.methods
-                                                 if m in CONTROLLER_METHODS]}
+                                                 if m in CONTROLLER_METHODS],
+             "anti_passback": a.anti_passback or "off",
+             "anti_passback_exempt_roles": sorted(a.anti_passback_exempt_roles or [])}
             for a in sorted(accesses.values(), key=lambda a: str(a.id))
         ],
+        # How long the controller may decide from this list without a newer one.
+        "offline": {"trust_days": _trust_days(session, c)},
         "credentials": credentials,
     }
+
+
+def _kinds(methods: Sequence[str] | None) -> set[str]:
+    return {k for m in methods or [] for k in CREDENTIAL_KINDS_OF.get(m, ())}
+
+
+def _holder(controller_id: uuid.UUID, membership_id: uuid.UUID) -> str:
+    """The same person's credentials share it on one list; it means nothing elsewhere."""
+    return hmac.new(controller_hash_key(controller_id), f"holder:{membership_id}".encode(),
+                    hashlib.sha256).hexdigest()[:32]
+
+
+def _door_entry(d: Door, tz: str, lockdown: Any) -> dict[str, Any]:
+    return {
+        "id": str(d.id), "name": d.name, "timezone": tz, "site_id": str(d.site_id),
+        "unlock_schedule": d.unlock_schedule, "holidays": d.holidays or [],
+        "first_person_in": bool(d.first_person_in),
+        "lockdown": None if lockdown is None else {
+            "id": str(lockdown.id), "mode": lockdown.mode,
+            "exempt_roles": sorted(lockdown.exempt_roles or [])},
+    }
+
+
+def _trust_days(session: Session, c: Controller) -> int:
+    customer = session.get(Customer, c.customer_id)
+    return customer.door_list_trust_days if customer is not None else 7
 
 
 def credential_list(session: Session, c: Controller, *, nonce: str) -> dict[str, Any]:
@@ -243,8 +289,11 @@ def credential_list(session: Session, c: Controller, *, nonce: str) -> dict[str,
         c.list_version = (c.list_version or 0) + 1
         c.list_digest = digest
         session.flush()
+    c.last_list_at = now  # its last sync, for admins
+    session.flush()
+    trust_until = now + dt.timedelta(days=content["offline"]["trust_days"])
     payload = {"format": 1, "version": c.list_version, "issued_at": _iso(now),
-               "nonce": nonce, **content}
+               "trust_until": _iso(trust_until), "nonce": nonce, **content}
     text = _canonical(payload)
     signature = _signing_key().sign(text.encode())
     return {
@@ -333,9 +382,11 @@ class ControllerEventsResult:
 
 def record_controller_events(session: Session, c: Controller,
                              events: Sequence[dict[str, Any]]) -> ControllerEventsResult:
-    """Passages the controller decided itself. Each carries the controller's own
-    ``event_id``: a retried post records each passage once (a unique constraint decides).
-    Every door must be one of this controller's; otherwise nothing is recorded (422)."""
+    """Passages the controller decided itself, and its doors' alerts (``type`` forced_open,
+    held_open, tamper). Each carries the controller's own ``event_id``: a retried post
+    records each once (a unique constraint decides). Every door must be one of this
+    controller's; otherwise nothing is recorded (422), and the refusal is logged and
+    audited (the view keeps that record)."""
     now = clock.now()
     if len(events) > MAX_CONTROLLER_EVENTS:
         raise ValidationFailed({"events": [f"At most {MAX_CONTROLLER_EVENTS} per post."]})
@@ -343,6 +394,11 @@ def record_controller_events(session: Session, c: Controller,
         select(Door).where(Door.controller_id == c.id, Door.customer_id == c.customer_id))}
     for i, e in enumerate(events):
         if e["door_id"] not in doors:
+            log.warning("controller event refused: not its door controller=%s door=%s "
+                        "type=%s", c.id, e["door_id"], e.get("type", "passage"))
+            record_change(session, None, "controller.event_refused",
+                          customer_id=c.customer_id, object_type="controller",
+                          object_id=c.id)
             raise Unprocessable(f"Event {i}: not a door of this controller.",
                                 slug="not-this-controllers-door")
         if e["occurred_at"] > now + CONTROLLER_CLOCK_SKEW:
@@ -358,12 +414,20 @@ def record_controller_events(session: Session, c: Controller,
                if any(e.get("credential_hash") for e in events) else {})
     recorded = duplicates = 0
     for e in events:
+        if e.get("type", "passage") != "passage":
+            alert = alerts.raise_alert(session, customer_id=c.customer_id, type=e["type"],
+                                       occurred_at=e["occurred_at"], door_id=e["door_id"],
+                                       controller_id=c.id, controller_event_id=e["event_id"])
+            recorded, duplicates = recorded + (alert is not None), duplicates + (alert is None)
+            continue
         if e["event_id"] in seen_ids:
             duplicates += 1
             continue
         membership = None
         if e.get("credential_hash"):
-            cred = by_hash.get((e["method"], e["credential_hash"]))
+            # keycard_pin: the card names the person (its PIN was checked by the controller).
+            kind = CREDENTIAL_KINDS_OF.get(e["method"], (e["method"],))[0]
+            cred = by_hash.get((kind, e["credential_hash"]))
             if cred is not None:
                 membership = session.scalar(select(Membership).where(
                     Membership.id == cred.membership_id,
@@ -387,7 +451,20 @@ def record_controller_events(session: Session, c: Controller,
         recorded += 1
         emit_access_event(session, ev)
         if e["outcome"] == "granted" and membership is not None:
-            _passage(session, doors[e["door_id"]], membership.account_id, e.get("direction"),
+            door = doors[e["door_id"]]
+            _passage(session, door, membership.account_id, e.get("direction"),
                      e["occurred_at"])
+            granted_passage(session, door, membership, e.get("direction"), e["occurred_at"],
+                            _passback_rule(session, door, membership))
+        elif e["outcome"] == "granted":
+            note_first_in(doors[e["door_id"]], e["occurred_at"])
     session.flush()
     return ControllerEventsResult(recorded, duplicates)
+
+
+def _passback_rule(session: Session, door: Door, membership: Membership) -> str | None:
+    """The strictest anti-passback rule of the person's accesses to the door (the controller
+    decided by one of them; keeping the state for either is what both sides need)."""
+    rules = {passback.applies(a, membership.role)
+             for a in candidate_accesses(session, door.id, membership.id)}
+    return "hard" if "hard" in rules else "soft" if "soft" in rules else None

@@ -3,13 +3,18 @@
 ``decide`` checks, in order, and names the first reason to refuse:
 
 1. the membership: active, and inside its valid_from/valid_to (guests' short window);
-2. an access covering the door, the time (its validity and its weekly schedule in the site's
+2. a lockdown at the door's site (unless the person's role is exempt); an unlock-all grants;
+3. an access covering the door, the time (its validity and its weekly schedule in the site's
    time zone) and the method;
-3. the PIN (or the credential a reader presented) where the method needs one;
-4. the geofence, for openings from the phone (entryfy/ops/geo.py).
+4. the PIN (or the credential a reader presented) where the method needs one;
+5. the geofence, for openings from the phone (entryfy/ops/geo.py);
+6. anti-passback, entering a site again without having left (``hard`` refuses, ``soft``
+   grants with the warning logged).
 
 Its lookup is one indexed join (door -> access_doors -> accesses <- access_members <-
-membership), so it costs the same for a customer with ten people as with ten thousand.
+membership), so it costs the same for a customer with ten people as with ten thousand. The
+lockdown rides on the site the door was loaded with (``Site.lockdown_id``) and anti-passback
+on the access found: neither reads anything when it is not in force.
 ``attempt`` decides an opening from the phone and records it (access event, unlock command,
 passage).
 """
@@ -20,6 +25,7 @@ import dataclasses
 import datetime as dt
 import logging
 import uuid
+from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
@@ -28,8 +34,11 @@ from sqlalchemy.orm import Session
 from entryfy import clock
 from entryfy.errors import Conflict
 from entryfy.ops import geo
+from entryfy.ops.doors import passback
 from entryfy.ops.doors.credentials import credential_hash
+from entryfy.ops.doors.lockdowns import active_lockdown, is_exempt
 from entryfy.ops.doors.schedules import _valid_at, in_schedule
+from entryfy.ops.doors.unlock_schedules import note_first_in
 from entryfy.ops.doors.vocabulary import (
     CHANNELS,
     NEEDS_PIN,
@@ -70,9 +79,14 @@ class Decision:
     # outside_geofence: how far the phone was, and how near it must be (as check-in says).
     distance_m: int | None = None
     radius_m: int | None = None
+    # Granted, but logged as this reason (soft anti-passback).
+    warning: str | None = None
+    # The covering access's anti-passback rule for this person ("soft"/"hard"), so recording
+    # the passage keeps the state only where a rule needs it.
+    anti_passback: str | None = None
 
     @classmethod
-    def refuse(cls, reason: str, method: str | None = None, **where: int) -> Decision:
+    def refuse(cls, reason: str, method: str | None = None, **where: Any) -> Decision:
         assert reason in REASONS, reason
         return cls(False, reason, method, **where)
 
@@ -135,11 +149,12 @@ def _credential_matches(session: Session, membership: Membership, kind: str, val
 
 def decide(session: Session, *, membership: Membership, door: Door, channel: str,
            at: dt.datetime, pin: str | None = None, position: Position | None = None,
-           presented_hash: str | None = None) -> Decision:
+           presented_hash: str | None = None, direction: str | None = None) -> Decision:
     """May this membership pass this door now, presented this way? See the module doc.
 
-    ``channel``: one of CHANNELS. ``pin``: what the person typed (app_pin/qr_pin, keypad).
-    ``presented_hash``: for a keycard or personal QR, the keyed hash of what was read.
+    ``channel``: one of CHANNELS. ``pin``: what the person typed (app_pin/qr_pin/keycard_pin,
+    keypad). ``presented_hash``: for a keycard or personal QR, the keyed hash of what was
+    read. ``direction``: "in" / "out" where known (anti-passback judges "in").
     Reads only: recording the attempt is ``attempt``'s job.
     """
     if channel not in CHANNELS:
@@ -149,19 +164,26 @@ def decide(session: Session, *, membership: Membership, door: Door, channel: str
     reason = membership_refusal(membership, at)
     if reason:
         return Decision.refuse(reason)
+    lockdown = active_lockdown(session, door.site)
+    if lockdown is not None:
+        if lockdown.mode == "unlock_all":
+            # An evacuation: the doors stand open for every current member.
+            return Decision(True, None, CHANNELS[channel][0])
+        if not is_exempt(lockdown, membership.role):
+            return Decision.refuse("lockdown")
 
     accesses = candidate_accesses(session, door.id, membership.id)
     if not accesses:
         return Decision.refuse("no_access")
     tz = door.site.timezone
     wanted = CHANNELS[channel]
-    best_stage, method = -1, None
+    best_stage, method, chosen = -1, None, None
     for a in accesses:
         stage, m = _judge_access(a, at, tz, wanted)
         # Among covering accesses, prefer one that needs no PIN over one that does.
         if stage == len(ACCESS_STAGES) and (
                 method is None or (method in NEEDS_PIN and m not in NEEDS_PIN)):
-            method = m
+            method, chosen = m, a
         best_stage = max(best_stage, stage)
     if method is None:
         return Decision.refuse(ACCESS_STAGES[best_stage])
@@ -175,7 +197,7 @@ def decide(session: Session, *, membership: Membership, door: Door, channel: str
                                    credential_hash(membership.customer_id, "pin", pin), at,
                                    site_id=door.site_id):
             return Decision.refuse("wrong_pin", method)
-    elif channel in READER_CHANNELS and not (presented_hash and _credential_matches(
+    if channel in READER_CHANNELS and not (presented_hash and _credential_matches(
             session, membership, channel, presented_hash, at)):
         return Decision.refuse("credential_not_valid", method)
 
@@ -191,7 +213,15 @@ def decide(session: Session, *, membership: Membership, door: Door, channel: str
         if not verdict.inside:
             return Decision.refuse("outside_geofence", method,
                                    distance_m=verdict.distance_m, radius_m=round(radius))
-    return Decision(True, None, method)
+
+    assert chosen is not None
+    rule = passback.applies(chosen, membership.role)
+    if rule is not None and direction == "in" and passback.is_inside(session, membership,
+                                                                     door.site, at):
+        if rule == "hard":
+            return Decision.refuse("anti_passback", method)
+        return Decision(True, None, method, warning="anti_passback", anti_passback=rule)
+    return Decision(True, None, method, anti_passback=rule)
 
 
 def attempt(session: Session, *, membership: Membership, door: Door, channel: str,
@@ -205,13 +235,13 @@ def attempt(session: Session, *, membership: Membership, door: Door, channel: st
     """
     at = at or clock.now()
     decision = decide(session, membership=membership, door=door, channel=channel, at=at,
-                      pin=pin, position=position)
+                      pin=pin, position=position, direction=direction)
     event = AccessEvent(
         id=uuid.uuid4(), customer_id=door.customer_id, occurred_at=at, door_id=door.id,
         account_id=membership.account_id, membership_id=membership.id,
         method=decision.method or CHANNELS[channel][0], direction=direction,
-        outcome="granted" if decision.granted else "denied", reason=decision.reason,
-        source="app", recorded_at=clock.now(),
+        outcome="granted" if decision.granted else "denied",
+        reason=decision.reason or decision.warning, source="app", recorded_at=clock.now(),
     )
     session.add(event)
     try:
@@ -230,10 +260,20 @@ def attempt(session: Session, *, membership: Membership, door: Door, channel: st
                 door_id=door.id, event_id=event.id, expires_at=at + UNLOCK_COMMAND_TTL,
             ))
         _passage(session, door, membership.account_id, direction, at)
+        granted_passage(session, door, membership, direction, at, decision.anti_passback)
         session.flush()
     log.debug("door attempt door=%s event=%s outcome=%s reason=%s", door.id, event.id,
              event.outcome, event.reason)
     return decision, event
+
+
+def granted_passage(session: Session, door: Door, membership: Membership,
+                    direction: str | None, at: dt.datetime, rule: str | None) -> None:
+    """What a granted passage changes beyond its event: the first-person-in of the door's
+    unlock window, and who is inside the site for anti-passback (where a rule applies)."""
+    note_first_in(door, at)
+    if rule is not None:
+        passback.note_passage(session, membership, door.site_id, direction, at)
 
 
 def emit_access_event(session: Session, ev: AccessEvent) -> None:

@@ -13,6 +13,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, joinedload
 
 from entryfy import clock
+from entryfy.ops.doors.decision import membership_refusal
+from entryfy.ops.doors.lockdowns import active_lockdown, is_exempt
 from entryfy.ops.doors.schedules import _valid_at, in_schedule
 from models import (
     Access,
@@ -22,6 +24,7 @@ from models import (
     Door,
     Membership,
 )
+from models.vocab import LockdownMode
 
 
 def memberships_of(session: Session, account_id: uuid.UUID) -> list[Membership]:
@@ -80,4 +83,11 @@ def doors_for(session: Session, memberships: Sequence[Membership],
         if (m.is_current_at(at) and _valid_at(access.valid_from, access.valid_to, at)
                 and in_schedule(access.schedule, at, door.site.timezone)):
             item.open_now = True
+    for item in out.values():
+        # A lockdown shuts what the accesses would open (exempt roles aside); an unlock-all
+        # opens every door for a current member.
+        lockdown = active_lockdown(session, item.door.site)
+        if lockdown is not None and membership_refusal(item.membership, at) is None:
+            item.open_now = (lockdown.mode == LockdownMode.UNLOCK_ALL
+                             or (item.open_now and is_exempt(lockdown, item.membership.role)))
     return sorted(out.values(), key=lambda d: (d.door.name, str(d.door.id)))

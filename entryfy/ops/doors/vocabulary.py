@@ -9,23 +9,29 @@ import datetime as dt
 # of a weekly schedule: models.vocab holds them; the door rules read them from here too.
 from models.vocab import DAYS as DAYS
 from models.vocab import REASONS as REASONS
-from models.vocab import Channel, Method
+from models.vocab import Channel, CredentialKind, Method
 
 # How a person presents themselves at a door -> the access methods that cover it.
 #   app: POST /doors/{id}/open;  scan: the app scanned the door's printed Entry/Exit code;
-#   pin: a keypad;  keycard: a card reader;  qr: a reader scanned a guest's personal QR code.
+#   pin: a keypad;  keycard: a card reader (with a keypad for keycard_pin: card and PIN);
+#   qr: a reader scanned a guest's personal QR code.
 # The first method a channel lists is the one an attempt is recorded as when no access covers it.
 CHANNELS: dict[str, tuple[str, ...]] = {
     Channel.APP: (Method.APP, Method.APP_PIN),
     Channel.SCAN: (Method.QR, Method.QR_PIN),
     Channel.PIN: (Method.PIN,),
-    Channel.KEYCARD: (Method.KEYCARD,),
+    Channel.KEYCARD: (Method.KEYCARD, Method.KEYCARD_PIN),
     Channel.QR: (Method.QR,),
 }
-NEEDS_PIN = frozenset({Method.APP_PIN, Method.QR_PIN})
+NEEDS_PIN = frozenset({Method.APP_PIN, Method.QR_PIN, Method.KEYCARD_PIN})
 PHONE_CHANNELS = frozenset({Channel.APP, Channel.SCAN})
-# Methods a controller decides itself, offline, from its credential list.
-CONTROLLER_METHODS = (Method.PIN, Method.KEYCARD, Method.QR)
+# Methods a controller decides itself, offline, from its credential list, and the kinds of
+# credential each one takes (keycard_pin: the card and the person's PIN of the site).
+CONTROLLER_METHODS = (Method.PIN, Method.KEYCARD, Method.QR, Method.KEYCARD_PIN)
+CREDENTIAL_KINDS_OF: dict[str, tuple[str, ...]] = {
+    Method.PIN: (CredentialKind.PIN,), Method.KEYCARD: (CredentialKind.KEYCARD,),
+    Method.QR: (CredentialKind.QR,),
+    Method.KEYCARD_PIN: (CredentialKind.KEYCARD, CredentialKind.PIN)}
 # A guest's accesses: the door keypads (PIN) and readers (personal QR code), no app needed.
 GUEST_METHODS = (Method.PIN, Method.QR)
 # Channels where a reader presents a credential (its keyed hash) rather than a PIN.
