@@ -273,7 +273,7 @@ class LoadResult:
         return sum(self.errors.values())
 
     def line(self) -> str:
-        return (f"{self.name:<26} {self.rate:8.1f}/s  p50 {self.pct(50):7.2f} ms  "
+        return (f"{self.name:<22} {self.rate:8.1f}/s  p50 {self.pct(50):7.2f} ms  "
                 f"p99 {self.pct(99):7.2f} ms  ok {self.ok:6d}  errors {self.failures}"
                 + (f" {dict(self.errors)}" if self.errors else ""))
 

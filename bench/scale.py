@@ -147,7 +147,7 @@ def main(argv: list[str] | None = None) -> int:
                   f"vs 1 app process x {args.workers} straight on PostgreSQL; "
                   f"{args.clients} clients, {args.rounds} rounds of {args.seconds:g} s per side",
                   flush=True)
-            one_name, many_name = "1 app, direct", f"{args.apps} apps, haproxy+pgbouncer"
+            one_name, many_name = "1 app, direct", f"{args.apps} apps, balanced"
             rounds: dict[str, list] = {one_name: [], many_name: []}
             for n in range(args.rounds):
                 for name, port in ((one_name, single), (many_name, balancer)):
