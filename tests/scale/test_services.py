@@ -58,8 +58,8 @@ def test_haproxy_balances_over_every_backend_and_forwards_the_client():
 
 
 def test_redis_server_answers_and_goes_away():
-    with services.redis_server() as port:
-        with socket.create_connection(("127.0.0.1", port), timeout=2) as s:
-            s.sendall(b"PING\r\n")
-            assert s.recv(16) == b"+PONG\r\n"
+    with services.redis_server() as port, \
+            socket.create_connection(("127.0.0.1", port), timeout=2) as s:
+        s.sendall(b"PING\r\n")
+        assert s.recv(16) == b"+PONG\r\n"
     assert not _listening(port)
