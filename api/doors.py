@@ -42,7 +42,7 @@ from entryfy.ops.auditing import record_read
 from entryfy.ops.doors import unlock_schedules as unlock_ops
 from entryfy.web import db_session, keep_refusal
 from models import Access, AccessEvent, Door, DoorCredential, Membership
-from models.tenancy import scope_to
+from models.tenancy import CUSTOMER_ROWS_ONLY, scope_to
 from models.vocab import ANTI_PASSBACK, LANGUAGES, MEMBER_ROLES, METHODS, OUTCOMES, CredentialKind
 
 log = logging.getLogger(__name__)
@@ -573,7 +573,8 @@ def _event_page(stmt, args):
 def customer_events(args, customer_id: uuid.UUID):
     """Every attempt at the customer's doors, newest first."""
     me = require_customer(customer_id, ADMIN_OR_OPERATOR)
-    stmt = select(AccessEvent).where(AccessEvent.customer_id == customer_id)
+    stmt = select(AccessEvent).where(AccessEvent.customer_id == customer_id).execution_options(
+        **CUSTOMER_ROWS_ONLY)
     if args["door_id"]:
         stmt = stmt.where(AccessEvent.door_id == args["door_id"])
     if args["member_id"]:

@@ -57,6 +57,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
             app.config["DATABASE_URL"],
             pool_size=app.config["DATABASE_POOL_SIZE"],
             max_overflow=app.config["DATABASE_MAX_OVERFLOW"],
+            prepared_statements=app.config["DATABASE_PREPARED_STATEMENTS"],
         )
     )
     app.extensions["entryfy.db"] = db

@@ -38,6 +38,9 @@ def load(instance_path: str, overrides: dict[str, Any] | None = None) -> dict[st
         "DATABASE_APP_ROLE": os.environ.get("DATABASE_APP_ROLE", "entryfy_app"),
         "DATABASE_POOL_SIZE": int(os.environ.get("DATABASE_POOL_SIZE", "5")),
         "DATABASE_MAX_OVERFLOW": int(os.environ.get("DATABASE_MAX_OVERFLOW", "5")),
+        # Off behind PgBouncer in transaction pooling mode (docs/SCALING.md): no server-side
+        # prepared statements, which live in a server connection the app does not keep.
+        "DATABASE_PREPARED_STATEMENTS": _bool("DATABASE_PREPARED_STATEMENTS", True),
         "SECRET_KEY": os.environ.get("SECRET_KEY"),
         "ENTRYFY_DATA_KEY": os.environ.get("ENTRYFY_DATA_KEY"),
         "RATELIMIT_STORAGE_URI": os.environ.get("RATELIMIT_STORAGE_URI", "memory://"),

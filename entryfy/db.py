@@ -158,7 +158,7 @@ def end_read_transaction(session: Session) -> None:
 
 
 def make_engine(url: str, *, pool_size: int = 5, max_overflow: int = 5,
-                app_role: str | None = None) -> Engine:
+                app_role: str | None = None, prepared_statements: bool = True) -> Engine:
     url = normalise_url(url)
     kwargs: dict[str, Any] = {"future": True}
     if url.startswith("sqlite"):
@@ -184,6 +184,15 @@ def make_engine(url: str, *, pool_size: int = 5, max_overflow: int = 5,
                       connect_args={"connect_timeout": 5, "keepalives": 1,
                                     "keepalives_idle": 30, "keepalives_interval": 10,
                                     "keepalives_count": 3})
+        if not prepared_statements:
+            # Behind a pooler in transaction mode (PgBouncer before 1.21, or without
+            # max_prepared_statements) consecutive transactions of one connection run on
+            # different server connections: a statement psycopg prepared on one (it does so
+            # at its fifth run, as "_pg3_N") is missing on the next, or clashes with another
+            # client's "_pg3_N" on the same server connection. prepare_threshold=None sends
+            # every statement unprepared; nothing else here keeps state in the session (the
+            # tenant settings are transaction-local, models.tenancy).
+            kwargs["connect_args"]["prepare_threshold"] = None
     engine = create_engine(url, **kwargs)
     tenancy.install_engine(engine)
     if engine.dialect.name == "sqlite":

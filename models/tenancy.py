@@ -108,12 +108,24 @@ def system_scope(session: Session, reason: str) -> Iterator[Session]:
 NIL = uuid.UUID(int=0)
 
 
-def _criteria_lambda(ctx: TenantContext):
+# Execution options for a statement that already pins one customer the caller checked access
+# to (an admin's list of the customer's entries or door events): the ORM criteria keep "the
+# customer is in the context" and leave out "or the person's own rows". That OR made
+# PostgreSQL misjudge such a list (customer_id = X counted twice, the estimate squared): it
+# read every row of the customer by bitmap and sorted them, 146 ms for 30,000 entries and
+# growing with the customer, instead of walking the (customer_id, time) index for one page
+# (under 1 ms; bench.data_at_size). Row-level security is unchanged.
+CUSTOMER_ROWS_ONLY = {"tenant_customer_rows_only": True}
+
+
+def _criteria_lambda(ctx: TenantContext, customer_rows_only: bool = False):
     # The SQL shape depends only on the class; the ids and the account travel as bound
     # parameters made outside the lambda, so SQLAlchemy caches one compiled form per class.
     ids = bindparam("tenant_customer_ids", sorted(ctx.customer_ids), expanding=True,
                     type_=Uuid())
     acct = bindparam("tenant_account_id", ctx.account_id or NIL, type_=Uuid())
+    if customer_rows_only:
+        return lambda cls: cls.customer_id.in_(ids)
     return lambda cls: (
         cls.customer_id.in_(ids)
         if cls.__subject_column__ is None
@@ -122,10 +134,11 @@ def _criteria_lambda(ctx: TenantContext):
 
 
 @functools.lru_cache(maxsize=1024)
-def _criteria_option(ctx: TenantContext):
+def _criteria_option(ctx: TenantContext, customer_rows_only: bool = False):
     # Built once per context, not per statement: the option is immutable (its values are
     # bound parameters fixed at creation), and building it analyses the lambda each time.
-    return with_loader_criteria(TenantMixin, _criteria_lambda(ctx), include_aliases=True)
+    return with_loader_criteria(TenantMixin, _criteria_lambda(ctx, customer_rows_only),
+                                include_aliases=True)
 
 
 def sign(ids: str, acct: str, scope: str, signed_at: str) -> str:
@@ -258,7 +271,8 @@ def install(session_factory: type[Session] | object) -> None:
         ctx = get_context(state.session)
         if ctx.system:
             return
-        state.statement = state.statement.options(_criteria_option(ctx))
+        only = bool(state.execution_options.get("tenant_customer_rows_only"))
+        state.statement = state.statement.options(_criteria_option(ctx, only))
 
     @event.listens_for(session_factory, "after_begin")
     def _set_pg(session: Session, transaction, connection) -> None:

@@ -34,7 +34,7 @@ from entryfy.ops import events, geo, identity
 from entryfy.ops.tenant import load_owned
 from models import Account, Entry, EntryCorrection, Membership, Site
 from models.hot import HotStatement
-from models.tenancy import ScopedQuery
+from models.tenancy import CUSTOMER_ROWS_ONLY, ScopedQuery
 from models.vocab import DIRECTIONS, Role
 from privacy import audit
 
@@ -620,8 +620,10 @@ def customer_entries(customer_id: uuid.UUID, *, site_id: uuid.UUID | None = None
                      account_id: uuid.UUID | None = None, member_id: uuid.UUID | None = None,
                      open_only: bool = False) -> Select[Any]:
     """The admin's list: the customer's entries by check-in time, restricted rows left out
-    (restriction means "personnel ledger use only")."""
+    (restriction means "personnel ledger use only"). The caller has checked access to
+    ``customer_id`` (api.access.require_customer)."""
     stmt = select(Entry).where(Entry.customer_id == customer_id, Entry.restricted.is_(False))
+    stmt = stmt.execution_options(**CUSTOMER_ROWS_ONLY)
     if site_id is not None:
         stmt = stmt.where(Entry.site_id == site_id)
     if start is not None:
