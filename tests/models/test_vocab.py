@@ -33,11 +33,16 @@ def test_a_member_is_its_string_stored_and_in_json():
 
 
 def test_values_keep_the_declared_order():
-    assert vocab.METHODS == ("app", "app_pin", "qr", "qr_pin", "pin", "keycard")
+    assert vocab.METHODS == ("app", "app_pin", "qr", "qr_pin", "pin", "keycard", "keycard_pin")
     assert vocab.DAYS == ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
-    assert vocab.MEMBER_ROLES == ("member", "admin", "operator", "guest", "foreman")
+    assert vocab.MEMBER_ROLES == ("member", "admin", "operator", "guest", "foreman",
+                                  "hardware_manager")
     assert vocab.REASONS[0] == "membership_inactive"
-    assert vocab.REASONS[-1] == "outside_geofence"
+    assert vocab.REASONS[3] == "lockdown"
+    assert vocab.REASONS[-2:] == ("outside_geofence", "anti_passback")
+    assert vocab.ANTI_PASSBACK == ("off", "soft", "hard")
+    assert vocab.LOCKDOWN_MODES == ("lockdown", "unlock_all")
+    assert vocab.ALERT_TYPES == ("forced_open", "held_open", "tamper", "controller_offline")
     assert all(type(w) is str for v in VOCABULARIES for w in vocab.values(v))
 
 
@@ -57,7 +62,7 @@ def test_check_constraints_come_from_the_vocabularies_unchanged():
     """The text the migrations created, spelled out: a reordered or renamed word fails here."""
     checks = _checks()
     assert checks["memberships.ck_memberships_role"] == \
-        "role IN ('member', 'admin', 'operator', 'guest', 'foreman')"
+        "role IN ('member', 'admin', 'operator', 'guest', 'foreman', 'hardware_manager')"
     assert checks["customers.ck_customers_status"] == \
         "status IN ('active', 'offboarding', 'ended')"
     assert checks["sites.ck_sites_geofence"] == "geofence IN ('enforce', 'record')"
@@ -71,6 +76,11 @@ def test_check_constraints_come_from_the_vocabularies_unchanged():
     assert checks["access_events.ck_access_events_direction"] == \
         "direction IS NULL OR direction IN ('in', 'out')"
     assert checks["access_events.ck_access_events_source"] == "source IN ('app', 'controller')"
+    assert checks["accesses.ck_accesses_anti_passback"] == \
+        "anti_passback IN ('off', 'soft', 'hard')"
+    assert checks["lockdowns.ck_lockdowns_mode"] == "mode IN ('lockdown', 'unlock_all')"
+    assert checks["door_alerts.ck_door_alerts_type"] == \
+        "type IN ('forced_open', 'held_open', 'tamper', 'controller_offline')"
     assert checks["consents.ck_consents_channel"] == \
         "channel IN ('app', 'web', 'api', 'email_link')"
 
@@ -78,8 +88,9 @@ def test_check_constraints_come_from_the_vocabularies_unchanged():
 def test_the_door_rules_speak_the_vocabulary():
     assert set(doors.CHANNELS) == set(vocab.Channel)
     assert {m for ms in doors.CHANNELS.values() for m in ms} == set(vocab.Method)
-    assert set(doors.CONTROLLER_METHODS) == set(vocab.CredentialKind)
-    assert set(doors.NEEDS_PIN) == {"app_pin", "qr_pin"}
+    # A controller decides each kind of credential alone, and the card with the PIN.
+    assert set(doors.CONTROLLER_METHODS) == set(vocab.CredentialKind) | {"keycard_pin"}
+    assert set(doors.NEEDS_PIN) == {"app_pin", "qr_pin", "keycard_pin"}
     assert set(doors.GUEST_METHODS) <= set(doors.CONTROLLER_METHODS)
     assert set(DETAILS) == set(vocab.RefusalReason)
     assert set(vocab.ACCESS_STAGES) <= set(vocab.RefusalReason)

@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 from entryfy import clock
 from entryfy.ops.doors.schedules import _zone
 from models import Access, Membership, PassbackState, Site
+from models.vocab import DIRECTIONS, Direction
 
 
 def applies(access: Access, role: str | None) -> str | None:
@@ -49,10 +50,10 @@ def is_inside(session: Session, membership: Membership, site: Site, at: dt.datet
 def note_passage(session: Session, membership: Membership, site_id: uuid.UUID,
                  direction: str | None, at: dt.datetime) -> None:
     """A granted passage under the rule: "in" marks the person inside, "out" outside."""
-    if direction not in ("in", "out"):
+    if direction not in DIRECTIONS:
         return
     state = session.get(PassbackState, (membership.id, site_id))
-    if direction == "out":
+    if direction == Direction.OUT:
         if state is not None:
             session.delete(state)
     elif state is None:
