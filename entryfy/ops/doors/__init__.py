@@ -99,6 +99,7 @@ from entryfy.ops.doors.phone import (
     DoorForMe,
     door_by_code,
     door_for_opening,
+    door_opening,
     doors_for,
     memberships_of,
 )
@@ -172,6 +173,7 @@ __all__ = [
     "delete_door",
     "door_by_code",
     "door_for_opening",
+    "door_opening",
     "doors_for",
     "emit_access_event",
     "in_schedule",
