@@ -658,11 +658,11 @@ def _scoped_memberships() -> list[Membership]:
 @blp.problems("door-refused")
 def open_door(data, door_id: uuid.UUID):
     """Open a door from the app. Every attempt is recorded, granted or refused."""
-    memberships = _scoped_memberships()
-    door = ops.door_for_opening(db_session(), door_id)
-    if door is None:
+    found = ops.door_opening(db_session(), current_account_id(), door_id)
+    if found is None:
         raise NotFound("No such door.")
-    return _attempt(door, memberships, data, "app", None)
+    door, membership = found
+    return _attempt(door, [membership], data, "app", None)
 
 
 @blp.route("/doors/scan", methods=["POST"])

@@ -307,7 +307,11 @@ def run_load(name: str, base_url: str, request: RequestFn, *, clients: int,
             now = time.perf_counter()
             if now >= t_stop:
                 break
-            method, path, body, headers, expected = request(idx, i)
+            try:
+                method, path, body, headers, expected = request(idx, i)
+            except Exception as exc:  # the bench's own failure: an error, never a lost thread
+                my_err[f"bench: {exc}"] += 1
+                break
             i += 1
             data = json.dumps(body).encode() if body is not None else None
             hdrs = {"Content-Type": "application/json", **headers} if data else headers

@@ -22,17 +22,19 @@ class Entry(IdMixin, CreatedMixin, TenantMixin, Base):
     __privacy__ = {"purpose": "personnel_ledger", "retention": "personnel_ledger"}
     __table_args__ = (
         CheckConstraint(in_check("source", ENTRY_SOURCES), name="source"),
-        # One open entry per person and site: a double tap cannot open two shifts. Site
-        # first, so the same partial index (open entries only, small whatever the table's
-        # size) also answers "who is on site now" (entryfy.ops.onsite) without a
-        # second index for the check-in to maintain.
+        # One open entry per person and site: a double tap cannot open two shifts (the site
+        # fixes the customer; a NULL account_id, an anonymised entry, never conflicts). The
+        # one index of the open shifts (revision 0020): small whatever the table's size, it
+        # also answers a customer's open entries (the dashboard, open_only) and one site's
+        # (who is on site now, entryfy.ops.onsite), so the check-in maintains no second one.
         Index(
             "uq_entries_open",
+            "customer_id",
             "site_id",
             "account_id",
             unique=True,
-            sqlite_where=text("checked_out_at IS NULL AND account_id IS NOT NULL"),
-            postgresql_where=text("checked_out_at IS NULL AND account_id IS NOT NULL"),
+            sqlite_where=text("checked_out_at IS NULL"),
+            postgresql_where=text("checked_out_at IS NULL"),
         ),
         # A retried tap with the same Idempotency-Key finds the first entry.
         Index("uq_entries_idempotency", "account_id", "idempotency_key", unique=True),
@@ -40,10 +42,6 @@ class Entry(IdMixin, CreatedMixin, TenantMixin, Base):
         Index("ix_entries_customer_in", "customer_id", "checked_in_at"),
         # The person's own list (GET /me/entries), newest first.
         Index("ix_entries_account_in", "account_id", "checked_in_at"),
-        # Who is on site now (the console's dashboard, open_only): the open shifts only.
-        Index("ix_entries_open", "customer_id", "site_id", "checked_in_at",
-              sqlite_where=text("checked_out_at IS NULL"),
-              postgresql_where=text("checked_out_at IS NULL")),
     )
 
     site_id: Mapped[uuid.UUID] = mapped_column(

@@ -26,7 +26,7 @@ import hashlib
 import hmac
 import time
 import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from sqlalchemy import (
@@ -227,6 +227,10 @@ class ScopedQuery:
 
     def __init__(self, ids: Select[Any], query: Select[Any]) -> None:
         self._ids, self._query = ids, query
+        self._pg = HotStatement(self._scoped_select(ids, query))
+
+    @staticmethod
+    def _scoped_select(ids: Select[Any], query: Select[Any]) -> Select[Any]:
         sub = ids.subquery("scope_ids")
         joined = func.coalesce(func.string_agg(cast(sub.c[0], String), literal(",")), "")
         # The database signs the narrowed scope itself, for customers the signed-in person
@@ -237,9 +241,7 @@ class ScopedQuery:
             .subquery("scope")
         )
         target = query.where(scope.c.scoped_ids.is_not(None)).limit(1).lateral("target")
-        self._pg = HotStatement(select(scope.c.scoped_ids, *target.c).select_from(
-            scope.outerjoin(target, true())
-        ))
+        return select(scope.c.scoped_ids, *target.c).select_from(scope.outerjoin(target, true()))
 
     def run(self, session: Session, params: dict[str, Any],
             conn: Connection | None = None) -> Any | None:
@@ -257,6 +259,36 @@ class ScopedQuery:
             row = conn.execute(self._query, params).first()
         adopt_context(session, get_context(session).with_customers(ids))
         return row
+
+
+class ScopedInsert(ScopedQuery):
+    """A ``ScopedQuery`` whose row also feeds an INSERT, in the same one statement
+    (PostgreSQL only): ``write(found)`` builds the ``INSERT ... SELECT ... FROM found``
+    (``found``: the scoped row as a CTE, its columns as ``query``'s), with its conditions
+    in its WHERE clause and ending in ``RETURNING``. ``run`` answers ``query``'s row with
+    one more column, ``written``: how many rows the INSERT returned.
+
+    The INSERT reads the row after the scoping has run (it selects from it), and the row is
+    computed once (a MATERIALIZED CTE) for both the INSERT and the answer. Should the
+    scoping ever come later, the insert's row-level-security check would refuse it: an
+    error, never a row in a wrong scope.
+    """
+
+    def __init__(self, ids: Select[Any], query: Select[Any],
+                 write: Callable[[Any], Any]) -> None:
+        self._ids, self._query = ids, query
+        found = self._scoped_select(ids, query).cte("found").prefix_with("MATERIALIZED")
+        written = write(found).cte("written")
+        self._pg = HotStatement(select(
+            found, select(func.count()).select_from(written).scalar_subquery().label("written")
+        ))
+
+    def run(self, session: Session, params: dict[str, Any],
+            conn: Connection | None = None) -> Any | None:
+        conn = conn if conn is not None else session.connection()
+        if conn.dialect.name != "postgresql":
+            raise NotImplementedError("ScopedInsert runs on PostgreSQL only")
+        return super().run(session, params, conn)
 
 
 def install(session_factory: type[Session] | object) -> None:

@@ -72,7 +72,7 @@ def test_0016_goes_down_and_up_again(tmp_path):
     try:
         at_head = schema()
         assert at_head["roles"] and at_head["sources"]
-        assert "(site_id, account_id)" in at_head["open"]
+        assert "(customer_id, site_id, account_id) WHERE" in at_head["open"]
         command.downgrade(migrate.alembic_config(url), "0016-1")
         engine.dispose()
         down = schema()

@@ -22,7 +22,18 @@ import uuid
 from collections.abc import Iterator
 from typing import Any, NamedTuple
 
-from sqlalchemy import ColumnElement, Connection, Select, and_, bindparam, exists, func, or_, select
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Select,
+    and_,
+    bindparam,
+    cast,
+    exists,
+    func,
+    or_,
+    select,
+)
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
@@ -34,7 +45,7 @@ from entryfy.ops import events, geo, identity
 from entryfy.ops.tenant import load_owned
 from models import Account, Entry, EntryCorrection, Membership, Site
 from models.hot import HotStatement
-from models.tenancy import CUSTOMER_ROWS_ONLY, ScopedQuery
+from models.tenancy import CUSTOMER_ROWS_ONLY, ScopedInsert, ScopedQuery
 from models.vocab import DIRECTIONS, Role
 from privacy import audit
 
@@ -150,9 +161,9 @@ def _who_was_first(session: Session, account_id: uuid.UUID, idempotency_key: str
 # finds the site together with the person's membership there (an inner join: no current
 # membership, no site), a replayed Idempotency-Key, and whether the person has an identity
 # number on file; one round trip on PostgreSQL (models.tenancy.ScopedQuery).
-_CHECK_IN_TARGET = ScopedQuery(
-    select(_M.customer_id).where(_M.account_id == bindparam("account_id"),
-                                 _current_clause(bindparam("now"))),
+_CHECK_IN_SCOPE = select(_M.customer_id).where(_M.account_id == bindparam("account_id"),
+                                               _current_clause(bindparam("now")))
+_CHECK_IN_LOOKUP = (
     select(
         _S.id, _S.customer_id, _S.latitude, _S.longitude, _S.radius_m, _S.geofence,
         _S.ledger_id, _S.store_coarse_position,
@@ -173,8 +184,111 @@ _CHECK_IN_TARGET = ScopedQuery(
         and_(_M.customer_id == _S.customer_id, _M.account_id == bindparam("account_id"),
              _current_clause(bindparam("now"))),
     ))
-    .where(_S.id == bindparam("site_id")),
+    .where(_S.id == bindparam("site_id"))
 )
+_CHECK_IN_TARGET = ScopedQuery(_CHECK_IN_SCOPE, _CHECK_IN_LOOKUP)
+
+
+class Fence(NamedTuple):
+    """What a site's geofence verdict is computed from."""
+
+    latitude: float
+    longitude: float
+    radius_m: int
+    geofence: str
+    store_coarse_position: bool
+
+
+# The geofences of sites this process has seen, by site id. Only a guess to compute the
+# verdict from before asking the database: the check-in's one statement inserts only while
+# the site still has exactly these values (it compares them), so a site moved since (another
+# process, an admin) is never judged by its old place; its new values replace the guess.
+# Bounded: a process that meets more sites forgets them all and starts again.
+_FENCES: dict[uuid.UUID, Fence] = {}
+MAX_FENCES = 10_000
+
+
+def _remember_fence(site: Any) -> Fence:
+    fence = Fence(site.latitude, site.longitude, site.radius_m, site.geofence,
+                  site.store_coarse_position)
+    if len(_FENCES) >= MAX_FENCES:
+        _FENCES.clear()
+    _FENCES[site.id] = fence
+    return fence
+
+
+# The entry's columns the lookup's row gives (the rest are the check-in's own values).
+_FROM_TARGET = {"customer_id": "customer_id", "site_id": "id", "membership_id": "membership_id",
+                "employer_name": "employer_name", "employer_org_nr": "employer_org_nr"}
+
+
+def _write_entry(found: Any) -> Any:
+    """The INSERT of ``_CHECK_IN_WRITE``: the new entry from the lookup's row, only when
+    every rule the lookup answers passes (a current membership's site, no replayed key, an
+    identity number where the site keeps a ledger) and the site's geofence is still the one
+    the verdict was computed from; the unique indexes decide the rest, as in
+    ``_insert_unless_taken``."""
+    # Cast: in a SELECT list a NULL parameter has no type of its own to insert as.
+    values = [found.c[_FROM_TARGET[c.key]] if c.key in _FROM_TARGET
+              else cast(bindparam(c.key, type_=c.type), c.type) for c in _ENTRY_COLUMNS]
+    rows = select(*values).where(
+        found.c.id.is_not(None), found.c.replayed_id.is_(None),
+        or_(found.c.ledger_id.is_(None), found.c.has_identity.is_(True)),
+        *(found.c[f] == bindparam(f"fence_{f}") for f in Fence._fields),
+    )
+    return (pg_insert(Entry.__table__).from_select([c.key for c in _ENTRY_COLUMNS], rows)
+            .on_conflict_do_nothing().returning(_E.id))
+
+
+# The check-in in one statement on PostgreSQL, when the site's geofence is known: the lookup
+# of _CHECK_IN_TARGET and the INSERT (models.tenancy.ScopedInsert).
+_CHECK_IN_WRITE = ScopedInsert(_CHECK_IN_SCOPE, _CHECK_IN_LOOKUP, _write_entry)
+
+
+def _new_entry(target: Any, *, entry_id: uuid.UUID, now: dt.datetime, account_id: uuid.UUID,
+               verdict: geo.Verdict, coarse: tuple[float | None, float | None],
+               idempotency_key: str, ip_prefix: str | None) -> EntryRow:
+    return EntryRow(
+        id=entry_id,
+        created_at=now,
+        customer_id=target.customer_id,
+        site_id=target.id,
+        account_id=account_id,
+        membership_id=target.membership_id,
+        employer_name=target.employer_name,
+        employer_org_nr=target.employer_org_nr,
+        checked_in_at=now,
+        checked_out_at=None,
+        inside_geofence=verdict.inside,
+        distance_m=verdict.distance_m,
+        coarse_latitude=coarse[0],
+        coarse_longitude=coarse[1],
+        checkout_inside_geofence=None,
+        idempotency_key=idempotency_key,
+        source="app",
+        ip_prefix=ip_prefix,
+        restricted=False,
+        registered_by_id=None,
+        auto_checkout=False,
+    )
+
+
+def _judge(fence: Fence, latitude: float, longitude: float, accuracy_m: float | None
+           ) -> tuple[geo.Verdict, tuple[float | None, float | None]]:
+    verdict = geo.check(fence.latitude, fence.longitude, fence.radius_m, latitude, longitude,
+                        accuracy_m)
+    coarse = geo.coarse(latitude, longitude) if fence.store_coarse_position else (None, None)
+    return verdict, coarse
+
+
+def _created(session: Session, conn: Connection, target: Any, entry: EntryRow) -> CheckIn:
+    if target.webhooks:
+        events.emit(session, entry.customer_id, "entry.created", {
+            "id": entry.id, "site_id": entry.site_id, "member_id": entry.membership_id,
+            "checked_in_at": entry.checked_in_at, "inside_geofence": entry.inside_geofence,
+            "source": entry.source,
+        }, conn=conn)
+    return CheckIn(entry, created=True)
 
 
 def check_in(session: Session, *, account_id: uuid.UUID, site_id: uuid.UUID,
@@ -198,13 +312,43 @@ def check_in(session: Session, *, account_id: uuid.UUID, site_id: uuid.UUID,
     session.flush()  # Core statements follow: the session's pending changes first
     conn = session.connection()
     now = clock.now()
-    target = _CHECK_IN_TARGET.run(
-        session,
-        {"account_id": account_id, "key": idempotency_key, "site_id": site_id, "now": now},
-        conn,
-    )
+    lookup = {"account_id": account_id, "key": idempotency_key, "site_id": site_id, "now": now}
+    new: dict[str, Any] = {"entry_id": uuid.uuid4(), "now": now, "account_id": account_id,
+           "idempotency_key": idempotency_key, "ip_prefix": security.truncate_ip(ip)}
+    fence = _FENCES.get(site_id) if conn.dialect.name == "postgresql" else None
+    if fence is not None:
+        verdict, coarse = _judge(fence, latitude, longitude, accuracy_m)
+        if verdict.inside or fence.geofence != "enforce":
+            # The verdict first, from the known geofence; then one statement looks up and
+            # inserts (every rule checked in it), or inserts nothing and answers the row
+            # the rules below judge as usual.
+            entry_values: dict[str, Any] = {c.key: None for c in _ENTRY_COLUMNS
+                                            if c.key not in _FROM_TARGET}
+            entry_values.update(
+                id=new["entry_id"], created_at=now, account_id=account_id, checked_in_at=now,
+                inside_geofence=verdict.inside, distance_m=verdict.distance_m,
+                coarse_latitude=coarse[0], coarse_longitude=coarse[1],
+                idempotency_key=idempotency_key, source="app", ip_prefix=new["ip_prefix"],
+                restricted=False, auto_checkout=False)
+            target = _CHECK_IN_WRITE.run(session, {
+                **lookup, **entry_values,
+                **{f"fence_{f}": v for f, v in fence._asdict().items()},
+            }, conn)
+            if target is not None and target.written:
+                return _created(session, conn, target, _new_entry(
+                    target, verdict=verdict, coarse=coarse, **new))
+            return _check_in_judged(session, conn, target, new, latitude, longitude,
+                                    accuracy_m)
+    target = _CHECK_IN_TARGET.run(session, lookup, conn)
+    return _check_in_judged(session, conn, target, new, latitude, longitude, accuracy_m)
+
+
+def _check_in_judged(session: Session, conn: Connection, target: Any, new: dict[str, Any],
+                     latitude: float, longitude: float, accuracy_m: float | None) -> CheckIn:
+    """The check-in's rules on the lookup's row, then the INSERT."""
     if target is None:
         raise NotFound("No such site.")
+    account_id, idempotency_key = new["account_id"], new["idempotency_key"]
     if target.replayed_id is not None:
         return _replay(session.get_one(Entry, target.replayed_id), target.id)
     if target.ledger_id and not target.has_identity:
@@ -212,48 +356,17 @@ def check_in(session: Session, *, account_id: uuid.UUID, site_id: uuid.UUID,
             "This site keeps a personnel ledger: add your identity number first.",
             slug="identity-number-required",
         )
-    verdict = geo.check(target.latitude, target.longitude, target.radius_m, latitude,
-                        longitude, accuracy_m)
+    verdict, coarse = _judge(_remember_fence(target), latitude, longitude, accuracy_m)
     if target.geofence == "enforce" and not verdict.inside:
         raise Unprocessable(
             f"You are outside the site's area: {verdict.distance_m} m from the site, which "
             f"takes check-ins within {target.radius_m} m. Move closer and try again.",
             slug="outside-geofence", distance_m=verdict.distance_m, radius_m=target.radius_m)
-
-    coarse = geo.coarse(latitude, longitude) if target.store_coarse_position else (None, None)
-    entry = EntryRow(
-        id=uuid.uuid4(),
-        created_at=now,
-        customer_id=target.customer_id,
-        site_id=target.id,
-        account_id=account_id,
-        membership_id=target.membership_id,
-        employer_name=target.employer_name,
-        employer_org_nr=target.employer_org_nr,
-        checked_in_at=now,
-        checked_out_at=None,
-        inside_geofence=verdict.inside,
-        distance_m=verdict.distance_m,
-        coarse_latitude=coarse[0],
-        coarse_longitude=coarse[1],
-        checkout_inside_geofence=None,
-        idempotency_key=idempotency_key,
-        source="app",
-        ip_prefix=security.truncate_ip(ip),
-        restricted=False,
-        registered_by_id=None,
-        auto_checkout=False,
-    )
+    entry = _new_entry(target, verdict=verdict, coarse=coarse, **new)
     # No pre-check for an open entry: the partial unique index is the rule, and asking first
     # would cost a query on every check-in and still race.
     if _insert_unless_taken(conn, entry._asdict()):
-        if target.webhooks:
-            events.emit(session, entry.customer_id, "entry.created", {
-                "id": entry.id, "site_id": entry.site_id, "member_id": entry.membership_id,
-                "checked_in_at": entry.checked_in_at, "inside_geofence": entry.inside_geofence,
-                "source": entry.source,
-            }, conn=conn)
-        return CheckIn(entry, created=True)
+        return _created(session, conn, target, entry)
     return _who_was_first(session, account_id, idempotency_key, target.id)
 
 

@@ -2,8 +2,9 @@
 written in the caller's transaction (a rolled-back change emits nothing).
 
 Cheap when nobody listens: one indexed INSERT ... SELECT that inserts nothing, and no
-statement at all when the caller already knows (the check-in's lookup answers "does anyone
-listen?" in its own statement, see entryfy.ops.entries). Payloads carry ids and what a
+statement at all when the caller already knows (the check-in's and the door opening's
+lookups answer "does anyone listen?" in their own statement: entryfy.ops.entries passes the
+answer on, the door opening records it with ``note_listening``). Payloads carry ids and what a
 receiver needs to act (times, outcome), never names, e-mail addresses or identity numbers.
 """
 
@@ -66,6 +67,26 @@ def _new_id(dialect: str) -> Any:
     return func.lower(func.hex(func.randomblob(16)))
 
 
+_KNOWN = "entryfy.events.listening"
+
+
+def note_listening(session: Session, customer_id: uuid.UUID, event_type: str,
+                   listening: bool) -> None:
+    """Record the answer to ``listening(event_type, customer_id)`` that a statement of the
+    caller read in the session's current transaction: ``emit`` of that event for that
+    customer then runs no statement when the answer was no (until the transaction ends)."""
+    session.info[_KNOWN] = (session.get_transaction(), customer_id, event_type, listening)
+
+
+def _known_silent(session: Session, customer_id: uuid.UUID, event_type: str) -> bool:
+    known = session.info.get(_KNOWN)
+    if known is None:
+        return False
+    tx, cid, etype, listening = known
+    return (tx is not None and tx is session.get_transaction() and cid == customer_id
+            and etype == event_type and not listening)
+
+
 def emit(session: Session, customer_id: uuid.UUID, event_type: str, data: dict[str, Any],
          *, conn: Connection | None = None) -> int:
     """Queue ``event_type`` with ``data`` for each subscribed endpoint; how many queued.
@@ -76,6 +97,8 @@ def emit(session: Session, customer_id: uuid.UUID, event_type: str, data: dict[s
     customer's rows. One message id per event (the webhook-id every endpoint gets)."""
     if event_type not in WEBHOOK_EVENTS:
         raise ValueError(f"unknown event type {event_type!r}")
+    if _known_silent(session, customer_id, event_type):
+        return 0
     conn = conn or session.connection()
     now = clock.now()
     d = WebhookDelivery.__table__.c

@@ -1,10 +1,10 @@
 """Who is on a site now (the muster list, "nödlista"), and the automatic check-out.
 
 Both read the open entries of one site through the partial unique index ``uq_entries_open``
-(site_id, account_id) WHERE checked_out_at IS NULL AND account_id IS NOT NULL: its size is
-the number of people inside, not the table's, so the list is as fast with years of history
-as on the first day. The queries below repeat the index's WHERE clause word for word so both
-databases can use it.
+(customer_id, site_id, account_id) WHERE checked_out_at IS NULL: its size is the number of
+people inside, not the table's, so the list is as fast with years of history as on the first
+day. The queries below name the customer and repeat the index's WHERE clause word for word
+so both databases can use it.
 
 On PostgreSQL the list is read through ``entryfy_on_site`` (migration 0018), which checks the
 database wall once per call instead of running the accounts policy's subquery for every

@@ -96,6 +96,7 @@ from entryfy.ops.doors.phone import (
     DoorForMe,
     door_by_code,
     door_for_opening,
+    door_opening,
     doors_for,
     memberships_of,
 )
@@ -173,6 +174,7 @@ __all__ = [
     "delete_door",
     "door_by_code",
     "door_for_opening",
+    "door_opening",
     "doors_for",
     "emit_access_event",
     "in_schedule",

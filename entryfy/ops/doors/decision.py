@@ -27,7 +27,7 @@ import logging
 import uuid
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -97,15 +97,22 @@ def membership_refusal(m: Membership, at: dt.datetime) -> str | None:
     return f"membership_{standing}" if standing is not None else None
 
 
+# Built once (every door opening runs it): each call only binds the two ids, where building
+# the statement anew cost more CPU than loading its rows.
+_CANDIDATES = (
+    select(Access)
+    .join(AccessDoor, AccessDoor.access_id == Access.id)
+    .join(AccessMember, AccessMember.access_id == Access.id)
+    .where(AccessDoor.door_id == bindparam("door_id"),
+           AccessMember.membership_id == bindparam("membership_id"))
+)
+
+
 def candidate_accesses(session: Session, door_id: uuid.UUID,
                        membership_id: uuid.UUID) -> list[Access]:
     """The accesses naming both this door and this membership: one indexed join."""
-    return list(session.scalars(
-        select(Access)
-        .join(AccessDoor, AccessDoor.access_id == Access.id)
-        .join(AccessMember, AccessMember.access_id == Access.id)
-        .where(AccessDoor.door_id == door_id, AccessMember.membership_id == membership_id)
-    ))
+    return list(session.scalars(_CANDIDATES,
+                                {"door_id": door_id, "membership_id": membership_id}))
 
 
 def _judge_access(a: Access, at: dt.datetime, tz: str, wanted: tuple[str, ...]

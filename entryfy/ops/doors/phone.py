@@ -8,11 +8,15 @@ import datetime as dt
 import hmac
 import uuid
 from collections.abc import Sequence
+from typing import Any, TypeVar
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session, joinedload
+from sqlalchemy import and_, bindparam, select
+from sqlalchemy import inspect as sa_inspect
+from sqlalchemy.orm import Session, joinedload, make_transient_to_detached
+from sqlalchemy.orm.attributes import set_committed_value
 
 from entryfy import clock
+from entryfy.ops import events
 from entryfy.ops.doors.decision import membership_refusal
 from entryfy.ops.doors.lockdowns import active_lockdown, is_exempt
 from entryfy.ops.doors.schedules import _valid_at, in_schedule
@@ -23,8 +27,13 @@ from models import (
     Customer,
     Door,
     Membership,
+    Site,
 )
+from models.tenancy import ScopedQuery
 from models.vocab import LockdownMode
+
+_T = TypeVar("_T")
+ACCESS_EVENT = "access_event.created"
 
 
 def memberships_of(session: Session, account_id: uuid.UUID) -> list[Membership]:
@@ -35,6 +44,70 @@ def memberships_of(session: Session, account_id: uuid.UUID) -> list[Membership]:
         .join(Customer, Customer.id == Membership.customer_id)
         .where(Membership.account_id == account_id, Customer.status != "ended")
     ))
+
+
+_D, _S, _M, _C = (m.__table__ for m in (Door, Site, Membership, Customer))
+
+
+def _labelled(table: Any, prefix: str) -> list[Any]:
+    return [c.label(prefix + c.key) for c in table.columns]
+
+
+# The phone's door opening, looked up in one round trip on PostgreSQL (models.tenancy
+# .ScopedQuery): the session scoped to the person's customers that have not ended (as
+# memberships_of), and in that scope the door with its site, the person's membership in the
+# door's customer (active or not: the decision names the refusal), and whether a webhook
+# listens for access events. Built once; every column of the three tables, so the objects
+# made from the row are whole.
+_OPENING = ScopedQuery(
+    select(_M.c.customer_id)
+    .join(_C, _C.c.id == _M.c.customer_id)
+    .where(_M.c.account_id == bindparam("account_id"), _C.c.status != "ended"),
+    select(*_labelled(_D, "d_"), *_labelled(_S, "s_"), *_labelled(_M, "m_"),
+           events.listening(ACCESS_EVENT, _D.c.customer_id).label("webhooks"))
+    .select_from(
+        _D.join(_S, and_(_S.c.customer_id == _D.c.customer_id, _S.c.id == _D.c.site_id))
+        .join(_C, and_(_C.c.id == _D.c.customer_id, _C.c.status != "ended"))
+        .join(_M, and_(_M.c.customer_id == _D.c.customer_id,
+                       _M.c.account_id == bindparam("account_id")))
+    )
+    .where(_D.c.id == bindparam("door_id")),
+)
+
+
+def _persistent(session: Session, cls: type[_T], row: Any, prefix: str) -> _T:
+    """The ORM object for the row's ``prefix`` columns, attached to the session as loaded
+    (no statement): the one already in the session if there is one."""
+    mapper = sa_inspect(cls)
+    values = {prop.key: getattr(row, prefix + prop.columns[0].key)
+              for prop in mapper.column_attrs}
+    key = mapper.identity_key_from_primary_key([values[c.key] for c in mapper.primary_key])
+    found = session.identity_map.get(key)
+    if found is not None:
+        return found
+    obj = mapper.class_manager.new_instance()
+    for name, value in values.items():
+        set_committed_value(obj, name, value)
+    make_transient_to_detached(obj)
+    session.add(obj)
+    return obj
+
+
+def door_opening(session: Session, account_id: uuid.UUID, door_id: uuid.UUID
+                 ) -> tuple[Door, Membership] | None:
+    """The door (with its site) and the person's membership in its customer, for an opening
+    from the phone, with the session scoped to the person's customers (as memberships_of and
+    scope_to would); None when the person cannot see the door. One statement on PostgreSQL
+    instead of four (memberships, scope, door, and later the webhook query)."""
+    row = _OPENING.run(session, {"account_id": account_id, "door_id": door_id})
+    if row is None:
+        return None
+    door = _persistent(session, Door, row, "d_")
+    if "site" not in door.__dict__:
+        set_committed_value(door, "site", _persistent(session, Site, row, "s_"))
+    membership = _persistent(session, Membership, row, "m_")
+    events.note_listening(session, door.customer_id, ACCESS_EVENT, bool(row.webhooks))
+    return door, membership
 
 
 def door_for_opening(session: Session, door_id: uuid.UUID) -> Door | None:
