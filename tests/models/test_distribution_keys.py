@@ -51,6 +51,8 @@ FOREIGN_KEYS_WITHOUT_CUSTOMER = {
     ("access_events", ("controller_id",), "controllers"): "as door_id",
     ("access_events", ("membership_id",), "memberships"): "as door_id",
     ("doors", ("controller_id",), "controllers"): "small table, at the move",
+    ("door_alerts", ("door_id",), "doors"): "small table, at the move (as doors.controller_id)",
+    ("door_alerts", ("controller_id",), "controllers"): "as door_id",
     ("unlock_commands", ("event_id",), "access_events"): "needs access_events' UNIQUE "
                                                          "(customer_id, id)",
 }
@@ -68,8 +70,8 @@ UNIQUE_WITHOUT_CUSTOMER = {
     ("inspections", ("code_hash",)): "secret lookup: inspector code",
     ("kiosks", ("token_hash",)): "secret lookup: kiosk token",
     ("access_events", ("controller_id", "controller_event_id")): "controller is one customer's",
+    ("door_alerts", ("controller_id", "controller_event_id")): "controller is one customer's",
     ("entries", ("account_id", "idempotency_key")): "a retried tap: per customer is enough",
-    ("entries", ("site_id", "account_id")): "one open entry per site: a site is one customer's",
     ("entry_corrections", ("entry_id", "seq")): "an entry is one customer's",
 }
 
@@ -78,6 +80,7 @@ UNIQUE_WITHOUT_CUSTOMER = {
 COMPOSITE_PRIMARY_KEYS = {
     "access_doors": ("access_id", "door_id"),
     "access_members": ("access_id", "membership_id"),
+    "passback_states": ("membership_id", "site_id"),
 }
 
 
