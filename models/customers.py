@@ -51,9 +51,11 @@ class Customer(IdMixin, CreatedMixin, Base):
     status: Mapped[str] = mapped_column(String(12), default="active", info=NOT_PERSONAL)
     ended_at: Mapped[dt.datetime | None] = mapped_column(info=NOT_PERSONAL)
     # Offline policy: how many days a door controller may decide from its last signed
-    # credential list (it refuses everything after that). Alta caps it at 30.
+    # credential list (it refuses everything after that). Alta caps it at 30. The default
+    # lives in the database only, so a Core insert that names its columns (models.hot) needs
+    # no value for it.
     door_list_trust_days: Mapped[int] = mapped_column(
-        Integer, default=7, server_default=text("7"), info=NOT_PERSONAL
+        Integer, server_default=text("7"), info=NOT_PERSONAL
     )
 
 

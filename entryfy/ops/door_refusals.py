@@ -13,7 +13,7 @@ DETAILS: dict[str, str] = {
                                 "again from its start date, or ask its administrator.",
     "membership_expired": "Your membership at this workplace has ended. Ask its administrator "
                           "to extend it.",
-    "lockdown": "The site is in lockdown: its doors are locked. Follow the instructions of "
+    "lockdown": "The site is locked down: its doors are locked. Follow the instructions of "
                 "security staff.",
     "no_access": "You have no access to this door. Ask the workplace's administrator for one.",
     "access_not_valid": "Your access to this door is not valid now (it has not started or has "
