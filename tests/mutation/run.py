@@ -51,6 +51,9 @@ class Score:
     survivors: list[str]
     equivalent: list[str]
     seconds: float
+    # Each survivor's change, read while the module's mutants are still on disk (the next
+    # module's run puts the plain copy back).
+    diffs: dict[str, str] = dataclasses.field(default_factory=dict)
 
     @property
     def raw(self) -> float:
@@ -67,6 +70,7 @@ def mutate(name: str, spec: dict, max_children: int) -> Score:
     from mutmut import configuration
     from mutmut.__main__ import _run
     from mutmut.mutation.data import SourceFileMutationData
+    from mutmut.mutation.diff_apply import get_diff_for_mutant
 
     paths = list(spec["paths"])
     # A fresh start for this module's files: mutmut decides "already mutated" by mtime, and
@@ -88,13 +92,24 @@ def mutate(name: str, spec: dict, max_children: int) -> Score:
         data = SourceFileMutationData(path=p)
         data.load()
         codes.update(data.exit_code_by_key)
+    diffs = {}
+    for key, code in codes.items():
+        if code in KILLED | TIMEOUT:
+            continue
+        path = next(p for p in paths if key.startswith(p[:-3].replace("/", ".") + "."))
+        try:
+            diff = get_diff_for_mutant(key, path=path)
+        except Exception as e:  # a diff is a courtesy; the verdict stands
+            diff = f"(no diff: {e})"
+        diffs[key] = "\n".join(line for line in diff.splitlines()
+                               if line[:1] in "+-" and line[:3] not in ("+++", "---"))
     known = equivalents()
     killed = sum(1 for c in codes.values() if c in KILLED)
     timeouts = sum(1 for c in codes.values() if c in TIMEOUT)
     alive = sorted(k for k, c in codes.items() if c not in KILLED | TIMEOUT)
     return Score(module=name, mutants=len(codes), killed=killed, timeouts=timeouts,
                  survivors=[k for k in alive if k not in known],
-                 equivalent=[k for k in alive if k in known], seconds=seconds)
+                 equivalent=[k for k in alive if k in known], seconds=seconds, diffs=diffs)
 
 
 def table(scores: list[Score]) -> str:
@@ -145,7 +160,8 @@ def main(argv: list[str] | None = None) -> int:
               f"{score.mutants} caught; {score.adjusted:.1f} % without the "
               f"{len(score.equivalent)} listed equivalents) in {score.seconds:.0f} s")
         for s in score.survivors:
-            print(f"  survived: {s}   (see it: mutmut show {s})")
+            print(f"  survived: {s}")
+            print("    " + score.diffs.get(s, "").replace("\n", "\n    "))
     print()
     print(table(scores))
     return 0
