@@ -13,7 +13,7 @@ import uuid
 import pytest
 from sqlalchemy import func, select
 
-from entryfy import clock
+from entryfy import clock, security
 from entryfy.ops import doors as ops
 from models import Access, AccessEvent, Controller, Entry
 from tests import doorkit
@@ -59,7 +59,7 @@ def test_key_is_shown_once_and_stored_hashed(client, session, rig):
     a, _, enrolled, h = rig
     key = enrolled["key"]
     row = session.get(Controller, uuid.UUID(enrolled["id"]))
-    assert row.key_hash == ops.security.sha256_hex(key) and key not in row.key_hash
+    assert row.key_hash == security.sha256_hex(key) and key not in row.key_hash
     again = client.get(f"{API}/customers/{a.customer.id}/controllers/{enrolled['id']}",
                        headers=h).get_json()
     assert "key" not in again and again["online"] is False
