@@ -18,6 +18,7 @@ import dataclasses
 import json
 import os
 import re
+import shutil
 import sys
 import time
 import tomllib
@@ -25,7 +26,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 EQUIVALENTS = Path(__file__).with_name("EQUIVALENTS.md")
-SUMMARY = ROOT / "mutants" / "entryfy-mutation-scores.json"
+# Each module's result, handed from its process to the table (mutants/ is wiped per module).
+RESULTS = ROOT / ".mutmut-cache"
 # mutmut's exit codes (mutmut/stats.py): what counts as the tests catching the mutant.
 KILLED = {1, 3, 37}
 TIMEOUT = {36, 24, -24, 152, 255}
@@ -73,11 +75,10 @@ def mutate(name: str, spec: dict, max_children: int) -> Score:
     from mutmut.mutation.diff_apply import get_diff_for_mutant
 
     paths = list(spec["paths"])
-    # A fresh start for this module's files: mutmut decides "already mutated" by mtime, and
-    # a copy left by another module's run (not mutated) would otherwise be taken as done.
-    for p in paths:
-        for leftover in (ROOT / "mutants" / p, ROOT / "mutants" / (p + ".meta")):
-            leftover.unlink(missing_ok=True)
+    # A fresh start for each module: mutmut decides "already mutated" by mtime and keeps
+    # files the source no longer has (a module split into a package), and its cached
+    # test-to-function map belongs to the previous module's test selection.
+    shutil.rmtree(ROOT / "mutants", ignore_errors=True)
     configuration.reset_config()
     cfg = configuration.config()
     configuration._config = dataclasses.replace(
@@ -142,14 +143,14 @@ def main(argv: list[str] | None = None) -> int:
         if pid == 0:
             try:
                 score = mutate(name, known[name], args.max_children)
-                SUMMARY.parent.mkdir(exist_ok=True)
-                (SUMMARY.with_suffix(f".{name}.json")).write_text(
+                RESULTS.mkdir(exist_ok=True)
+                (RESULTS / f"{name}.json").write_text(
                     json.dumps(dataclasses.asdict(score)))
             finally:
                 sys.stdout.flush()
                 os._exit(0)
         os.waitpid(pid, 0)
-        result = SUMMARY.with_suffix(f".{name}.json")
+        result = RESULTS / f"{name}.json"
         if not result.exists():
             print(f"mutmut did not finish for {name}", file=sys.stderr)
             return 1
