@@ -229,3 +229,46 @@ def test_acknowledging_a_restore(session, world, app):
         published, bad = journal.published_heads()
     assert bad == []
     assert published[name] == heads[name]
+
+
+def test_pruning_one_chain_leaves_the_others(session, world):
+    """Two chains with the same sequence numbers: pruning one neither deletes the other's
+    records nor takes its anchor from them, and the other's young record does not stop it."""
+    a = _chain(session, world.a.customer.id, 3)  # AT .. AT+2d
+    with clock.frozen_at(AT + dt.timedelta(days=40)):
+        audit.record(session, action="member.read", customer_id=world.b.customer.id)
+    b = f"customer:{world.b.customer.id}"
+    _chain(session, world.b.customer.id, 4)  # seq 2..5 of b: old, and beyond a's last seq
+    a_hashes = dict(session.execute(select(AuditEvent.seq, AuditEvent.hash)
+                                    .where(AuditEvent.chain == a)).all())
+    assert audit.prune_prefix(session, a, before=AT + dt.timedelta(days=10), limit=10) == 3
+    head = session.get(AuditChainHead, a)
+    assert (head.anchor_seq, head.anchor_hash) == (3, a_hashes[3])
+    assert sorted(session.scalars(select(AuditEvent.seq).where(AuditEvent.chain == b))) == [
+        1, 2, 3, 4, 5]
+    assert _breaks(session) == []
+    # b's first record is young: nothing of b goes.
+    assert audit.prune_prefix(session, b, before=AT + dt.timedelta(days=10), limit=10) == 0
+
+
+def test_pruning_reads_the_head_as_it_is_now(session, world):
+    """Another pruner may have moved the anchor while this one waited for the chain's lock:
+    the head is read afresh, not from what the session held."""
+    name = _chain(session, world.a.customer.id, 4)
+    hashes = dict(session.execute(select(AuditEvent.seq, AuditEvent.hash)
+                                  .where(AuditEvent.chain == name)).all())
+    assert session.get(AuditChainHead, name).anchor_seq == 0  # held by the session
+    session.execute(update(AuditChainHead).where(AuditChainHead.chain == name)
+                    .values(anchor_seq=2, anchor_hash=hashes[2]))
+    assert audit.prune_prefix(session, name, before=AT + dt.timedelta(days=10), limit=1) == 3
+    head = session.get(AuditChainHead, name)
+    assert (head.anchor_seq, head.anchor_hash) == (3, hashes[3])
+
+
+def test_a_restore_acknowledgement_publishes_the_heads_as_they_are_now(session, world, app):
+    name = _chain(session, world.a.customer.id, 2)
+    assert session.get(AuditChainHead, name).seq == 2  # held by the session
+    _set_head(session, name, seq=9, hash="9" * 64)
+    with app.app_context():
+        heads = audit.acknowledge_restore(session)
+    assert heads[name] == (9, "9" * 64)
