@@ -132,7 +132,10 @@ def _breaks(session, chain=None):
 
 
 def _set_head(session, name, **values):
-    session.execute(update(AuditChainHead).where(AuditChainHead.chain == name).values(**values))
+    """Change the head behind the session's back (as another transaction, or a tamperer,
+    would): the copy the session holds is left as it was."""
+    session.execute(update(AuditChainHead).where(AuditChainHead.chain == name).values(**values)
+                    .execution_options(synchronize_session=False))
 
 
 def test_records_beyond_the_recorded_head(session, world):
@@ -258,8 +261,7 @@ def test_pruning_reads_the_head_as_it_is_now(session, world):
     hashes = dict(session.execute(select(AuditEvent.seq, AuditEvent.hash)
                                   .where(AuditEvent.chain == name)).all())
     assert session.get(AuditChainHead, name).anchor_seq == 0  # held by the session
-    session.execute(update(AuditChainHead).where(AuditChainHead.chain == name)
-                    .values(anchor_seq=2, anchor_hash=hashes[2]))
+    _set_head(session, name, anchor_seq=2, anchor_hash=hashes[2])
     assert audit.prune_prefix(session, name, before=AT + dt.timedelta(days=10), limit=1) == 3
     head = session.get(AuditChainHead, name)
     assert (head.anchor_seq, head.anchor_hash) == (3, hashes[3])
@@ -272,3 +274,14 @@ def test_a_restore_acknowledgement_publishes_the_heads_as_they_are_now(session, 
     with app.app_context():
         heads = audit.acknowledge_restore(session)
     assert heads[name] == (9, "9" * 64)
+
+
+def test_an_append_continues_from_the_head_as_it_is_now(session, world):
+    """Another writer appended while this one waited for the chain's lock: the head is read
+    afresh, and the new record follows it."""
+    cid = world.a.customer.id
+    name = _chain(session, cid, 2)
+    assert session.get(AuditChainHead, name).seq == 2  # held by the session
+    _set_head(session, name, seq=5, hash="5" * 64)
+    ev = audit.record(session, action="member.read", customer_id=cid)
+    assert (ev.seq, ev.prev_hash) == (6, "5" * 64)
