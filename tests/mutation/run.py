@@ -128,12 +128,13 @@ def main(argv: list[str] | None = None) -> int:
     known = modules()
     parser = argparse.ArgumentParser(prog="dev.py mutate", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("module", nargs="?", choices=sorted(known),
-                        help="one module (default: all, one after another)")
+    parser.add_argument("module", nargs="*", choices=sorted(known), metavar="MODULE",
+                        help=f"one or more of {', '.join(sorted(known))} (default: all, "
+                             "one after another)")
     parser.add_argument("--max-children", type=int, default=2,
                         help="mutants tested at once (default 2)")
     args = parser.parse_args(argv)
-    names = [args.module] if args.module else sorted(known)
+    names = args.module or sorted(known)
     os.chdir(ROOT)
     scores = []
     for name in names:
