@@ -260,16 +260,17 @@ def test_pruning_reads_the_head_as_it_is_now(session, world):
     name = _chain(session, world.a.customer.id, 4)
     hashes = dict(session.execute(select(AuditEvent.seq, AuditEvent.hash)
                                   .where(AuditEvent.chain == name)).all())
-    assert session.get(AuditChainHead, name).anchor_seq == 0  # held by the session
+    held = session.get(AuditChainHead, name)  # the session's copy, kept alive
+    assert held.anchor_seq == 0
     _set_head(session, name, anchor_seq=2, anchor_hash=hashes[2])
     assert audit.prune_prefix(session, name, before=AT + dt.timedelta(days=10), limit=1) == 3
-    head = session.get(AuditChainHead, name)
-    assert (head.anchor_seq, head.anchor_hash) == (3, hashes[3])
+    assert (held.anchor_seq, held.anchor_hash) == (3, hashes[3])
 
 
 def test_a_restore_acknowledgement_publishes_the_heads_as_they_are_now(session, world, app):
     name = _chain(session, world.a.customer.id, 2)
-    assert session.get(AuditChainHead, name).seq == 2  # held by the session
+    held = session.get(AuditChainHead, name)  # the session's copy, kept alive
+    assert held.seq == 2
     _set_head(session, name, seq=9, hash="9" * 64)
     with app.app_context():
         heads = audit.acknowledge_restore(session)
@@ -281,7 +282,17 @@ def test_an_append_continues_from_the_head_as_it_is_now(session, world):
     afresh, and the new record follows it."""
     cid = world.a.customer.id
     name = _chain(session, cid, 2)
-    assert session.get(AuditChainHead, name).seq == 2  # held by the session
+    held = session.get(AuditChainHead, name)  # the session's copy, kept alive
+    assert held.seq == 2
     _set_head(session, name, seq=5, hash="5" * 64)
     ev = audit.record(session, action="member.read", customer_id=cid)
     assert (ev.seq, ev.prev_hash) == (6, "5" * 64)
+    assert held.seq == 6
+
+
+def test_verify_reads_the_head_as_it_is_now(session, world):
+    name = _chain(session, world.a.customer.id, 3)
+    held = session.get(AuditChainHead, name)  # the session's copy, kept alive
+    _set_head(session, name, seq=2)
+    assert _breaks(session, name) == [(name, 3, "records beyond the recorded chain head")]
+    assert held.seq == 2
