@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import json
+import logging
 import socket
 import uuid
 
@@ -122,7 +123,7 @@ def _run(database, **kw):
 
 
 def test_batch_size_must_be_at_least_one(database):
-    with pytest.raises(ValueError, match="batch_size must be at least 1"):
+    with pytest.raises(ValueError, match=r"^batch_size must be at least 1$"):
         _run(database, batch_size=0)
     assert _run(database, batch_size=1, only=["support_case"]).status == "finished"
 
@@ -157,7 +158,7 @@ def test_what_the_report_says_of_rules_it_does_not_run(session, database, monkey
     assert [r.batches for r in report.rules] == [0, 0, 0, 0]
 
 
-def test_batches_progress_and_timing(session, database, monkeypatch):
+def test_batches_progress_and_timing(session, database, monkeypatch, caplog):
     calls = []
 
     def executor(b):
@@ -167,15 +168,25 @@ def test_batches_progress_and_timing(session, database, monkeypatch):
 
     monkeypatch.setitem(retention._EXECUTORS, "support_case", executor)
     seen = []
-    report = _run(database, only=["support_case"],
-                  progress=lambda r: seen.append((r.batches, dict(r.counts))))
+    during = []
+
+    def progress(r):  # type: ignore[no-untyped-def]
+        seen.append((r.batches, dict(r.counts)))
+        with database.session() as s:
+            run = s.scalars(select(RetentionRun).where(RetentionRun.host == "host-p")).one()
+            during.append((run.status, run.finished_at, run.counts))
+
+    with caplog.at_level(logging.INFO, logger="privacy.retention"):
+        report = _run(database, only=["support_case"], progress=progress, host="host-p")
+    assert during == [("running", None, "{}")] * 3
+    assert "retention rule=support_case batches=3 counts={'closed': 4}" in caplog.messages
     # The state carries over between batches; the run stops at the first batch doing nothing.
     assert calls == [0, 1, 2]
     assert seen == [(1, {"closed": 2}), (2, {"closed": 4}), (3, {"closed": 4})]
     rule = report.rules[0]
     assert (rule.rule, rule.batches, rule.counts) == ("support_case", 3, {"closed": 4})
     assert rule.cutoff == NOW - dt.timedelta(days=28)
-    assert 0 <= rule.longest_batch_s == report.longest_batch_s
+    assert 0 <= rule.longest_batch_s == report.longest_batch_s < 60
     assert report.total() == 4
     run = session.get(RetentionRun, report.run_id)
     assert json.loads(run.counts) == {"support_case": {"closed": 4}}
@@ -222,16 +233,40 @@ def test_the_lock_row_while_a_run_works(session, database, backend, monkeypatch)
     assert session.scalar(select(func.count()).select_from(JobLock)) == 0
 
 
-def test_a_lock_row_that_expires_exactly_now_still_holds(session, database, backend):
+def test_a_lock_row_that_expires_exactly_now_still_holds(session, database, backend, caplog):
     if backend.name != "sqlite":
         pytest.skip("lock rows are SQLite's lock")
     session.add(JobLock(name="retention", holder="other", acquired_at=NOW - dt.timedelta(
         hours=6), expires_at=NOW))
     session.commit()
-    report = _run(database, only=["support_case"])
-    assert report.status == "skipped"
+    with caplog.at_level(logging.INFO, logger="privacy.retention"):
+        report = _run(database, only=["support_case"], dry_run=True, host="host-s")
+    assert "retention run skipped: another run holds the lock" in caplog.messages
+    assert (report.status, report.dry_run, report.host, report.rules) == (
+        "skipped", True, "host-s", [])
     run = session.get(RetentionRun, report.run_id)
-    assert (run.status, run.started_at, run.finished_at, run.counts) == (
-        "skipped", NOW, NOW, "{}")
+    assert (run.status, run.started_at, run.finished_at, run.counts, run.dry_run, run.host) == (
+        "skipped", NOW, NOW, "{}", True, "host-s")
     # Releasing is by holder: the other host's row stays.
     assert session.scalars(select(JobLock.holder)).all() == ["other"]
+
+
+def test_taking_the_lock_clears_only_its_own_expired_row(session, database, backend):
+    """Another job's lock row (erasure runs take named locks too) stays, expired or not."""
+    if backend.name != "sqlite":
+        pytest.skip("lock rows are SQLite's lock")
+    session.add(JobLock(name="erasure:other", holder="elsewhere",
+                        acquired_at=NOW - dt.timedelta(days=2),
+                        expires_at=NOW - dt.timedelta(days=1)))
+    session.commit()
+    assert _run(database, only=["support_case"]).status == "finished"
+    assert session.scalars(select(JobLock.name)).all() == ["erasure:other"]
+
+
+def test_the_recorded_counts_are_in_rule_order_by_name(session, database):
+    """The registry lists security_log before audit_log; the stored JSON sorts its keys."""
+    report = _run(database, only=["security_log", "audit_log"])
+    assert [r.rule for r in report.rules] == ["security_log", "audit_log"]
+    run = session.get(RetentionRun, report.run_id)
+    assert run.counts.startswith('{"audit_log": {')
+    assert list(json.loads(run.counts)) == ["audit_log", "security_log"]
