@@ -4,6 +4,8 @@
     python3 dev.py serve [--port N] [--host H]   # venv + install, migrate the SQLite
                                                 # database, demo data, serve (127.0.0.1:8000)
     python3 dev.py test [PYTEST ARGS]            # venv + install, ruff, mypy and the tests
+    python3 dev.py mutate [MODULE]               # venv + install, mutation testing (mutmut)
+                                                # of one rule module, or all of them
 
 ``test`` runs every database test on SQLite, and on PostgreSQL as well when
 ENTRYFY_TEST_PG_URL is set (e.g. postgresql://postgres@127.0.0.1:5432/postgres).
@@ -89,19 +91,33 @@ def test(extra: list[str]) -> None:
     _run(PY, "-m", "pytest", "-m", "faults", *extra, env=env)
 
 
+def mutate(extra: list[str]) -> None:
+    """mutmut on the rule modules, each against its own tests, on SQLite (tests/mutation)."""
+    ensure_venv()
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    # The score is SQLite's: a PostgreSQL run per mutant would only make it slower.
+    env.pop("ENTRYFY_TEST_PG_URL", None)
+    _run(PY, ROOT / "tests" / "mutation" / "run.py", *extra, env=env)
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(
         prog="dev.py", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    commands = parser.add_subparsers(dest="cmd", metavar="{serve,test}")
+    commands = parser.add_subparsers(dest="cmd", metavar="{serve,test,mutate}")
     p_serve = commands.add_parser("serve", help="set up, migrate, seed the demo, serve")
     p_serve.add_argument("--port", type=int, default=8000, help="port (default 8000)")
     p_serve.add_argument("--host", default="127.0.0.1",
                          help="address to listen on (default 127.0.0.1)")
     commands.add_parser("test", help="ruff, mypy and pytest; further arguments go to pytest",
                         add_help=False)
+    commands.add_parser("mutate", help="mutation testing of the rule modules (mutmut); "
+                        "further arguments: [MODULE] [--max-children N]", add_help=False)
     argv = sys.argv[1:] if argv is None else argv
     if argv and argv[0] == "test":  # everything after `test` is pytest's, --help included
         test(argv[1:])
+        return
+    if argv and argv[0] == "mutate":  # the rest, --help included, is tests/mutation/run.py's
+        mutate(argv[1:])
         return
     args = parser.parse_args(argv or ["serve"])
     serve(args.host, args.port)

@@ -34,10 +34,9 @@ def test_verdict_follows_the_radius_with_no_accuracy(radius, offset, bearing, la
 def test_accuracy_credit_is_capped(radius, beyond, accuracy):
     lat, lon = point_at(radius + beyond, 45)
     v = geo.check(*CENTER, radius, lat, lon, accuracy)
-    if accuracy > geo.MAX_ACCEPTED_ACCURACY_M:
-        credit = 0.0  # a fix that poor earns nothing
-    else:
-        credit = min(accuracy, geo.MAX_ACCURACY_CREDIT_M)
+    # The policy spelled out (not read from the module): a fix worse than 1000 m earns
+    # nothing, a better one earns its accuracy up to 50 m.
+    credit = 0.0 if accuracy > 1000 else min(accuracy, 50)
     if abs(beyond - credit) > 0.01:
         assert v.inside == (beyond <= credit)
     assert v.accuracy_credit_m == round(credit)
@@ -73,3 +72,21 @@ def test_shared_calculator_measures_as_a_new_geodesic(lat1, lon1, lat2, lon2):
     """The one shared calculator gives what geopy's geodesic() gives, in metres."""
     expected = geodesic((lat1, lon1), (lat2, lon2)).meters
     assert abs(geo.distance_m(lat1, lon1, lat2, lon2) - expected) <= 1e-6 * max(1, expected)
+
+
+def test_accuracy_limits_are_inclusive():
+    """A fix reporting exactly 1000 m is still accepted (credit 50 m); 1000.5 m earns nothing."""
+    lat, lon = point_at(240, 0)
+    v = geo.check(*CENTER, 200, lat, lon, accuracy_m=1000)
+    assert (v.inside, v.accuracy_credit_m) == (True, 50)
+    v = geo.check(*CENTER, 200, lat, lon, accuracy_m=1000.5)
+    assert (v.inside, v.accuracy_credit_m) == (False, 0)
+    v = geo.check(*CENTER, 200, lat, lon, accuracy_m=-1)  # nonsense: no credit
+    assert (v.inside, v.accuracy_credit_m) == (False, 0)
+
+
+def test_a_fix_exactly_on_the_edge_is_inside():
+    lat, lon = point_at(150, 30)
+    d = geo.distance_m(*CENTER, lat, lon)
+    assert geo.check(*CENTER, d, lat, lon).inside
+    assert not geo.check(*CENTER, d - 0.001, lat, lon).inside

@@ -6,9 +6,11 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
+from cryptography.exceptions import InvalidTag
 from hypothesis import given
 from hypothesis import strategies as st
 
+from entryfy import clock, security
 from entryfy.errors import ValidationFailed
 from entryfy.ops import identity
 from tests.attendance import luhn_digit, personnummer
@@ -102,7 +104,7 @@ def test_stored_encrypted_and_bound_to_the_account(session, make):
     assert identity.reveal(a.id, a.identity_number_enc) == number
     assert identity.masked(a) == number[:8] + "-****"
     # A ciphertext copied onto another account does not decrypt there.
-    with pytest.raises(Exception):  # noqa: B017 - cryptography's InvalidTag
+    with pytest.raises(InvalidTag):
         identity.reveal(b.id, a.identity_number_enc)
     identity.set_identity_number(session, a, None)
     assert a.identity_number_enc is None and identity.masked(a) is None
@@ -115,3 +117,106 @@ def test_invalid_number_leaves_the_stored_one(session, make):
     with pytest.raises(ValidationFailed):
         identity.set_identity_number(session, a, "19850230-1234")
     assert identity.reveal(a.id, a.identity_number_enc) == number
+
+
+def messages(raw: str, today: dt.date = TODAY) -> list[str]:
+    with pytest.raises(ValidationFailed) as err:
+        identity.normalise(raw, today=today)
+    return err.value.extra["errors"]["identity_number"]
+
+
+def test_what_each_refusal_says():
+    assert messages("abc") == ["Use 10 or 12 digits: YYMMDD-NNNN or YYYYMMDD-NNNN."]
+    number = personnummer("19121212", "121")
+    assert messages(number.replace("-", "+")) == [
+        "The '+' separator belongs to the 10-digit form only."]
+    date_gone = ["The date in the number does not exist."]
+    bad_day = "850230-000" + luhn_digit("850230000")
+    assert messages(bad_day) == date_gone  # the 10-digit form: found picking the century
+    assert messages("19" + bad_day) == date_gone  # the 12-digit form
+    assert messages(personnummer("20261124", "123")) == date_gone  # tomorrow
+    wrong = number[:-1] + str((int(number[-1]) + 1) % 10)
+    assert messages(wrong) == ["The check digit is wrong."]
+
+
+def test_a_person_born_today_is_accepted_in_both_forms():
+    """Born today is not in the future: the 12-digit form passes and the 10-digit form keeps
+    this century (also on the first of a month, where the century check looks at day 1)."""
+    for today in (TODAY, dt.date(2026, 11, 1)):
+        number = personnummer(f"{today:%Y%m%d}", "123")
+        assert identity.normalise(number, today=today) == number
+        assert identity.normalise(number[2:], today=today) == number
+
+
+def test_the_year_bounds():
+    """1850 is the earliest year taken; the 10-digit century follows today's year."""
+    assert norm(personnummer("18500101", "123")) == personnummer("18500101", "123")
+    assert messages(personnummer("18491231", "123")) == [
+        "The date in the number does not exist."]
+    # Today in 2019: 15 is 2015, 25 is 1925.
+    in_2019 = dt.date(2019, 6, 1)
+    fifteen = personnummer("20150101", "123")
+    assert identity.normalise(fifteen[2:], today=in_2019) == fifteen
+    twentyfive = personnummer("19250101", "123")
+    assert identity.normalise(twentyfive[2:], today=in_2019) == twentyfive
+    # Today in 2101: 00 is 2100, 05 is 2005.
+    in_2101 = dt.date(2101, 1, 1)
+    assert identity.normalise(personnummer("21000101", "123")[2:], today=in_2101) == (
+        personnummer("21000101", "123"))
+    assert identity.normalise(personnummer("20050101", "123")[2:], today=in_2101) == (
+        personnummer("20050101", "123"))
+
+
+def test_today_defaults_to_the_clock():
+    number = personnummer("20261124", "123")
+    with clock.frozen_at(dt.datetime(2026, 11, 24, 12, tzinfo=dt.UTC)):
+        assert identity.normalise(number) == number
+    with clock.frozen_at(dt.datetime(2026, 11, 23, 12, tzinfo=dt.UTC)), \
+            pytest.raises(ValidationFailed):
+        identity.normalise(number)
+
+
+def test_stored_with_its_lookup_hash_and_the_time(session, make):
+    a = make.account()
+    number = "19811218-9876"
+    at = dt.datetime(2027, 2, 3, 4, 5, tzinfo=dt.UTC)
+    with clock.frozen_at(at):
+        identity.set_identity_number(session, a, "8112189876")
+    # The kiosk's lookup key: HMAC under the "identity-number" purpose, of the normalised form.
+    expected = security.keys().keyed_hash("identity-number", number)
+    assert identity.lookup_hash(number) == expected
+    assert a.identity_number_hash == expected
+    assert a.updated_at.replace(tzinfo=dt.UTC) == at
+    later = at + dt.timedelta(days=1)
+    with clock.frozen_at(later):
+        identity.set_identity_number(session, a, None)
+    assert a.identity_number_hash is None and a.identity_number_enc is None
+    assert a.updated_at.replace(tzinfo=dt.UTC) == later
+
+
+def test_backfill_gives_missing_lookup_hashes_in_id_order_batch_by_batch(session, make):
+    accounts = sorted((make.account() for _ in range(3)), key=lambda x: x.id)
+    numbers = [personnummer() for _ in accounts]
+    for acc, number in zip(accounts, numbers, strict=True):
+        identity.set_identity_number(session, acc, number)
+    none_given = make.account()
+    accounts[0].identity_number_hash = None
+    accounts[2].identity_number_hash = None
+    session.flush()
+    assert identity.backfill_lookup_hashes(session, batch=1) == 1
+    assert accounts[0].identity_number_hash == security.keys().keyed_hash(
+        "identity-number", numbers[0])
+    assert accounts[2].identity_number_hash is None  # not in this batch: ids in order
+    assert identity.backfill_lookup_hashes(session) == 1
+    assert accounts[2].identity_number_hash == security.keys().keyed_hash(
+        "identity-number", numbers[2])
+    assert accounts[1].identity_number_hash == security.keys().keyed_hash(
+        "identity-number", numbers[1])
+    assert none_given.identity_number_hash is None
+    assert identity.backfill_lookup_hashes(session) == 0
+
+
+def test_backfill_batch_default_is_500():
+    import inspect
+
+    assert inspect.signature(identity.backfill_lookup_hashes).parameters["batch"].default == 500

@@ -108,6 +108,8 @@ def test_a_changed_record_is_found(committed, chain, backend):
     _tamper(backend, "UPDATE audit_events SET action = 'nothing.happened' WHERE id = :i",
             {"i": _id(backend, committed, chain, 3)})
     assert (3, "record content changed") in _problems(committed)
+    with committed.transaction(SYSTEM) as s:
+        assert [(b.chain, b.seq) for b in audit.verify(s)] == [(audit.chain_name(chain.id), 3)]
 
 
 def test_a_removed_middle_record_is_found(committed, chain, backend):
@@ -116,6 +118,8 @@ def test_a_removed_middle_record_is_found(committed, chain, backend):
     found = _problems(committed)
     assert (4, "record 3 is missing") in found
     assert (4, "previous-hash link broken") in found
+    with committed.transaction(SYSTEM) as s:
+        assert {b.chain for b in audit.verify(s)} == {audit.chain_name(chain.id)}
 
 
 def test_removed_last_records_are_found(committed, chain, backend):
