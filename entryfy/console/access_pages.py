@@ -68,6 +68,7 @@ def _access_from_form(door_rows: list[Any]) -> dict[str, Any]:
     try:  # the name by the API's own rule (one line, 1-200 characters)
         name = AccessPatch().load({"name": request.form.get("name", "").strip()})["name"]
     except ma.ValidationError as err:
+        # marshmallow types .messages as list | dict; a schema's load always gives a dict.
         raise ValidationFailed(err.messages) from None  # type: ignore[arg-type]
     return {"name": name, "door_ids": door_ids,
             "member_ids": member_ids, "methods": request.form.getlist("methods"),
