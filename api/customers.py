@@ -57,7 +57,7 @@ class CustomerOut(OutSchema):
 
 
 ROLE = ma.validate.OneOf(ops.ASSIGNABLE_ROLES)
-# Times without an offset are taken as UTC (API.md: times are UTC).
+# Times without an offset are taken as UTC (the API's times are UTC).
 TIME: dict[str, Any] = {"allow_none": True, "default_timezone": dt.UTC}
 
 

@@ -3,7 +3,7 @@ time-limited access to some of their data for one ticket; the vendor's support s
 and, under a live grant, read. Rules live in entryfy.ops.support.
 
 Platform admins have no part here: support cases are the customer's data, processed for it
-by support only (DESIGN.md: platform admins never see a customer's entry data).
+by support only (platform admins never see a customer's entry data).
 """
 
 from __future__ import annotations

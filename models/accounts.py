@@ -1,6 +1,6 @@
 """Platform data: the person's account, their devices and their sign-in tokens.
 
-The vendor is controller for these (DESIGN.md, "Two controllers").
+The vendor is controller for these (the platform's own data; privacy/registry.py names the controller of each purpose).
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Physical access control: doors, door controllers, accesses, door credentials, the
 append-only log of every opening attempt, and unlock commands waiting for a controller.
 
-Every table here is tenant data (the customer is controller, DESIGN.md). Nothing stores a
+Every table here is tenant data (the customer is controller: privacy/registry.py). Nothing stores a
 PIN, a keycard number or a QR secret in clear (keyed hashes, entryfy.ops.doors), and no
 access event keeps a raw position: only the geofence verdict.
 """

@@ -587,7 +587,7 @@ def purpose(key: str) -> Purpose:
 
 @dataclasses.dataclass(frozen=True)
 class Operator:
-    """The company running this Entryfy installation (the vendor in DESIGN.md)."""
+    """The company running this Entryfy installation (the vendor)."""
 
     name: str = "Total Security Stockholm AB"
     org_nr: str = "556943-4656"

@@ -1,7 +1,7 @@
 """``entryfy privacy reapply-erasures`` and ``entryfy customer purge``.
 
 They join the ``privacy`` and ``customer`` groups whoever defines those (``attach``), so the
-command names stay as API.md lists them.
+command names stay as the README lists them.
 """
 
 from __future__ import annotations

@@ -9,7 +9,7 @@ One open entry per person and site, and one entry per (person, Idempotency-Key),
 indexes; the code relies on them (INSERT ... ON CONFLICT DO NOTHING, then re-read) instead
 of asking first, which would race.
 
-Minimisation (DESIGN.md): an entry keeps the geofence verdict and the distance rounded to
+Minimisation: an entry keeps the geofence verdict and the distance rounded to
 whole metres, a coarse (about 1 km) position only when the site asks for one, and the client
 address truncated; never the raw coordinates.
 """

@@ -1,4 +1,4 @@
-"""Every column declares what it holds (DESIGN.md, "Data map")."""
+"""Every column declares what it holds (docs/ARCHITECTURE.md, "Data map")."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The processing registry and the data map agree (DESIGN.md, "Privacy as code")."""
+"""The processing registry and the data map agree (docs/ARCHITECTURE.md, "Data map")."""
 
 from __future__ import annotations
 
