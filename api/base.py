@@ -34,7 +34,7 @@ class Parser(FlaskParser):
         reason = getattr(error, "msg", None) or "Invalid JSON body."
         abort(400, exc=error, messages={"json": [f"Invalid JSON body: {reason}"]})
 
-    # A body that does not fit its schema is a malformed request: 400, as the API promises (README, "API").
+    # A body that does not fit its schema is a malformed request: 400, as the API promises.
     DEFAULT_VALIDATION_STATUS = 400
     # webargs excludes unknown query parameters by default, which would override
     # QuerySchema's RAISE: let the schema decide.

@@ -1,4 +1,4 @@
-"""The witness: evidence kept outside the database (docs/ARCHITECTURE.md, "Erasure and the witness").
+"""The witness: evidence kept outside the database (docs/ARCHITECTURE.md, "Erasure").
 
 A restore from backup rolls the database back; whatever must survive that (the erasure journal,
 the published audit-chain heads) is written here instead. The interface is the least an object

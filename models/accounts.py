@@ -1,6 +1,7 @@
 """Platform data: the person's account, their devices and their sign-in tokens.
 
-The vendor is controller for these (the platform's own data; privacy/registry.py names the controller of each purpose).
+The vendor is controller for these (privacy/registry.py names each
+purpose's controller).
 """
 
 from __future__ import annotations

@@ -1,7 +1,8 @@
 """Support cases: tickets a customer's admins open, their messages, and the access grants that
 let the vendor's support staff read some of the customer's data for one ticket, for a while.
 
-Tenant data: the vendor is the customer's processor here (privacy/registry.py names the controller of each purpose).
+Tenant data: the vendor is the customer's processor here (privacy/registry.py names
+each purpose's controller).
 A ticket's personal content (subject, messages) is removed four weeks after it was closed
 (retention rule ``support_case``, carried out by ``entryfy.ops.support``).
 """
