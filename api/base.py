@@ -131,7 +131,9 @@ class Problem(ma.Schema):
 
 class PageArgs(QuerySchema):
     limit = ma.fields.Integer(load_default=50, validate=ma.validate.Range(1, 200))
-    cursor = ma.fields.String(load_default=None, validate=ma.validate.Length(max=400))
+    # An empty cursor is no page the API ever handed out: refused (400) like any other
+    # malformed one, not read as "the first page".
+    cursor = ma.fields.String(load_default=None, validate=ma.validate.Length(min=1, max=400))
 
 
 def page_schema(item: type[ma.Schema] | ma.Schema, name: str) -> type[ma.Schema]:

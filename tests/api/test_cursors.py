@@ -42,3 +42,14 @@ def test_a_cursor_the_api_gave_out_still_pages(client, session, world):
     assert first["next_cursor"]
     r = client.get(url, query_string={"limit": 1, "cursor": first["next_cursor"]}, headers=h)
     assert r.status_code == 200 and r.get_json()["items"] != first["items"]
+
+
+def test_an_empty_cursor_is_400_not_the_first_page(client, world):
+    # The fuzz sent `cursor=` (an empty array serialised into the query) to the lockdowns list
+    # and got the first page: an empty cursor is no page the API gave out.
+    h = bearer(client, world.a.admin, device_id="admin-phone")
+    for path in ("lockdowns", "sites", "audit-events"):
+        r = client.get(f"/api/v1/customers/{world.a.customer.id}/{path}?cursor=", headers=h)
+        assert r.status_code == 400, (path, r.get_json())
+        assert r.mimetype == "application/problem+json"
+        assert "cursor" in r.get_json()["errors"]
