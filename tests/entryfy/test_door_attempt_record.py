@@ -13,14 +13,17 @@ import pytest
 from sqlalchemy import select
 
 from entryfy import clock
+from entryfy.errors import NotFound, Unprocessable
 from entryfy.ops import doors as ops
 from entryfy.ops import webhooks
 from entryfy.ops.doors.credentials import credential_hash
 from models import (
     AccessEvent,
+    AuditEvent,
     DoorCredential,
     Entry,
     Lockdown,
+    Membership,
     PassbackState,
     UnlockCommand,
     WebhookDelivery,
@@ -317,3 +320,44 @@ def test_a_no_pin_access_is_preferred_only_over_a_pin_access(session, world):
         assert (d.granted, d.reason) == (False, "anti_passback")
     else:
         assert (d.granted, d.reason, d.anti_passback) == (True, None, None)
+
+
+# -- issue_member_pin: the PIN mailed to the member ------------------------------------------
+
+
+def test_a_member_pin_is_mailed_with_the_workplace_and_site_and_audited(session, setup):
+    a, _, _ = setup
+    m = a.worker_membership
+    before = doorkit.mail_ids()
+    cred = ops.issue_member_pin(session, m, a.site.id, by=a.admin_membership)
+    assert (cred.kind, cred.membership_id, cred.site_id) == ("pin", m.id, a.site.id)
+    msg = doorkit.last_mail_to(a.worker.email, before)
+    assert msg["Subject"] == "Your door PIN"
+    body = msg.get_content()
+    lead = f"Your PIN for the doors of {a.customer.name} at {a.site.name} is: "
+    assert body.startswith(lead)
+    pin = body[len(lead):len(lead) + 6]
+    assert pin.isdigit() and body[len(lead) + 6:].startswith(
+        "\n\nIt opens that site's doors only. Keep it to yourself. Your administrator can "
+        "issue a new one.")
+    # The mailed PIN is the one stored (as its keyed hash).
+    assert cred.value_hash == credential_hash(a.customer.id, "pin", pin)
+    ev = session.scalars(select(AuditEvent).where(AuditEvent.object_id == str(cred.id))).one()
+    assert (ev.action, ev.actor_id, ev.actor_role, ev.subject_id) == (
+        "credential.pin.issue", a.admin.id, "admin", a.worker.id)
+
+
+def test_a_member_pin_needs_a_registered_member(session, setup):
+    a, _, _ = setup
+    pending = Membership(id=uuid.uuid4(), customer_id=a.customer.id, account_id=None,
+                         role="worker")
+    with pytest.raises(Unprocessable) as err:
+        ops.issue_member_pin(session, pending, a.site.id)
+    assert (err.value.slug, err.value.detail) == (
+        "member-pending", "The member has not registered yet.")
+    gone = Membership(id=uuid.uuid4(), customer_id=a.customer.id, account_id=uuid.uuid4(),
+                      role="worker")
+    with pytest.raises(NotFound) as err:
+        ops.issue_member_pin(session, gone, a.site.id)
+    assert err.value.detail == "No such member."
+    assert session.scalars(select(DoorCredential)).all() == []
