@@ -7,15 +7,17 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import logging
 import uuid
 
 import pytest
 from sqlalchemy import select
 
 from entryfy import clock
-from entryfy.errors import NotFound, Unprocessable
+from entryfy.errors import Conflict, NotFound, Unprocessable
 from entryfy.ops import doors as ops
 from entryfy.ops import webhooks
+from entryfy.ops.doors import credentials
 from entryfy.ops.doors.credentials import credential_hash
 from models import (
     AccessEvent,
@@ -361,3 +363,53 @@ def test_a_member_pin_needs_a_registered_member(session, setup):
         ops.issue_member_pin(session, gone, a.site.id)
     assert err.value.detail == "No such member."
     assert session.scalars(select(DoorCredential)).all() == []
+
+
+# -- the rest of the recording path ----------------------------------------------------------
+
+
+def test_attempt_logs_ids_and_outcome_only(session, setup, caplog):
+    a, door, _ = setup
+    with caplog.at_level(logging.DEBUG, logger="entryfy.ops.doors.decision"):
+        _, ev = _attempt(session, a.worker_membership, door)
+    (rec,) = [r for r in caplog.records if r.name == "entryfy.ops.doors.decision"]
+    assert rec.getMessage() == (
+        f"door attempt door={door.id} event={ev.id} outcome=granted reason=None")
+
+
+def test_a_membership_gone_meanwhile_is_a_conflict_not_a_500(session, setup):
+    a, door, _ = setup
+    # A membership read before an erasure removed its row: the event's foreign key fails.
+    gone = Membership(id=uuid.uuid4(), customer_id=a.customer.id, account_id=None,
+                      role="worker", active=True)
+    with pytest.raises(Conflict) as err:
+        _attempt(session, gone, door)
+    assert err.value.slug == "membership-ended"
+    assert err.value.detail == (
+        "Your membership ended while the door was being opened (for example, your account is "
+        "being erased); nothing was recorded.")
+
+
+def test_the_first_person_in_opens_the_unlock_window_at_their_passage(session, setup):
+    a, door, _ = setup
+    ops.update_door(session, door, {
+        "unlock_schedule": [{"days": ["mon"], "start": "08:00", "end": "17:00"}],
+        "first_person_in": True})
+    session.flush()
+    decision, _ = _attempt(session, a.worker_membership, door)  # Monday 12:00 in Stockholm
+    assert decision.granted
+    assert door.first_in_at == AT
+
+
+def test_revoking_names_the_admin_and_an_unknown_credential_is_not_found(session, setup):
+    a, _, _ = setup
+    card = ops.add_keycard(session, a.worker_membership, "CAFE0002")
+    card_id = card.id
+    credentials.revoke_credential(session, card, by=a.admin_membership)
+    ev = session.scalars(select(AuditEvent).where(
+        AuditEvent.object_id == str(card_id), AuditEvent.action == "credential.keycard.revoke"
+    )).one()
+    assert (ev.actor_id, ev.actor_role, ev.subject_id) == (a.admin.id, "admin", a.worker.id)
+    with pytest.raises(NotFound) as err:
+        credentials.load_credential(session, a.customer.id, card_id)
+    assert err.value.detail == "No such credential."
