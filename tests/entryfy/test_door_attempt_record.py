@@ -413,3 +413,77 @@ def test_revoking_names_the_admin_and_an_unknown_credential_is_not_found(session
     with pytest.raises(NotFound) as err:
         credentials.load_credential(session, a.customer.id, card_id)
     assert err.value.detail == "No such credential."
+
+
+# -- credentials: who did it, the windows, the words -----------------------------------------
+
+
+def test_a_keycard_keeps_its_window_and_its_issuer(session, setup):
+    a, _, _ = setup
+    m = a.worker_membership
+    card = ops.add_keycard(session, m, "cafe0003", valid_from=AT,
+                           valid_to=AT + dt.timedelta(days=3), by=a.admin_membership)
+    assert (card.kind, card.valid_from, card.valid_to) == (
+        "keycard", AT, AT + dt.timedelta(days=3))
+    ev = session.scalars(select(AuditEvent).where(AuditEvent.object_id == str(card.id))).one()
+    assert (ev.action, ev.actor_id, ev.subject_id) == (
+        "credential.keycard.issue", a.admin.id, a.worker.id)
+    with pytest.raises(Conflict) as err:
+        ops.add_keycard(session, m, "CAFE0003")
+    assert (err.value.slug, err.value.detail) == ("keycard-taken", "That card is already enrolled.")
+
+
+def test_a_new_pin_revokes_the_old_one_in_the_admins_name(session, setup):
+    a, _, _ = setup
+    m = a.worker_membership
+    old, _ = ops.issue_pin(session, m, site_id=a.site.id)
+    old_id = old.id
+    ops.issue_pin(session, m, site_id=a.site.id, by=a.admin_membership)
+    ev = session.scalars(select(AuditEvent).where(
+        AuditEvent.object_id == str(old_id), AuditEvent.action == "credential.pin.revoke")).one()
+    assert (ev.actor_id, ev.actor_role, ev.subject_id) == (a.admin.id, "admin", a.worker.id)
+
+
+def test_the_words_of_the_pin_refusals(session, setup, make, monkeypatch):
+    a, _, _ = setup
+    lone = make.membership(a.customer, make.account())
+    with pytest.raises(Unprocessable) as err:
+        ops.issue_pin(session, lone)
+    assert err.value.detail == "A PIN opens the doors of one site: name the site (site_id)."
+    with pytest.raises(NotFound) as err:
+        ops.issue_pin(session, lone, site_id=uuid.uuid4())
+    assert err.value.detail == "No such site."
+    ops.issue_pin(session, a.worker_membership, site_id=a.site.id)
+    taken = credentials.credential_value(session.scalars(select(DoorCredential)).one())
+    monkeypatch.setattr(credentials, "_new_pin", lambda: taken)
+    with pytest.raises(Conflict) as err:
+        ops.issue_pin(session, lone, site_id=a.site.id)
+    assert err.value.detail == "No free PIN could be drawn; try again."
+
+
+def test_the_pin_site_is_from_this_members_accesses_only(session, setup, make):
+    a, _, _ = setup
+    colleague = make.membership(a.customer, make.account())
+    depot = make.site(a.customer, name="Depot")
+    doorkit.access(session, [doorkit.door(session, depot, name="Depot door")], [colleague],
+                   ["app_pin"], name="Depot")
+    # The worker's one access is at the factory site; the colleague's depot is not theirs.
+    assert credentials.pin_site(session, a.worker_membership) == a.site.id
+    assert credentials.pin_site(session, colleague) == depot.id
+
+
+def test_only_wrong_pins_count_towards_the_lockout(session, setup):
+    a, door, acc = setup
+    m = a.worker_membership
+    acc.methods = ["app_pin"]
+    session.flush()
+    pin = doorkit.pin_for(session, m)
+    for i in range(5):
+        session.add(AccessEvent(
+            id=uuid.uuid4(), customer_id=a.customer.id, occurred_at=AT - dt.timedelta(minutes=i),
+            door_id=door.id, account_id=a.worker.id, membership_id=m.id, method="app_pin",
+            outcome="denied", reason="outside_geofence", source="app", recorded_at=AT))
+    session.flush()
+    assert ops.recent_wrong_pins(session, m.id, AT) == 0
+    d = _decide(session, m, door, pin=pin)
+    assert (d.granted, d.reason) == (True, None)
