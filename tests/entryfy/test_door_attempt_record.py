@@ -487,3 +487,22 @@ def test_only_wrong_pins_count_towards_the_lockout(session, setup):
     assert ops.recent_wrong_pins(session, m.id, AT) == 0
     d = _decide(session, m, door, pin=pin)
     assert (d.granted, d.reason) == (True, None)
+
+
+def test_a_lockdown_lets_the_exempt_roles_through(session, setup, world):
+    a, door, _ = setup
+    m = a.worker_membership
+    lock = Lockdown(id=uuid.uuid4(), customer_id=a.customer.id, site_id=a.site.id,
+                    mode="lockdown", exempt_roles=[m.role])
+    session.add(lock)
+    session.flush()
+    a.site.lockdown_id = lock.id
+    session.flush()
+    assert _decide(session, m, door).granted
+    lock.exempt_roles = []
+    session.flush()
+    d = _decide(session, m, door)
+    assert (d.granted, d.reason) == (False, "lockdown")
+    with pytest.raises(ValueError) as err:
+        _decide(session, world.b.worker_membership, door)
+    assert str(err.value) == "membership and door of different customers"
