@@ -18,6 +18,7 @@ from entryfy.errors import Conflict, NotFound, Unprocessable
 from entryfy.ops import doors as ops
 from entryfy.ops import webhooks
 from entryfy.ops.doors import credentials
+from entryfy.ops.doors import decision as decision_module
 from entryfy.ops.doors.credentials import credential_hash
 from models import (
     AccessEvent,
@@ -151,8 +152,8 @@ def test_a_soft_anti_passback_grant_is_recorded_with_its_warning(session, setup)
                               site_id=a.site.id, entered_at=AT - dt.timedelta(hours=1)))
     session.flush()
     decision, ev = _attempt(session, m, door, direction="in")
-    assert (decision.granted, decision.warning, decision.anti_passback) == (
-        True, "anti_passback", "soft")
+    assert (decision.granted, decision.method, decision.warning, decision.anti_passback) == (
+        True, "app", "anti_passback", "soft")
     assert (ev.outcome, ev.reason) == ("granted", "anti_passback")
 
 
@@ -345,8 +346,8 @@ def test_a_member_pin_is_mailed_with_the_workplace_and_site_and_audited(session,
     # The mailed PIN is the one stored (as its keyed hash).
     assert cred.value_hash == credential_hash(a.customer.id, "pin", pin)
     ev = session.scalars(select(AuditEvent).where(AuditEvent.object_id == str(cred.id))).one()
-    assert (ev.action, ev.actor_id, ev.actor_role, ev.subject_id) == (
-        "credential.pin.issue", a.admin.id, "admin", a.worker.id)
+    assert (ev.action, ev.actor_id, ev.actor_role, ev.subject_id, ev.customer_id) == (
+        "credential.pin.issue", a.admin.id, "admin", a.worker.id, a.customer.id)
 
 
 def test_a_member_pin_needs_a_registered_member(session, setup):
@@ -506,3 +507,33 @@ def test_a_lockdown_lets_the_exempt_roles_through(session, setup, world):
     with pytest.raises(ValueError) as err:
         _decide(session, world.b.worker_membership, door)
     assert str(err.value) == "membership and door of different customers"
+
+
+def test_anti_passback_spares_the_exempt_roles(session, setup):
+    a, door, acc = setup
+    m = a.worker_membership
+    acc.anti_passback = "hard"
+    acc.anti_passback_exempt_roles = [m.role]
+    session.add(PassbackState(customer_id=a.customer.id, membership_id=m.id,
+                              site_id=a.site.id, entered_at=AT - dt.timedelta(hours=1)))
+    session.flush()
+    d = _decide(session, m, door, direction="in")
+    assert (d.granted, d.reason, d.anti_passback) == (True, None, None)
+
+
+@pytest.mark.parametrize("order", [("app_pin", "app"), ("app", "app_pin"),
+                                   ("app_pin", "app_pin")])
+def test_the_no_pin_access_wins_in_either_row_order(session, world, monkeypatch, order):
+    """The database returns the covering accesses in no set order: each order is forced."""
+    a = world.a
+    m = a.worker_membership
+    door = doorkit.door(session, a.site)
+    made = {}
+    for i, method in enumerate(order):
+        made[i] = doorkit.access(session, [door], [m], [method], name=f"Access {i}")
+    monkeypatch.setattr(decision_module, "candidate_accesses",
+                        lambda session, door_id, membership_id: [made[0], made[1]])
+    d = _decide(session, m, door)
+    want = "app" if "app" in order else "app_pin"
+    reason = None if want == "app" else "pin_required"
+    assert (d.granted, d.reason, d.method) == (want == "app", reason, want)
