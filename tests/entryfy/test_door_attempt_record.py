@@ -376,6 +376,12 @@ def test_attempt_logs_ids_and_outcome_only(session, setup, caplog):
     (rec,) = [r for r in caplog.records if r.name == "entryfy.ops.doors.decision"]
     assert rec.getMessage() == (
         f"door attempt door={door.id} event={ev.id} outcome=granted reason=None")
+    caplog.clear()
+    with caplog.at_level(logging.DEBUG, logger="entryfy.ops.doors.decision"):
+        _, ev = _attempt(session, a.worker_membership, door, position=FAR)
+    (rec,) = [r for r in caplog.records if r.name == "entryfy.ops.doors.decision"]
+    assert rec.getMessage() == (
+        f"door attempt door={door.id} event={ev.id} outcome=denied reason=outside_geofence")
 
 
 def test_a_membership_gone_meanwhile_is_a_conflict_not_a_500(session, setup):
