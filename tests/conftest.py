@@ -38,6 +38,9 @@ TEST_CONFIG = {
     "ARGON2_MEMORY_COST": 19456,
     "ARGON2_PARALLELISM": 1,
     "RATELIMIT_STORAGE_URI": "memory://",
+    # Said outright: Flask-Limiter otherwise takes "on or off" from the last app it initialised
+    # (a browser test's server runs with throttling off).
+    "RATELIMIT_ENABLED": True,
     "SESSION_COOKIE_SECURE": False,
     # Never the repository's instance folder: an app a test builds for itself publishes its
     # audit heads here unless it names a witness of its own (the suite's app gets one per
@@ -142,7 +145,33 @@ def database(backend: Backend) -> Database:
 def app(database: Database, tmp_path_factory: pytest.TempPathFactory):
     outbox = tmp_path_factory.mktemp("outbox")
     application = create_app({**TEST_CONFIG, "DATABASE": database, "OUTBOX_DIR": str(outbox)})
+    application.extensions[_SUITE_LIMITER] = dict(vars(limiter))
     return application
+
+
+_SUITE_LIMITER = "tests.suite-limiter"
+
+
+@pytest.fixture(autouse=True)
+def _suite_limiter(request: pytest.FixtureRequest) -> Iterator[None]:
+    """The limiter is one object per process (entryfy.extensions), and every ``create_app``
+    re-points it at the app it initialises: its storage, and whether it is on at all. Tests
+    that build apps of their own (a browser's server with throttling off, a Redis the test
+    stops) must not hand theirs to the suite's app: a test on the suite's app gets the suite's
+    limiter, emptied, and whatever was there before is put back afterwards."""
+    if "app" not in request.fixturenames:
+        yield
+        return
+    suite = request.getfixturevalue("app").extensions[_SUITE_LIMITER]
+    before = dict(vars(limiter))
+    vars(limiter).clear()
+    vars(limiter).update(suite)
+    limiter.reset()
+    try:
+        yield
+    finally:
+        vars(limiter).clear()
+        vars(limiter).update(before)
 
 
 @pytest.fixture(autouse=True)
@@ -151,6 +180,7 @@ def _isolated(request: pytest.FixtureRequest) -> Iterator[None]:
     if "database" not in request.fixturenames or "committed" in request.fixturenames:
         yield
         return
+    request.getfixturevalue("_suite_limiter")  # the suite's limiter first, then emptied below
     database: Database = request.getfixturevalue("database")
     connection = database.engine.connect()
     # On SQLite this sends BEGIN itself (entryfy.db turns pysqlite's lazy BEGIN off), so a
