@@ -19,13 +19,13 @@ from typing import Any
 
 from fpdf import FPDF
 
-_FORMULA_START = frozenset("=+-@\t\r")
+from entryfy.ops.names import FORMULA_START
 
 
 def cell(value: Any) -> Any:
     """A CSV cell that a spreadsheet will not run as a formula."""
     # A set lookup of the first character: this runs for every cell of a 10,000-row list.
-    if isinstance(value, str) and value[:1] in _FORMULA_START:
+    if isinstance(value, str) and value[:1] in FORMULA_START:
         return "'" + value
     return value
 

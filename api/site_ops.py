@@ -4,6 +4,7 @@ Rules live in entryfy.ops.onsite, .kiosks and .inspections."""
 
 from __future__ import annotations
 
+import itertools
 import json
 import uuid
 from typing import Any
@@ -58,7 +59,7 @@ class OnSiteOut(OutSchema):
     items = ma.fields.List(ma.fields.Nested(PresentOut))
 
 
-ON_SITE_COLUMNS = ("entry_id", "person_name", "employer_name", "checked_in_at")
+ON_SITE_COLUMNS = onsite.ON_SITE_COLUMNS
 
 
 @blp.route("/customers/<uuid:customer_id>/sites/<uuid:site_id>/on-site", methods=["GET"])
@@ -93,9 +94,9 @@ def on_site(args: dict[str, Any], customer_id: uuid.UUID,
         # Streamed from a cursor after the commit (the audit record is in before the first
         # byte): flat memory at any size.
         headers["Content-Disposition"] = f'attachment; filename="on-site-{site.id}.csv"'
-        return Response(streamed(printing.csv_stream(
-            ON_SITE_COLUMNS, onsite.on_site_cells(s, site))), mimetype="text/csv",
-            headers=headers)
+        return Response(streamed(itertools.chain(
+            [printing.csv_text(ON_SITE_COLUMNS, ())], onsite.on_site_csv(s, site))),
+            mimetype="text/csv", headers=headers)
     people = onsite.on_site(s, site)
     headers["Content-Disposition"] = f'inline; filename="on-site-{site.id}.pdf"'
     stamp = (f"Printed {printing.local(now, site.timezone)} ({site.timezone}), "

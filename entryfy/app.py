@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import os
 from typing import Any
 
@@ -86,3 +87,19 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
 
     register_flask_commands(app)
     return app
+
+
+def freeze_startup_heap() -> None:
+    """Move everything the process has made so far (the app, its routes, schemas, mappers,
+    the OpenAPI document) out of the garbage collector's sight, for a serving process.
+
+    A request that makes many objects (a 10,000-person list is 10,000 rows) wakes Python's
+    full collection every few requests, and a full collection walks every object alive:
+    at this app's size that was about 120 ms added to one request in five
+    (bench/onsite.py: SQLite's on-site list at p99 183 ms against p50 57 ms; 64 ms
+    after). These objects live as long as the process anyway. Called once, after
+    ``create_app``, by wsgi.py; not by create_app itself, so the tests' many apps stay
+    collectable."""
+    gc.collect()
+    gc.freeze()
+

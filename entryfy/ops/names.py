@@ -11,6 +11,11 @@ from sqlalchemy.orm import Session
 
 from models import Account, Door, Site
 
+# The first characters a spreadsheet reads as a formula: a CSV cell of typed text starting
+# with one is written with an apostrophe before it (api.printing.cell, and the database-made
+# lines of ops.onsite.on_site_csv).
+FORMULA_START = frozenset("=+-@\t\r")
+
 
 def full_name(first: str | None, last: str | None) -> str | None:
     return " ".join(p for p in (first, last) if p) or None

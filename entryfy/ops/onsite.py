@@ -15,20 +15,19 @@ database writes the JSON and the CSV cells itself: no Python object per person.
 from __future__ import annotations
 
 import datetime as dt
-import json
 import logging
 import uuid
 import zoneinfo
 from collections.abc import Iterator
 from typing import Any, NamedTuple
 
-from sqlalchemy import Integer, Text, and_, case, func, literal, select, update
+from sqlalchemy import Text, and_, case, func, literal, or_, select, update
 from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlalchemy.orm import Session
 
 from entryfy import clock
 from entryfy.ops import entries, identity
-from entryfy.ops.names import full_name
+from entryfy.ops.names import FORMULA_START, full_name
 from models import Account, Entry, Site
 from models.tenancy import system_scope
 from privacy import audit
@@ -111,11 +110,9 @@ def _iso_sql(col: Any, dialect: str) -> Any:
     when not zero), so both databases answer alike and no datetime object is made per row.
     SQLite keeps the time naive as ``YYYY-MM-DD HH:MM:SS.ffffff`` (models.base.UTCDateTime)."""
     if dialect == "postgresql":
-        utc = func.timezone("UTC", col)
-        micro = func.mod(func.cast(func.extract("microseconds", col), Integer), 1000000)
-        return (func.to_char(utc, 'YYYY-MM-DD"T"HH24:MI:SS')
-                + case((micro == 0, literal("")), else_=func.to_char(utc, ".US"))
-                + literal("+00:00"))
+        # One to_char with the microseconds, dropped again when they are all zero.
+        text = func.to_char(func.timezone("UTC", col), 'YYYY-MM-DD"T"HH24:MI:SS.US')
+        return func.replace(text, ".000000", "") + literal("+00:00")
     frac = func.substr(col, 21)
     return (func.replace(func.substr(col, 1, 19), " ", "T")
             + case((func.coalesce(frac, "").in_(["", "000000"]), literal("")),
@@ -139,6 +136,30 @@ def _name_sql(first: Any, last: Any) -> Any:
                 else_=func.coalesce(first, last))
 
 
+def _has(value: Any, char: str, dialect: str) -> Any:
+    return (func.strpos if dialect == "postgresql" else func.instr)(value, char) > 0
+
+
+def _guard_sql(value: Any) -> Any:
+    """printing.cell in SQL: typed text starting with a formula character (``FORMULA_START``)
+    gets an apostrophe before it, so a spreadsheet shows it instead of running it."""
+    return case((func.substr(value, 1, 1).in_(sorted(FORMULA_START)), literal("'") + value),
+                else_=value)
+
+
+def _quote_sql(value: Any, dialect: str) -> Any:
+    """csv.writer's minimal quoting in SQL: quoted when the text holds a comma, a double
+    quote or a line break, double quotes doubled; null is the empty cell."""
+    quoted = case((or_(*[_has(value, ch, dialect) for ch in (",", '"', "\r", "\n")]),
+                   literal('"') + func.replace(value, '"', '""') + literal('"')),
+                  else_=value)
+    return func.coalesce(quoted, literal(""))
+
+
+# The on-site list's fields, in the order of its JSON items and CSV columns.
+ON_SITE_COLUMNS = ("entry_id", "person_name", "employer_name", "checked_in_at")
+
+
 def _cells(session: Session, site: Site) -> tuple[list[Any], list[Any]]:
     """The on-site list as text cells written by the database, ``(entry_id, person_name,
     employer_name, checked_in_at)``, and the columns that order it, earliest first."""
@@ -153,35 +174,54 @@ def on_site_json(session: Session, site: Site) -> tuple[int, str]:
     """(count, JSON array text) of the on-site list's items, as ``on_site`` gives them:
     ``{entry_id, person_name, employer_name, checked_in_at}``, earliest first.
 
-    The database writes the cells (no Python object per row: at 10,000 people, making
-    UUIDs and datetimes of every row and encoding them again cost several times the query,
-    bench/onsite.py); on PostgreSQL it writes the whole JSON (json_agg).
+    The database writes the whole JSON, one row for the list: no Python object per person.
+    At 10,000 people, making UUIDs and datetimes of every row and encoding them again cost
+    several times the query, and the 10,000 dicts a list made woke Python's full garbage
+    collection every few requests (bench/onsite.py: SQLite's p99 was three times its p50).
     """
     session.flush()
     cells, order = _cells(session, site)
     if not _postgresql(session):
-        rows = session.connection().execute(select(*cells).order_by(*order)).all()
-        return len(rows), json.dumps([
-            {"entry_id": r[0], "person_name": r[1], "employer_name": r[2],
-             "checked_in_at": r[3]} for r in rows], ensure_ascii=False)
-    item = func.json_build_object(
-        literal("entry_id"), cells[0], literal("person_name"), cells[1],
-        literal("employer_name"), cells[2], literal("checked_in_at"), cells[3])
+        # SQLite 3.40 has no ORDER BY inside an aggregate: the rows come from a subquery in
+        # order, which SQLite keeps (an aggregate's subquery with ORDER BY is never
+        # flattened into it; tests/api/test_on_site.py orders several people).
+        rows = select(*[cell.label(n) for cell, n in zip(cells, ON_SITE_COLUMNS, strict=True)]
+                      ).order_by(*order).subquery("rows")
+        item = func.json_object(*[x for n in ON_SITE_COLUMNS
+                                  for x in (literal(n), rows.c[n])])
+        count, items = session.connection().execute(
+            select(func.count(), func.json_group_array(func.json(item)))).one()
+        return int(count), str(items)
+    item = func.json_build_object(*[x for n, cell in zip(ON_SITE_COLUMNS, cells, strict=True)
+                                    for x in (literal(n), cell)])
     stmt = select(func.count(), func.coalesce(func.cast(func.json_agg(aggregate_order_by(
         item, *order)), Text), literal("[]")))
     count, items = session.connection().execute(stmt).one()
     return int(count), str(items)
 
 
-def on_site_cells(session: Session, site: Site) -> Iterator[tuple[Any, ...]]:
-    """The on-site list as rows of text cells ``(entry_id, person_name, employer_name,
-    checked_in_at)``, earliest first, read in batches (a server-side cursor on PostgreSQL):
-    for a CSV streamed in flat memory."""
+def on_site_csv(session: Session, site: Site) -> Iterator[str]:
+    """The on-site list's CSV rows (no header), earliest first, in pieces of ``BATCH`` rows
+    read from a cursor (a server-side one on PostgreSQL): flat memory at any size. The
+    database writes each line, defused and quoted (``_guard_sql``, ``_quote_sql``), so
+    Python only joins them: the csv module's per-cell work was most of a 10,000-person
+    list's time."""
     session.flush()
     cells, order = _cells(session, site)
-    stmt = select(*cells).order_by(*order).execution_options(yield_per=BATCH)
-    for part in session.connection().execute(stmt).partitions():
-        yield from part
+    dialect = session.get_bind().dialect.name
+    # Each cell computed once, in a materialised step: written inline, the quoting rule's
+    # five looks at a cell repeated the name's whole expression each time (SQLite took
+    # twice as long over it as Python's csv module).
+    named = select(*[cell.label(n) for cell, n in zip(cells, ON_SITE_COLUMNS, strict=True)],
+                   *[col.label(f"o{i}") for i, col in enumerate(order)]
+                   ).cte("named").prefix_with("MATERIALIZED")
+    c = named.c
+    line = (c.entry_id + literal(",") + _quote_sql(_guard_sql(c.person_name), dialect)
+            + literal(",") + _quote_sql(_guard_sql(c.employer_name), dialect) + literal(",")
+            + c.checked_in_at + literal("\r\n"))
+    stmt = select(line).order_by(c.o0, c.o1).execution_options(yield_per=BATCH)
+    for part in session.connection().execute(stmt).scalars().partitions():
+        yield "".join(part)
 
 
 # ------------------------------------------------------------------ automatic check-out

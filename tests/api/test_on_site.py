@@ -397,7 +397,6 @@ def test_the_csv_is_streamed_and_lists_what_the_json_lists(client, make, session
     """The CSV comes from a cursor in pieces (flat memory), its cells written by the database
     exactly as the JSON's: names with a missing part, microseconds only when there are some,
     more rows than one piece of the stream."""
-    from api import printing
     from entryfy.ops import onsite
 
     a = world.a
@@ -409,15 +408,15 @@ def test_the_csv_is_streamed_and_lists_what_the_json_lists(client, make, session
               employer_name=f"Sub {i}")
     h = bearer(client, a.admin)
     body = client.get(url(a), headers=h).get_json()
-    orig_batch, orig_piece = onsite.BATCH, printing.csv_stream.__kwdefaults__["batch"]
-    onsite.BATCH, printing.csv_stream.__kwdefaults__["batch"] = 2, 2
+    orig_batch = onsite.BATCH
+    onsite.BATCH = 2
     try:
         r = client.get(url(a, "?format=csv"), headers=h)
         assert r.status_code == 200 and r.is_streamed
         pieces = list(r.response)
     finally:
-        onsite.BATCH, printing.csv_stream.__kwdefaults__["batch"] = orig_batch, orig_piece
-    assert len(pieces) >= 3  # header+2 rows, 2 rows, the rest
+        onsite.BATCH = orig_batch
+    assert len(pieces) == 3  # the header, then 4 rows read from the cursor 2 at a time
     rows = list(csv.reader(io.StringIO("".join(
         p.decode() if isinstance(p, bytes) else p for p in pieces))))
     assert rows[0] == ["entry_id", "person_name", "employer_name", "checked_in_at"]
@@ -428,6 +427,47 @@ def test_the_csv_is_streamed_and_lists_what_the_json_lists(client, make, session
     # One audit record per list read, whatever its size (none per person).
     reads = session.scalars(select(AuditEvent).where(AuditEvent.object_type == "on_site")).all()
     assert len(reads) == 2
+
+
+AWKWARD = [
+    # (first name, last name, employer): what a spreadsheet must not run, what CSV must quote.
+    ("=SUM(A1)", "Cell", "+46 Bygg AB"),
+    ("Anna", 'Says "hej"', "Bygg, Rör & El AB"),
+    ("Two\nLines", "Person", "@Rör AB"),
+    ("-Minus", "", "\tTabbed AB"),
+    ("", "", "Carriage\rReturn AB"),
+    ("Åsa", "Öberg-Ängel", None),
+    ("Ⅻ 北京", "Ünïcode", ""),
+]
+
+
+def test_the_databases_write_what_pythons_csv_and_json_would(client, make, session, world):
+    """The database writes the on-site CSV lines and the JSON (ops.onsite); they must come out
+    byte for byte as Python's csv module (with printing.cell's formula guard) and as the same
+    values json.loads reads back, for the text people type: formulas, quotes, commas, line
+    breaks, tabs, empty and missing names, letters outside ASCII."""
+    a = world.a
+    expected = []
+    for i, (first, last, employer) in enumerate(AWKWARD):
+        acc = make.account(first_name=first, last_name=last)
+        e = entry(session, a.site, acc, checked_in_at=T0 + dt.timedelta(seconds=i),
+                  employer_name=employer)
+        name = " ".join(p for p in (first, last) if p) or None
+        expected.append((str(e.id), name, employer,
+                         (T0 + dt.timedelta(seconds=i)).isoformat()))
+    h = bearer(client, a.admin)
+    items = client.get(url(a), headers=h).get_json()["items"]
+    assert [(i["entry_id"], i["person_name"], i["employer_name"], i["checked_in_at"])
+            for i in items] == expected
+    body = client.get(url(a, "?format=csv"), headers=h).get_data(as_text=True)
+    buf = io.StringIO()
+    w = csv.writer(buf)
+    w.writerow(["entry_id", "person_name", "employer_name", "checked_in_at"])
+    for row in expected:
+        w.writerow(["'" + v if isinstance(v, str) and v[:1] in set("=+-@\t\r") else v
+                    for v in row])
+    assert body == buf.getvalue()
+    assert list(csv.reader(io.StringIO(body)))[1][1:3] == ["'=SUM(A1) Cell", "'+46 Bygg AB"]
 
 
 def test_the_database_function_holds_the_wall(backend, session, world, crew):
