@@ -32,13 +32,12 @@ from entryfy.ops import onsite
 from entryfy.ops.doors import alerts as door_alerts
 from entryfy.ops.doors import passback
 from models import (
-    Account,
     Controller,
     Customer,
     DataRequestPart,
-    Membership,
     ScheduledJob,
 )
+from models.customers import admin_addresses
 from models.tenancy import SYSTEM
 from privacy import erasure_flow
 
@@ -169,11 +168,7 @@ def remind_request_due_dates(session: Session) -> int:
 
 
 def _admin_emails(session: Session, customer_id: uuid.UUID) -> list[str]:
-    return list(session.scalars(
-        select(Account.email).join(Membership, Membership.account_id == Account.id)
-        .where(Membership.customer_id == customer_id, Membership.role == "admin",
-               Membership.active.is_(True))
-    ))
+    return list(session.scalars(admin_addresses(customer_id, clock.now())))
 
 
 HEARTBEAT = dt.timedelta(minutes=5)

@@ -13,10 +13,12 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    Select,
     String,
     Time,
     and_,
     or_,
+    select,
     text,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
@@ -24,7 +26,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from entryfy import clock
 from models.accounts import Account
 from models.base import NOT_PERSONAL, Base, CreatedMixin, IdMixin, TenantMixin, personal, ref
-from models.vocab import CUSTOMER_STATUSES, GEOFENCE_MODES, MEMBER_ROLES, in_check
+from models.vocab import CUSTOMER_STATUSES, GEOFENCE_MODES, MEMBER_ROLES, Role, in_check
 
 # Why a membership is not current (Membership.standing).
 Standing = Literal["inactive", "not_yet_valid", "expired"]
@@ -158,6 +160,17 @@ class Membership(IdMixin, CreatedMixin, TenantMixin, Base):
         starting later), as a door controller's list carries members, each with its window."""
         c = cls.__table__.c
         return and_(c.active, or_(c.valid_to.is_(None), at < c.valid_to))
+
+
+def admin_addresses(customer_id: uuid.UUID, at: dt.datetime) -> Select[str]:
+    """The e-mail addresses of the customer's current admins at ``at`` (current by the one
+    membership rule, ``Membership.current``; the account not deactivated), each once: whom
+    the service tells about their company (a support grant, a disabled webhook, a privacy
+    request to decide). The caller runs it where it may read the customer's memberships."""
+    return (select(Account.email).join(Membership, Membership.account_id == Account.id)
+            .where(Membership.customer_id == customer_id, Membership.role == Role.ADMIN,
+                   Membership.current(at), Account.is_active.is_(True))
+            .distinct().order_by(Account.email))
 
 
 class Site(IdMixin, CreatedMixin, TenantMixin, Base):

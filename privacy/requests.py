@@ -36,7 +36,8 @@ from entryfy.errors import (
     Unprocessable,
     ValidationFailed,
 )
-from models import Account, DataRequest, DataRequestEvent, DataRequestPart, Membership
+from models import Account, DataRequest, DataRequestEvent, DataRequestPart
+from models.customers import admin_addresses
 from models.requests import VerificationCode
 from models.tenancy import system_scope
 from models.vocab import REQUEST_TYPES
@@ -303,11 +304,7 @@ def route(session: Session, req: DataRequest) -> None:
 
 def _notify_admins(session: Session, part: DataRequestPart, req: DataRequest) -> None:
     with system_scope(session, "mail the customer's admins about a request part"):
-        admins = list(session.scalars(
-            select(Account.email).join(Membership, Membership.account_id == Account.id)
-            .where(Membership.customer_id == part.customer_id, Membership.role == "admin",
-                   Membership.active.is_(True))
-        ))
+        admins = list(session.scalars(admin_addresses(part.customer_id, clock.now())))
     for email in admins:
         mail.send(email, "A privacy request awaits your decision",
                   f"A data-subject request ({_type_label(req.type)}) concerns your company's "

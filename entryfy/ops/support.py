@@ -21,7 +21,8 @@ from sqlalchemy.orm import Session
 from entryfy import clock, mail
 from entryfy.errors import Forbidden, NotFound, Unprocessable, ValidationFailed
 from entryfy.ops.tenant import load_owned
-from models import Account, Customer, Membership
+from models import Account, Customer
+from models.customers import admin_addresses
 from models.support import AccessGrant, Ticket, TicketMessage
 from models.tenancy import scope_to, system_scope
 from models.vocab import GRANT_SCOPES
@@ -264,9 +265,7 @@ def _tell_customer(session: Session, ticket: Ticket, subject: str, body: str, *,
         if opener_only:
             stmt = select(Account.email).where(Account.id == ticket.opened_by_id)
         else:
-            stmt = (select(Account.email).join(Membership, Membership.account_id == Account.id)
-                    .where(Membership.customer_id == ticket.customer_id,
-                           Membership.role == "admin", Membership.active.is_(True)))
+            stmt = admin_addresses(ticket.customer_id, clock.now())
         addresses = sorted(set(session.scalars(stmt)))
     for address in addresses:
         mail.send(address, subject, body)

@@ -27,7 +27,8 @@ from entryfy import clock, mail, netguard, outbox, security
 from entryfy.db import Database, rows_written
 from entryfy.errors import NotFound, Unprocessable, ValidationFailed
 from entryfy.ops.tenant import load_owned
-from models import Account, Customer, Membership, WebhookDelivery, WebhookEndpoint
+from models import Customer, WebhookDelivery, WebhookEndpoint
+from models.customers import admin_addresses
 from models.tenancy import SYSTEM
 from models.vocab import WEBHOOK_EVENTS
 from privacy import audit
@@ -225,11 +226,7 @@ def _disable(s: Session, customer_id: uuid.UUID, endpoint_id: uuid.UUID) -> None
         return
     ep = s.get(WebhookEndpoint, endpoint_id)
     customer = s.get(Customer, customer_id)
-    emails = s.scalars(
-        select(Account.email).join(Membership, Membership.account_id == Account.id)
-        .where(Membership.customer_id == customer_id, Membership.role == "admin",
-               Membership.active.is_(True))
-    ).all()
+    emails = s.scalars(admin_addresses(customer_id, clock.now())).all()
     log.warning("webhook disabled endpoint=%s after %d attempts", endpoint_id,
                 outbox.MAX_ATTEMPTS)
     for email in emails:

@@ -93,3 +93,34 @@ def test_sql_and_python_agree_on_every_combination(session, make):
     # Active and not ended, whenever it starts: 4 x 2.
     assert len(upcoming) == 8
     assert ids(Membership.current_or_upcoming(AT)) == upcoming
+
+
+def test_the_customers_admins_told_are_its_current_admins(session, make):
+    """models.customers.admin_addresses: whom the service mails about a company (a support
+    grant, a disabled webhook, a privacy request) — its admins current at that moment, by
+    the one rule, with accounts not deactivated; each address once, in order."""
+    from models.customers import admin_addresses
+
+    cust, other = make.customer(), make.customer()
+    now = clock.now()
+
+    def admin(email: str, customer=cust, role: str = "admin", active_account: bool = True,
+              **kw) -> None:
+        acc = make.account(email=email, is_active=active_account)
+        make.membership(customer, acc, role, **kw)
+
+    admin("b-current@example.test")
+    admin("a-ends-later@example.test", valid_from=now - HOUR, valid_to=now + HOUR)
+    admin("ended@example.test", valid_to=now - HOUR)
+    admin("ends-now@example.test", valid_to=now)
+    admin("starts-later@example.test", valid_from=now + HOUR)
+    admin("inactive@example.test", active=False)
+    admin("deactivated@example.test", active_account=False)
+    admin("operator@example.test", role="operator")
+    admin("other@example.test", customer=other)
+    session.flush()
+    assert session.scalars(admin_addresses(cust.id, now)).all() == [
+        "a-ends-later@example.test", "b-current@example.test"]
+    # An hour on: the window has closed on one and opened on another.
+    assert session.scalars(admin_addresses(cust.id, now + HOUR)).all() == [
+        "b-current@example.test", "starts-later@example.test"]
