@@ -449,12 +449,12 @@ def test_the_databases_write_what_pythons_csv_and_json_would(client, make, sessi
     a = world.a
     expected = []
     for i, (first, last, employer) in enumerate(AWKWARD):
+        # Made last, in first: the order must be the check-in times', not the rows'.
+        at = T0 + dt.timedelta(seconds=len(AWKWARD) - i)
         acc = make.account(first_name=first, last_name=last)
-        e = entry(session, a.site, acc, checked_in_at=T0 + dt.timedelta(seconds=i),
-                  employer_name=employer)
+        e = entry(session, a.site, acc, checked_in_at=at, employer_name=employer)
         name = " ".join(p for p in (first, last) if p) or None
-        expected.append((str(e.id), name, employer,
-                         (T0 + dt.timedelta(seconds=i)).isoformat()))
+        expected.insert(0, (str(e.id), name, employer, at.isoformat()))
     h = bearer(client, a.admin)
     items = client.get(url(a), headers=h).get_json()["items"]
     assert [(i["entry_id"], i["person_name"], i["employer_name"], i["checked_in_at"])
@@ -467,7 +467,7 @@ def test_the_databases_write_what_pythons_csv_and_json_would(client, make, sessi
         w.writerow(["'" + v if isinstance(v, str) and v[:1] in set("=+-@\t\r") else v
                     for v in row])
     assert body == buf.getvalue()
-    assert list(csv.reader(io.StringIO(body)))[1][1:3] == ["'=SUM(A1) Cell", "'+46 Bygg AB"]
+    assert list(csv.reader(io.StringIO(body)))[-1][1:3] == ["'=SUM(A1) Cell", "'+46 Bygg AB"]
 
 
 def test_the_database_function_holds_the_wall(backend, session, world, crew):
