@@ -147,7 +147,9 @@ REMIND_BEFORE = dt.timedelta(days=7)
 
 def remind_request_due_dates(session: Session) -> int:
     """Tell a customer's admins once when a data-subject request awaiting their decision is
-    due within a week (GDPR Art. 12(3): one month). The mail names no person."""
+    due within a week (GDPR Art. 12(3): one month). The mail names no person. Returns how
+    many parts were reminded; a part whose customer has no current admin stays unreminded
+    (and is logged) until one is."""
     now = clock.now()
     parts = session.scalars(
         select(DataRequestPart).where(DataRequestPart.status == "pending",
@@ -155,16 +157,27 @@ def remind_request_due_dates(session: Session) -> int:
                                       DataRequestPart.due_at <= now + REMIND_BEFORE)
         .order_by(DataRequestPart.due_at).limit(500)
     ).all()
+    reminded = 0
     for part in parts:
         customer = session.get(Customer, part.customer_id)
-        for email in _admin_emails(session, part.customer_id):
+        addresses = _admin_emails(session, part.customer_id)
+        if not addresses:
+            # Nobody to tell: every admin membership has ended (or starts later), or the
+            # accounts are deactivated. Left unmarked, so a later run reminds the admin the
+            # customer appoints; the log says which part waits (ids only).
+            log.warning("request reminder not sent: customer=%s has no current admin "
+                        "(part=%s, due %s)", part.customer_id, part.id,
+                        f"{part.due_at:%Y-%m-%d}")
+            continue
+        for email in addresses:
             mail.send(email, "A privacy request awaits your decision",
                       f"A data-subject request to {customer.name if customer else 'you'} is "
                       f"due on {part.due_at:%Y-%m-%d} (request part {part.id}). Decide it "
                       "in the admin tools before then.\n")
         part.reminded_at = now
+        reminded += 1
     session.flush()
-    return len(parts)
+    return reminded
 
 
 def _admin_emails(session: Session, customer_id: uuid.UUID) -> list[str]:

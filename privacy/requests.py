@@ -305,6 +305,11 @@ def route(session: Session, req: DataRequest) -> None:
 def _notify_admins(session: Session, part: DataRequestPart, req: DataRequest) -> None:
     with system_scope(session, "mail the customer's admins about a request part"):
         admins = list(session.scalars(admin_addresses(part.customer_id, clock.now())))
+    if not admins:
+        # The due-date reminder (entryfy.jobs) tries again, and says so, until an admin is
+        # current; here the log keeps the gap visible (ids only).
+        log.warning("request part %s awaits customer=%s, which has no current admin to tell",
+                    part.id, part.customer_id)
     for email in admins:
         mail.send(email, "A privacy request awaits your decision",
                   f"A data-subject request ({_type_label(req.type)}) concerns your company's "

@@ -227,6 +227,9 @@ def _disable(s: Session, customer_id: uuid.UUID, endpoint_id: uuid.UUID) -> None
     ep = s.get(WebhookEndpoint, endpoint_id)
     customer = s.get(Customer, customer_id)
     emails = s.scalars(admin_addresses(customer_id, clock.now())).all()
+    if not emails:
+        log.warning("webhook disabled endpoint=%s: customer=%s has no current admin to tell",
+                    endpoint_id, customer_id)
     log.warning("webhook disabled endpoint=%s after %d attempts", endpoint_id,
                 outbox.MAX_ATTEMPTS)
     for email in emails:

@@ -21,6 +21,7 @@ from entryfy import create_app, migrate
 from entryfy.db import Database, make_engine
 from models.tenancy import SYSTEM, set_context
 from tests.conftest import TEST_CONFIG
+from tests.faults.kit import keep_limiter
 
 CHROMEDRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
@@ -63,17 +64,20 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
     migrate.upgrade(url)
     database = Database(make_engine(url))
     outbox = tmp / "outbox"
-    app = create_app({**TEST_CONFIG, "DATABASE": database, "OUTBOX_DIR": str(outbox),
-                      "RATELIMIT_ENABLED": False})
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield Live(f"http://127.0.0.1:{server.server_port}", app, database, outbox)
-    finally:
-        server.shutdown()
-        thread.join(timeout=5)
-        database.engine.dispose()
+    # The limiter is one object per process: this app's "throttling off" is put back to
+    # what it was when the module ends (tests.faults.kit.keep_limiter).
+    with keep_limiter():
+        app = create_app({**TEST_CONFIG, "DATABASE": database, "OUTBOX_DIR": str(outbox),
+                          "RATELIMIT_ENABLED": False})
+        server = make_server("127.0.0.1", 0, app, threaded=True)
+        thread = threading.Thread(target=server.serve_forever, daemon=True)
+        thread.start()
+        try:
+            yield Live(f"http://127.0.0.1:{server.server_port}", app, database, outbox)
+        finally:
+            server.shutdown()
+            thread.join(timeout=5)
+            database.engine.dispose()
 
 
 @pytest.fixture(scope="module")

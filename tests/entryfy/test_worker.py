@@ -248,6 +248,51 @@ def test_request_due_dates_are_reminded_once(session, database, world, app):
     assert len([m for m in _mail_to(world.a.admin.email) if "awaits" in m["Subject"]]) == 1
 
 
+def test_a_reminder_waits_for_a_current_admin(session, database, world, app, make, caplog):
+    """A customer whose admin memberships have all ended has nobody to remind: the part
+    stays unreminded and the log says so (ids only); once the customer has a current admin
+    again, the next run reminds them."""
+    import logging
+
+    from models import Membership
+
+    now = clock.now()
+    admin_m = session.scalar(select(Membership).where(
+        Membership.customer_id == world.a.customer.id,
+        Membership.account_id == world.a.admin.id))
+    admin_m.valid_to = now - dt.timedelta(days=1)
+    req = DataRequest(account_id=world.a.worker.id, type="access", status="in_progress",
+                      channel="session", received_at=now - dt.timedelta(days=25),
+                      due_at=now + dt.timedelta(days=5))
+    session.add(req)
+    session.flush()
+    part = DataRequestPart(request_id=req.id, customer_id=world.a.customer.id,
+                           account_id=world.a.worker.id, status="pending",
+                           due_at=now + dt.timedelta(days=5))
+    session.add(part)
+    session.commit()
+    with app.app_context(), caplog.at_level(logging.WARNING, logger="entryfy.jobs"):
+        assert jobs.run_due(database, "w", only=["request_due_reminders"]) == {
+            "request_due_reminders": "finished"}
+    assert [m for m in _mail_to(world.a.admin.email) if "awaits" in m["Subject"]] == []
+    session.refresh(part)
+    assert part.reminded_at is None
+    said = [r.getMessage() for r in caplog.records if "no current admin" in r.getMessage()]
+    assert said == [f"request reminder not sent: customer={world.a.customer.id} has no "
+                    f"current admin (part={part.id}, due {part.due_at:%Y-%m-%d})"]
+    assert world.a.admin.email not in said[0] and world.a.worker.email not in said[0]
+
+    successor = make.account()
+    make.membership(world.a.customer, successor, "admin")
+    session.commit()
+    with app.app_context(), clock.frozen_at(now + dt.timedelta(hours=2)):
+        jobs.run_due(database, "w", only=["request_due_reminders"])
+    told = [m for m in _mail_to(successor.email) if "awaits your decision" in m["Subject"]]
+    assert len(told) == 1 and str(part.id) in told[0].get_content()
+    session.refresh(part)
+    assert part.reminded_at is not None
+
+
 def test_controller_offline_is_flagged_once_and_cleared_by_a_call(session, database, world):
     c, _ = door_ops.create_controller(session, customer_id=world.a.customer.id, name="Gate")
     c.last_seen_at = clock.now() - dt.timedelta(minutes=10)

@@ -77,5 +77,8 @@ APP_CONFIG = {
     "ENTRYFY_DATA_KEY": root.TEST_CONFIG["ENTRYFY_DATA_KEY"],
     "ARGON2_TIME_COST": 2, "ARGON2_MEMORY_COST": 19456, "ARGON2_PARALLELISM": 1,
     "SESSION_COOKIE_SECURE": False,
+    # Said outright, as in the suite's TEST_CONFIG: Flask-Limiter otherwise takes "on or off"
+    # from the last app it initialised.
+    "RATELIMIT_ENABLED": True,
     "WITNESS_URL": root.TEST_CONFIG["WITNESS_URL"],
 }
