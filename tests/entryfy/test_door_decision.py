@@ -11,7 +11,7 @@ import uuid
 import pytest
 from sqlalchemy import select
 
-from entryfy.errors import NotFound, Unprocessable, ValidationFailed
+from entryfy.errors import Conflict, NotFound, Unprocessable, ValidationFailed
 from entryfy.ops import doors as ops
 from models import AccessEvent, DoorCredential, Lockdown, PassbackState, UnlockCommand
 from tests import doorkit
@@ -213,7 +213,7 @@ def test_a_keycard_cannot_be_enrolled_twice(session, setup, make):
     ops.add_keycard(session, a.worker_membership, "DEADBEEF")
     session.commit()
     other = make.membership(a.customer, make.account())
-    with pytest.raises(Exception) as exc:
+    with pytest.raises(Conflict) as exc:
         ops.add_keycard(session, other, "de:ad:be:ef")
     assert exc.value.slug == "keycard-taken"
     with pytest.raises(ValidationFailed):
@@ -384,7 +384,7 @@ def test_guest_rules(app, session, world):
             ops.invite_guest(session, customer_id=a.customer.id, email="g@example.test",
                              valid_from=now, valid_to=now + dt.timedelta(hours=2),
                              door_ids=[b_door.id])
-        with pytest.raises(Exception) as exc:  # already a member
+        with pytest.raises(Conflict) as exc:  # already a member
             ops.invite_guest(session, customer_id=a.customer.id, email=a.worker.email,
                              valid_from=now, valid_to=now + dt.timedelta(hours=2),
                              door_ids=[door.id])
