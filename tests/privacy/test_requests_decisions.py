@@ -94,6 +94,27 @@ def test_a_request_not_waiting_takes_no_decision(session, make, world):
     assert part.status == "pending" and part.decided_at is None
 
 
+def test_a_decision_reads_the_request_and_the_part_afresh(session, make, world):
+    """Another transaction may have decided or closed in the meantime: the decision reads
+    both rows from the database, not from what this session loaded before."""
+    from sqlalchemy import update
+
+    req, part_a, part_b = two_parts(session, make, world, "rectification")
+    session.execute(update(DataRequestPart).where(DataRequestPart.id == part_a.id)
+                    .values(status="denied").execution_options(synchronize_session=False))
+    assert part_a.status == "pending"  # what this session still holds
+    with pytest.raises(Conflict) as err:
+        decide(session, part_a, "approve")
+    assert err.value.slug == "already-decided"
+    session.execute(update(DataRequest).where(DataRequest.id == req.id)
+                    .values(status="denied").execution_options(synchronize_session=False))
+    assert req.status == "waiting_for_customer"
+    with pytest.raises(Conflict) as err:
+        decide(session, part_b, "approve")
+    assert err.value.slug == "not-waiting"
+    assert part_b.status == "pending" and part_b.decided_at is None
+
+
 # ------------------------------------------------------------------ one customer decides
 
 def test_a_denial_is_recorded_and_the_others_still_decide(session, make, world, monkeypatch):
@@ -118,6 +139,8 @@ def test_a_denial_is_recorded_and_the_others_still_decide(session, make, world, 
 def test_an_approved_rectification_completes_then_the_request(session, make, world, monkeypatch):
     sent = capture_mail(monkeypatch)
     req, part_a, part_b = two_parts(session, make, world, "rectification")
+    # Another person's request still waits at B: it does not hold this one up.
+    stranger, _ = submit(session, world.b.worker, "rectification")
     before = len(history(session, req.id))
     decide(session, part_a, "approve", None, world.a.admin)
     assert (part_a.status, utc(part_a.decided_at), part_a.reason, part_a.outcome) == (
@@ -145,6 +168,7 @@ def test_an_approved_rectification_completes_then_the_request(session, make, wor
     assert sent == [(world.a.worker.email, "Your privacy request has been answered",
                      f"Your request for rectification (reference {req.id}) is completed.\n\n"
                      + req.outcome)]
+    assert stranger.status == "waiting_for_customer"
 
 
 def test_every_customer_denying_denies_the_request(session, make, world, monkeypatch):
@@ -259,19 +283,24 @@ def test_the_erasure_flow_reports_a_part(session, make, world):
 
 def test_the_erasure_is_answered_with_each_customers_outcome(session, make, world):
     req, part_a, part_b = two_parts(session, make, world, "erasure")
+    # Another person's part at B, decided: not part of this answer.
+    stranger, _ = submit(session, world.b.worker, "rectification")
+    decide(session, parts_of(session, stranger.id)[0], "deny", "Someone else's")
     decide(session, part_a, "deny", "Ledger dispute")
     decide(session, part_b, "approve")
     dsr.part_erased(session, req, part_b, "erased: 3 deleted", complete=True)
-    # B's part made first, A's after (the request's parts in the order they were made).
-    part_b.created_at = dt.datetime(2027, 3, 10, 9, 0, tzinfo=UTC)
-    part_a.created_at = dt.datetime(2027, 3, 10, 9, 1, tzinfo=UTC)
+    # The parts in the order they were made: the one stored first is dated later here.
+    first, second = parts_of(session, req.id)
+    first.created_at = dt.datetime(2027, 3, 10, 9, 1, tzinfo=UTC)
+    second.created_at = dt.datetime(2027, 3, 10, 9, 0, tzinfo=UTC)
     session.flush()
+    line = {world.a.customer.id: f"Customer {world.a.customer.id} denied: Ledger dispute",
+            world.b.customer.id: f"Customer {world.b.customer.id}: erased: 3 deleted"}
     n = len(history(session, req.id))
     with clock.frozen_at(LATER):
         dsr.erasure_finished(session, req, ["Your account: erased."], complete=True)
-    assert req.outcome == (f"Customer {world.b.customer.id}: erased: 3 deleted "
-                           f"Customer {world.a.customer.id} denied: Ledger dispute "
-                           "Your account: erased.")
+    assert req.outcome == " ".join([line[second.customer_id], line[first.customer_id],
+                                    "Your account: erased."])
     assert (req.status, utc(req.closed_at)) == ("completed", LATER)
     assert history(session, req.id)[n:] == [
         (n + 1, "completed", "system", "completed", None, None, None)]
@@ -444,29 +473,33 @@ def test_the_person_reads_their_requests_newest_first(session, make, world):
     make.membership(world.b.customer, person)
     older, _ = submit(session, person, "rectification", "Wrong employer")
     newer, _ = submit(session, person, "access", at=AT + dt.timedelta(hours=1))
-    submit(session, world.b.worker, "access")
+    submit(session, world.b.worker, "rectification", at=AT + dt.timedelta(hours=2))
+    # The parts in the order they were made: the one stored first is dated later here.
+    first, second = parts_of(session, older.id)
+    first.created_at = dt.datetime(2027, 3, 10, 9, 1, tzinfo=UTC)
+    second.created_at = dt.datetime(2027, 3, 10, 9, 0, tzinfo=UTC)
+    session.flush()
     with clock.frozen_at(LATER):
         dsr.extend(session, older, months=2, reason="Busy")
     listed = dsr.for_account(session, person.id)
     assert [r["id"] for r in listed] == [newer.id, older.id]
     got = listed[1]
-    parts = parts_of(session, older.id)
     assert {k: got[k] for k in got if k not in ("parts", "history")} == {
         "id": older.id, "type": "rectification", "status": "waiting_for_customer",
         "details": "Wrong employer", "received_at": older.received_at, "due_at": older.due_at,
         "extended_months": 2, "extension_reason": "Busy", "closed_at": None, "outcome": None}
     names = {world.a.customer.id: world.a.customer.name, world.b.customer.id:
              world.b.customer.name}
-    assert sorted(got["parts"], key=lambda p: str(p["customer_id"])) == [
+    assert got["parts"] == [
         {"id": p.id, "customer_id": p.customer_id, "customer_name": names[p.customer_id],
          "status": "pending", "due_at": p.due_at, "decided_at": None, "reason": None,
-         "outcome": None} for p in parts]
+         "outcome": None} for p in (second, first)]
     assert [(h["action"], h["status"], h["role"], h["customer_id"], h["note"])
             for h in got["history"]] == [
         ("received", "received", "subject", None, "channel=session"),
         ("verified", "verified", "subject", None, "password check in a signed-in session"),
-        ("routed_to_customer", "pending", "system", parts[0].customer_id, None),
-        ("routed_to_customer", "pending", "system", parts[1].customer_id, None),
+        ("routed_to_customer", "pending", "system", first.customer_id, None),
+        ("routed_to_customer", "pending", "system", second.customer_id, None),
         ("waiting_for_customer", "waiting_for_customer", "system", None, None),
         ("extended", "waiting_for_customer", "vendor", None, "by 2 month(s)")]
     assert [utc(h["at"]) for h in got["history"]] == [AT] * 5 + [LATER]

@@ -310,6 +310,7 @@ def test_an_ended_customer_is_handled_by_the_vendor(session, make, world, type_,
     in_b = [entry(session, world.b, person, 2), entry(session, world.b, person, 3)]
     in_a = entry(session, world.a, person)
     _end(session, world.b)
+    _end(session, make.tenant())  # ended too, but holds nothing about the person
     sent.clear()
     req, _ = submit(session, person, type_)
     (part,) = parts_of(session, req.id)
@@ -336,6 +337,33 @@ def test_only_ended_customers_leave_nothing_to_wait_for(session, world):
     assert [h[1] for h in history(session, req.id)] == [
         "received", "verified", "handled_for_ended_customer", "in_progress", "completed"]
     assert req.status == "completed"
+
+
+def test_an_invitation_to_the_persons_address_concerns_its_customer(session, make, world,
+                                                                    monkeypatch):
+    """Rows found by the person's address, not their account (an invitation not yet taken
+    up), make the customer concerned: it gets a part, or, ended, the vendor handles it."""
+    person = world.a.worker
+    inviting, ended = make.tenant(), make.tenant()
+    for t in (inviting, ended):
+        make.membership(t.customer, None, invited_email=person.email.upper())
+    _end(session, ended)
+    sent = capture_mail(monkeypatch)
+    req, _ = submit(session, person, "rectification")
+    assert sorted(p.customer_id for p in parts_of(session, req.id)) == sorted(
+        [world.a.customer.id, inviting.customer.id])
+    assert [h[1:] for h in history(session, req.id) if h[1] == "handled_for_ended_customer"] == [
+        ("handled_for_ended_customer", "vendor", "verified", None, None,
+         "the customer's contract has ended; its records kept under legal hold cannot be "
+         "changed")]
+    assert sorted(to for to, s, _ in sent if s == "A privacy request awaits your decision") == (
+        sorted([world.a.admin.email, inviting.admin.email]))
+    probe = DataRequest(id=uuid.uuid4(), account_id=person.id, type="erasure",
+                        channel="session", status="in_progress", received_at=AT, due_at=DUE,
+                        extended_months=0)
+    session.add(probe)
+    session.flush()
+    assert dsr.ended_customers_concerned(session, probe) == [ended.customer.id]
 
 
 # ------------------------------------------------------------------ a request from outside
