@@ -50,6 +50,23 @@ def test_the_due_date_is_in_utc_whatever_the_zone_of_receipt():
         dsr.due_date(dt.datetime(2027, 1, 31, 10, 0))
 
 
+def test_the_due_date_is_counted_in_utc_whatever_the_servers_zone(monkeypatch):
+    """Late on 15 March in UTC is already 16 March in Stockholm: the date told to the
+    person is the UTC one (as the API shows it), not the server's local date."""
+    import time
+
+    monkeypatch.setenv("TZ", "Europe/Stockholm")
+    time.tzset()
+    try:
+        due = dsr.due_date(dt.datetime(2027, 3, 15, 23, 30, tzinfo=UTC))
+    finally:
+        monkeypatch.undo()
+        time.tzset()
+    assert due == dt.datetime(2027, 4, 15, 23, 30, tzinfo=UTC)
+    assert due.utcoffset() == dt.timedelta(0)
+    assert f"{due:%Y-%m-%d}" == "2027-04-15"
+
+
 # ------------------------------------------------------------------ the type and the password
 
 def test_an_unknown_type_is_refused_with_the_list_of_types(session, world):
