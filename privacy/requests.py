@@ -374,14 +374,6 @@ def _carry_out(session: Session, req: DataRequest, customer_id: uuid.UUID) -> st
     return "the customer has rectified the data"
 
 
-def _sum(counts: dict[str, dict[str, int]]) -> dict[str, int]:
-    out = {"deleted": 0, "anonymised": 0, "withheld": 0}
-    for c in counts.values():
-        for k, v in c.items():
-            out[k] += v
-    return out
-
-
 def restrict(session: Session, account_id: uuid.UUID, customer_id: uuid.UUID | None) -> int:
     """Mark the person's rows restricted (storage and legal claims only) where a table can."""
     from sqlalchemy import update
