@@ -741,7 +741,7 @@ def test_execute_the_platform_part_erases_the_account(session, cast):
     with clock.frozen_at(NOW):
         erasure.execute(s, me, customer_id=c.a.id, platform=False)
         erasure.execute(s, me, customer_id=c.b.id, platform=False)
-        er, p = erasure.execute(s, me, customer_id=None, platform=True)
+        er, _ = erasure.execute(s, me, customer_id=None, platform=True)
     s.expire_all()
     assert s.get(Device, dev_id) is None
     acc = s.get(Account, me)
