@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 import uuid
 from typing import Any
 
@@ -146,6 +147,17 @@ def _revoked(s: Any, token_id: uuid.UUID) -> dt.datetime | None:
     return s.get(AccessToken, token_id).revoked_at
 
 
+def test_the_address_of_an_account_unless_erased(session, make):
+    s = session
+    acc = make.account(email="Mixed.Case@Example.test")
+    gone = make.account(email="x@example.test")
+    gone.email = f"erased-{gone.id}@erased.invalid"
+    s.commit()
+    assert erasure_flow._email_of(s, acc.id) == "mixed.case@example.test"
+    assert erasure_flow._email_of(s, gone.id) is None
+    assert erasure_flow._email_of(s, uuid.uuid4()) is None
+
+
 # ------------------------------------------------------------------ freeze
 
 def test_freezing_a_customers_part_switches_off_only_that_membership(session, cast):
@@ -279,20 +291,39 @@ def test_erase_without_a_journal_line_and_for_the_platform(database, session, ca
     assert (acc.is_active, acc.email) == (False, f"erased-{c.other_id}@erased.invalid")
     assert s.get(AccessToken, c.tokens["other"]) is None
     assert _active(s, c.other_a) == [False]
+    # Again, journalled: the address is gone by now, so the line has no hash of it.
+    with clock.frozen_at(NOW):
+        again = erasure_flow.erase(database, account_id=c.other_id, request_id=None,
+                                   customer_id=None)
+    assert again.clean
+    [line] = _lines(witness_dir)
+    assert (line["account_id"], line["email_hash"], line["customer_id"]) == (
+        str(c.other_id), None, None)
 
 
-def test_erase_goes_round_again_while_residue_is_found(database, session, cast, monkeypatch):
+def test_erase_goes_round_again_while_residue_is_found(database, session, cast, monkeypatch,
+                                                      caplog):
     s, c = session, cast
     held = c.entry(c.me, c.site, HELD)
-    answers = [{"entries": 2}, {"entries": 1}, {}]
+    answers = [{"entries": 2, "tickets": 1}, {"entries": 1}, {}]
+    asked: list[Any] = []
     pauses: list[float] = []
-    monkeypatch.setattr(erasure_flow, "residue", lambda *a, **k: answers.pop(0))
+
+    def residue(s: Any, *a: Any, **k: Any) -> dict[str, int]:
+        asked.append((a, k))
+        return answers.pop(0)
+
+    monkeypatch.setattr(erasure_flow, "residue", residue)
     monkeypatch.setattr(erasure_flow.time, "sleep", pauses.append)
-    with clock.frozen_at(NOW):
+    with clock.frozen_at(NOW), caplog.at_level("INFO", logger="privacy.erasure_flow"):
         out = erasure_flow.erase(database, account_id=c.me_id, request_id=None,
                                  customer_id=c.a.id)
     assert out.rounds == 3 and out.residue == {}
     assert pauses == [0.05, 0.1]
+    assert asked == [((c.me_id, "zelma.q@example.test"),
+                      {"customer_id": c.a.id, "platform": False})] * 3
+    assert [r.getMessage() for r in caplog.records if r.name == "privacy.erasure_flow"] == [
+        "erasure residue round=1 tables=2", "erasure residue round=2 tables=1"]
     # Every round under the one tombstone; the held row counted once in the outcome.
     # (withheld: the entry and the freeze's audit event, once each in the outcome)
     assert out.counts == {"deleted": 1, "anonymised": 0, "withheld": 2}
@@ -329,7 +360,7 @@ def _parts(s: Any, request_id: uuid.UUID) -> dict[uuid.UUID, tuple[str, str | No
 
 
 def _decide(database, request_id: uuid.UUID, customer_id: uuid.UUID, decision: str = "approve",
-            reason: str | None = None) -> None:
+            reason: str | None = None, actor_id: uuid.UUID | None = None) -> None:
     from models.tenancy import TenantContext
 
     with database.transaction(SYSTEM) as t:
@@ -337,7 +368,7 @@ def _decide(database, request_id: uuid.UUID, customer_id: uuid.UUID, decision: s
             DataRequestPart.request_id == request_id,
             DataRequestPart.customer_id == customer_id))
     erasure_flow.decide_part(database, TenantContext(customer_ids=frozenset({customer_id})),
-                             part_id, decision=decision, reason=reason, actor_id=None)
+                             part_id, decision=decision, reason=reason, actor_id=actor_id)
 
 
 def test_parts_are_erased_as_approved_and_the_account_last(database, session, cast,
@@ -350,8 +381,10 @@ def test_parts_are_erased_as_approved_and_the_account_last(database, session, ca
         # Nothing approved yet: nothing happens.
         erasure_flow.run_pending(database, rid)
         assert _active(s, c.me_a, c.me_b) == [True, True]
-        _decide(database, rid, c.a.id)
+        _decide(database, rid, c.a.id, actor_id=c.admin_a.id)
     parts = _parts(s, rid)
+    approval = s.scalar(select(AuditEvent).where(AuditEvent.action == "data_request.approve"))
+    assert (approval.actor_id, approval.customer_id) == (c.admin_a.id, c.a.id)
     # Withheld besides the entry: the audit events of the freeze and of A's approval.
     assert parts[c.a.id] == ("completed", "erased: 1 deleted, 0 anonymised, 3 withheld "
                                           "(audit_events 2 under audit_log; entries 1 under "
@@ -381,7 +414,8 @@ def test_parts_are_erased_as_approved_and_the_account_last(database, session, ca
         "Zelma", f"erased-{c.me_id}@erased.invalid", False)
     assert s.get(Entry, held).restricted is True
     # One journal line per part and one for the account, in that order.
-    assert [x["customer_id"] for x in _lines(witness_dir)] == [str(c.a.id), str(c.b.id), None]
+    assert [(x["customer_id"], x["request_id"]) for x in _lines(witness_dir)] == [
+        (str(c.a.id), str(rid)), (str(c.b.id), str(rid)), (None, str(rid))]
     # Done: running again changes nothing.
     erasure_flow.run_pending(database, rid)
     assert len(_lines(witness_dir)) == 3
@@ -432,20 +466,53 @@ def test_run_pending_leaves_other_requests_alone(database, session, cast, witnes
             p.status = "approved"
     erasure_flow.run_pending(database, rid)
     assert _lines(witness_dir) == []
+    # An open rectification whose part is approved: not an erasure.
+    with database.transaction(SYSTEM) as t:
+        fix = dsr.submit(t, t.get_one(Account, c.me_id), "rectification", "Name", PASSWORD).id
+        for p in t.scalars(select(DataRequestPart).where(DataRequestPart.request_id == fix)):
+            p.status = "approved"
+    assert s.get(DataRequest, fix).status == "waiting_for_customer"
+    erasure_flow.run_pending(database, fix)
+    # A closed erasure request with a part left approved: not acted on.
+    closed = _erasure_request(database, c.me_id)
+    with database.transaction(SYSTEM) as t:
+        t.get_one(DataRequest, closed).status = "denied"
+        for p in t.scalars(select(DataRequestPart).where(DataRequestPart.request_id == closed)):
+            p.status = "approved"
+    erasure_flow.run_pending(database, closed)
+    assert _lines(witness_dir) == []
+    assert _active(s, c.me_a, c.me_b) == [True, True]
 
 
 def test_a_run_holding_the_requests_lock_is_left_to_finish(database, session, cast,
-                                                           witness_dir):
+                                                           witness_dir, caplog, monkeypatch):
+    from privacy import retention
     from privacy.retention import NamedLock
 
     s, c = session, cast
     rid = _erasure_request(database, c.other_id)
     other = NamedLock(database, "elsewhere:1", name=f"erasure:{rid.hex}",
                       ttl=erasure_flow.LOCK_TTL)
+    made: list[tuple[str, str, dt.timedelta]] = []
+
+    class Spy(NamedLock):
+        def __init__(self, db: Any, holder: str, *, name: str, ttl: dt.timedelta) -> None:
+            made.append((holder, name, ttl))
+            super().__init__(db, holder, name=name, ttl=ttl)
+
+    monkeypatch.setattr(retention, "NamedLock", Spy)
+    monkeypatch.setattr(erasure_flow.socket, "gethostname", lambda: "h" * 250)
     assert other.acquire()
     try:
-        _decide(database, rid, c.a.id)
+        with caplog.at_level("INFO", logger="privacy.erasure_flow"):
+            _decide(database, rid, c.a.id)
         assert _lines(witness_dir) == []
+        assert [r.getMessage() for r in caplog.records
+                if r.name == "privacy.erasure_flow"] == [
+            "erasure already running elsewhere; left to it"]
+        [(holder, name, ttl)] = made
+        assert (name, ttl) == (f"erasure:{rid.hex}", dt.timedelta(minutes=15))
+        assert re.fullmatch("h{200}:[0-9a-f]{8}", holder), holder
         assert _parts(s, rid)[c.a.id][0] == "approved"
     finally:
         other.release()
@@ -479,34 +546,79 @@ def test_an_ended_customer_is_erased_by_the_vendor(database, session, cast, witn
     assert [x["customer_id"] for x in _lines(witness_dir)] == [str(c.a.id), str(c.b.id), None]
 
 
+def test_an_ended_customer_left_incomplete_stops_before_the_account(
+        database, session, cast, witness_dir, monkeypatch):
+    from models import Customer
+
+    s, c = session, cast
+    c.entry(c.me, c.b_site, HELD)
+    s.get(Customer, c.b.id).status = "ended"
+    s.execute(Membership.__table__.delete().where(Membership.id == c.me_b))
+    s.commit()
+    rid = _erasure_request(database, c.me_id)
+    real = erasure_flow.residue
+
+    def residue(s: Any, account_id: Any, email: Any, *, customer_id: Any, platform: bool
+                ) -> dict[str, int]:
+        if customer_id == c.b.id:
+            return {"entries": 1}
+        return real(s, account_id, email, customer_id=customer_id, platform=platform)
+
+    monkeypatch.setattr(erasure_flow, "residue", residue)
+    monkeypatch.setattr(erasure_flow.time, "sleep", lambda _: None)
+    with clock.frozen_at(NOW):
+        _decide(database, rid, c.a.id)
+    s.expire_all()
+    req = s.get(DataRequest, rid)
+    assert req.status == "in_progress" and req.closed_at is None
+    assert req.outcome.endswith(
+        f" Customer {c.b.id} (contract ended, handled by the vendor): erased: 0 deleted, 0 "
+        f"anonymised, 2 withheld (audit_events 1 under audit_log; entries 1 under "
+        f"personnel_ledger: legal hold). NOT COMPLETE: rows still hold data about the person "
+        f"after 5 rounds: entries 1; the request stays open and is tried again")
+    # The account is frozen, not erased: no journal line for it.
+    assert [x["customer_id"] for x in _lines(witness_dir)] == [str(c.a.id), str(c.b.id)]
+    acc = s.get(Account, c.me_id)
+    assert (acc.is_active, acc.email) == (False, "zelma.q@example.test")
+
+
 def test_submit_carries_out_an_erasure_nobody_has_to_decide(database, session, make,
                                                             witness_dir):
     s = session
     solo = make.account(email="solo.q@example.test")
     solo_id = solo.id
-    body, created = erasure_flow.submit(database, solo, "erasure", None, PASSWORD,
+    body, created = erasure_flow.submit(database, solo, "erasure", "Forget me", PASSWORD,
                                         idempotency_key="k-1")
     assert created is True and body["status"] == "completed" and body["type"] == "erasure"
     assert [x["account_id"] for x in _lines(witness_dir)] == [str(solo_id)]
+    s.expire_all()
+    # Kept without the person: the request record's details are cleared by the erasure.
+    assert s.get(DataRequest, body["id"]).details is None
     s.expire_all()
     assert s.get(Account, solo_id) is None
 
 
 def test_submit_of_another_type_erases_nothing(database, session, make, witness_dir):
     acc = make.account()
-    body, created = erasure_flow.submit(database, acc, "access", None, PASSWORD,
+    body, created = erasure_flow.submit(database, acc, "access", "My data", PASSWORD,
                                         idempotency_key=None)
     assert created is True and body["status"] == "completed"
+    assert body["details"] == "My data"
     again, created_again = erasure_flow.submit(database, acc, "access", None, PASSWORD,
                                                idempotency_key=None)
     assert created_again is True and again["id"] != body["id"]
+    keyed, _ = erasure_flow.submit(database, acc, "access", None, PASSWORD,
+                                   idempotency_key="tap")
+    replay, created_replay = erasure_flow.submit(database, acc, "access", None, PASSWORD,
+                                                 idempotency_key="tap")
+    assert (replay["id"], created_replay) == (keyed["id"], False)
     assert _lines(witness_dir) == []
 
 
 def test_submit_twice_at_once_answers_with_the_first(database, session, make, monkeypatch,
                                                      witness_dir):
     acc = make.account()
-    first, _ = erasure_flow.submit(database, acc, "access", None, PASSWORD,
+    first, _ = erasure_flow.submit(database, acc, "access", "Mine", PASSWORD,
                                    idempotency_key="same")
     clash = IntegrityError("INSERT", {}, Exception("unique"))
 
@@ -514,7 +626,7 @@ def test_submit_twice_at_once_answers_with_the_first(database, session, make, mo
         raise clash
 
     monkeypatch.setattr(dsr, "submit_once", refused)
-    body, created = erasure_flow.submit(database, acc, "access", None, PASSWORD,
+    body, created = erasure_flow.submit(database, acc, "access", "Mine", PASSWORD,
                                         idempotency_key="same")
     assert (body["id"], created) == (first["id"], False)
     assert _lines(witness_dir) == []  # a replay erases nothing
@@ -558,6 +670,9 @@ def test_resume_all_runs_every_open_erasure_with_approved_work(database, session
         # Approved, and the erasure not run (the witness was down, say).
         [part] = t.scalars(select(DataRequestPart).where(DataRequestPart.request_id == other))
         dsr.decide(t, part, decision="approve", reason=None, actor_id=None)
+        # A request of another type in progress: not an erasure to resume.
+        fix = dsr.submit(t, t.get_one(Account, c.other_id), "rectification", None, PASSWORD)
+        fix.status = "in_progress"
     s.expire_all()
     assert s.get(DataRequest, ready).status == "in_progress"
     assert s.get(DataRequest, other).status == "in_progress"
@@ -573,8 +688,20 @@ def test_resume_all_runs_every_open_erasure_with_approved_work(database, session
 
 # ------------------------------------------------------------------ after a restore
 
-def test_reapply_erases_the_person_restored_under_another_id(database, session, make,
-                                                              witness_dir):
+def _restored(s: Any, email: str, created: dt.datetime, account_id: uuid.UUID | None = None,
+              first_name: str = "Old") -> uuid.UUID:
+    acc = Account(id=account_id or uuid.uuid4(), email=email, first_name=first_name,
+                  last_name="Copy", password_hash="x", is_active=True, created_at=created)
+    s.add(acc)
+    s.commit()
+    return acc.id
+
+
+def test_reapply_erases_the_person_restored_under_any_id(database, session, make,
+                                                         witness_dir):
+    from entryfy import outbox
+    from models import OutboxMail
+
     s = session
     gone = make.account(email="twice.q@example.test")
     gone_id = gone.id
@@ -582,28 +709,91 @@ def test_reapply_erases_the_person_restored_under_another_id(database, session, 
         erasure_flow.erase(database, account_id=gone_id, request_id=None, customer_id=None)
     s.expire_all()
     assert s.get(Account, gone_id) is None
-    # A restore brings the person back under an id made before the erasure (an older
-    # account with the same address), and someone signs up with it after the erasure.
-    restored = Account(id=uuid.uuid4(), email="twice.q@example.test", first_name="Old",
-                       last_name="Copy", password_hash="x", is_active=True,
-                       created_at=NOW - dt.timedelta(days=1))
+    # A restore brings the person back, with a mail to the address still waiting.
+    same = _restored(s, "twice.q@example.test", NOW - dt.timedelta(days=9), gone_id)
+    outbox.write_mail(s, "twice.q@example.test", "Waiting", "A mail not yet sent")
+    s.commit()
+    with clock.frozen_at(NOW + dt.timedelta(days=2)):
+        result = erasure_flow.reapply(database)
+    assert (result.checked, result.reapplied, result.bad_lines, result.residue) == (1, 1, [],
+                                                                                   {})
+    s.expire_all()
+    assert s.get(Account, same) is None
+    assert s.scalar(select(OutboxMail.id)) is None
+    # Re-applied under the journal's erasure, without a new journal line.
+    assert len(_lines(witness_dir)) == 1
+    # The same person under an older id (an account made before the erasure with the
+    # address): erased too, though the line's own account is clean by now.
+    older = _restored(s, "twice.q@example.test", NOW - dt.timedelta(days=1))
+    result = erasure_flow.reapply(database)
+    assert (result.checked, result.reapplied) == (1, 1)
+    s.expire_all()
+    assert s.get(Account, older) is None
+    # Someone signing up with the address at the moment of the erasure, or after it.
+    for created, name in ((NOW, "Same moment"), (NOW + dt.timedelta(days=1), "New")):
+        new = _restored(s, "twice.q@example.test", created, first_name=name)
+        assert erasure_flow.reapply(database).reapplied == 0
+        s.expire_all()
+        assert s.get(Account, new).first_name == name
+        s.delete(s.get(Account, new))
+        s.commit()
+    lines, bad = journal.erasures()
+    assert [x.account_id for x in lines] == [gone_id] and bad == []
+
+
+def test_reapply_of_a_customers_part_touches_only_that_part(database, session, cast,
+                                                             witness_dir):
+    s, c = session, cast
+    with clock.frozen_at(NOW):
+        erasure_flow.erase(database, account_id=c.me_id, request_id=None, customer_id=c.a.id)
+    # Nothing restored: the account itself (not erased, B's part still open) is not residue
+    # of A's part.
+    assert erasure_flow.reapply(database).reapplied == 0
+    restored = Membership(id=uuid.uuid4(), customer_id=c.a.id, account_id=c.me_id,
+                          role="member")
     s.add(restored)
     s.commit()
     restored_id = restored.id
     result = erasure_flow.reapply(database)
-    assert (result.checked, result.reapplied, result.bad_lines, result.residue) == (1, 1, [],
-                                                                                   {})
+    assert (result.checked, result.reapplied, result.residue) == (1, 1, {})
     s.expire_all()
-    assert s.get(Account, restored_id) is None
-    again = Account(id=uuid.uuid4(), email="twice.q@example.test", first_name="New",
-                    last_name="Person", password_hash="x", is_active=True,
-                    created_at=NOW + dt.timedelta(days=1))
-    s.add(again)
-    s.commit()
-    again_id = again.id
-    result = erasure_flow.reapply(database)
-    assert (result.checked, result.reapplied) == (1, 0)
-    s.expire_all()
-    assert s.get(Account, again_id).first_name == "New"
-    lines, bad = journal.erasures()
-    assert [x.account_id for x in lines] == [gone_id] and bad == []
+    assert s.get(Membership, restored_id) is None
+    assert _active(s, c.me_b) == [True]
+    assert s.get(Account, c.me_id).is_active is True
+
+
+def test_reapply_passes_each_line_and_sums_what_is_left(database, session, cast, monkeypatch,
+                                                        caplog):
+    c = cast
+    rid = uuid.uuid4()
+    lines = [journal.ErasureLine(1, c.me_id, None, rid, c.a.id, "2030-06-01T12:00:00+00:00"),
+             journal.ErasureLine(2, c.other_id, None, None, None, "not a time")]
+    bad = [journal.BadLine(journal.ERASURES, 3, "not JSON")]
+    monkeypatch.setattr(journal, "erasures", lambda: (lines, bad))
+    checked: list[Any] = []
+    erased: list[Any] = []
+
+    def residue(s: Any, *a: Any, **k: Any) -> dict[str, int]:
+        checked.append((a, k))
+        return {"devices": 1}
+
+    def erase(db: Any, **k: Any) -> Outcome:
+        erased.append(k)
+        return Outcome({"deleted": 0, "anonymised": 0, "withheld": 0}, [], {"devices": 2}, 3)
+
+    monkeypatch.setattr(erasure_flow, "residue", residue)
+    monkeypatch.setattr(erasure_flow, "erase", erase)
+    with caplog.at_level("INFO", logger="privacy.erasure_flow"):
+        result = erasure_flow.reapply(database)
+    assert (result.checked, result.reapplied, result.bad_lines, result.residue) == (
+        2, 2, bad, {"devices": 4})
+    assert checked == [
+        ((c.me_id, "zelma.q@example.test"), {"customer_id": c.a.id, "platform": False}),
+        ((c.other_id, "olle.o@example.test"), {"customer_id": None, "platform": True})]
+    assert erased == [
+        {"account_id": c.me_id, "request_id": rid, "customer_id": c.a.id,
+         "email": "zelma.q@example.test", "journal_line": False},
+        {"account_id": c.other_id, "request_id": None, "customer_id": None,
+         "email": "olle.o@example.test", "journal_line": False}]
+    assert [r.getMessage() for r in caplog.records if r.name == "privacy.erasure_flow"] == [
+        "erasure re-applied journal_line=1 rounds=3", "erasure re-applied journal_line=2 rounds=3"]

@@ -24,6 +24,7 @@ from entryfy import clock, security
 from entryfy.security import DataKeys
 from models import (
     Account,
+    DataRequestPart,
     Device,
     Entry,
     EntryCorrection,
@@ -374,8 +375,12 @@ class Cast:
 
     def entry(self, who: Account, site: Any, created: dt.datetime,
               checked_out: dt.datetime | None = None) -> uuid.UUID:
+        # The person's membership there (a held entry names it; deleting the membership
+        # only clears that link, ON DELETE SET NULL).
+        member = {(self.me.id, self.a.id): self.me_a, (self.me.id, self.b.id): self.me_b,
+                  (self.other.id, self.a.id): self.other_a}[(who.id, site.customer_id)]
         e = Entry(id=uuid.uuid4(), customer_id=site.customer_id, site_id=site.id,
-                  account_id=who.id, employer_name="Quist Bygg AB",
+                  account_id=who.id, membership_id=member.id, employer_name="Quist Bygg AB",
                   employer_org_nr="559012-3450", checked_in_at=created,
                   checked_out_at=checked_out or created + dt.timedelta(hours=8),
                   inside_geofence=True, distance_m=12, ip_prefix="198.51.100.0/24",
@@ -459,6 +464,12 @@ def test_plan_of_one_customers_part(session, cast):
     audit.record(s, action="account.read", customer_id=None, actor_role="system",
                  subject_id=c.me.id)
     s.add(Device(id=uuid.uuid4(), account_id=c.me.id, device_hash="d" * 64))
+    # Invitations to the person's address (in any case), in A and in B.
+    inv_a = Membership(id=uuid.uuid4(), customer_id=c.a.id, role="member",
+                       invited_email="ZELMA.Q@Example.TEST")
+    inv_b = Membership(id=uuid.uuid4(), customer_id=c.b.id, role="member",
+                       invited_email="zelma.q@example.test")
+    s.add_all([inv_a, inv_b])
     s.flush()
 
     p = erasure.plan(s, c.me.id, "zelma.q@example.test", customer_ids={c.a.id},
@@ -474,6 +485,7 @@ def test_plan_of_one_customers_part(session, cast):
         ("entry_corrections", str(fix_plain)): ("deleted", L),
         ("entry_corrections", str(fix_as_admin)): ("withheld", L),
         ("memberships", str(c.me_a.id)): ("deleted", "membership"),
+        ("memberships", str(inv_a.id)): ("deleted", "membership"),
         ("tickets", str(ticket.id)): ("anonymised", "support_case"),
         ("audit_events", str(ev_a.id)): ("withheld", "audit_log"),
     }
@@ -490,7 +502,10 @@ def test_plan_of_one_customers_part(session, cast):
         "after_checked_in_at", "after_checked_out_at", "reason"]
     assert by_id[str(ticket.id)].values == {"opened_by_id": None}
     assert str(theirs_held) not in by_id and str(theirs_past) not in by_id
-    assert str(at_b) not in by_id
+    assert str(at_b) not in by_id and str(inv_b.id) not in by_id
+    # Without the address, an invitation is not found.
+    blind = erasure.plan(s, c.me.id, None, customer_ids={c.a.id}, platform=False, now=NOW)
+    assert str(inv_a.id) not in {a.row_id for a in blind.actions}
 
 
 def test_plan_scope_of_the_audit_trail_and_the_platform_part(session, cast):
@@ -510,6 +525,11 @@ def test_plan_scope_of_the_audit_trail_and_the_platform_part(session, cast):
                       extended_months=0, details="What do you hold, Zelma asks")
     s.add_all([dev, req])
     s.flush()
+    part = DataRequestPart(id=uuid.uuid4(), request_id=req.id, customer_id=c.a.id,
+                           account_id=c.me.id, status="denied", reason="Zelma works here",
+                           due_at=HELD)
+    s.add(part)
+    s.flush()
 
     def audits(p: Plan) -> set[str]:
         return {a.row_id for a in p.actions if a.table == "audit_events"}
@@ -526,7 +546,12 @@ def test_plan_scope_of_the_audit_trail_and_the_platform_part(session, cast):
     # The platform part: the devices, the requests and the account; no tenant rows.
     assert {(t, o) for (t, _), (o, _) in _outcomes(platform).items()} == {
         ("audit_events", "withheld"), ("devices", "deleted"), ("data_requests", "anonymised"),
-        ("accounts", "anonymised")}
+        ("data_request_parts", "anonymised"), ("accounts", "anonymised")}
+    # The request's part with a customer goes with the platform part (the request tables),
+    # never with a customer's.
+    [pa] = [a for a in platform.actions if a.table == "data_request_parts"]
+    assert (pa.row_id, pa.customer_id, pa.rule, pa.values) == (
+        str(part.id), c.a.id, "request_record", {"account_id": None, "reason": None})
     assert _outcomes(platform)[("devices", str(dev.id))] == ("deleted", "account_lifetime")
     assert _outcomes(platform)[("data_requests", str(req.id))] == ("anonymised",
                                                                    "request_record")
@@ -536,7 +561,8 @@ def test_plan_scope_of_the_audit_trail_and_the_platform_part(session, cast):
     assert platform.actions[-1].table == "accounts"
     assert everything.actions[-1].table == "accounts"
     assert {a.table for a in everything.actions} == {
-        "audit_events", "devices", "data_requests", "memberships", "accounts"}
+        "audit_events", "devices", "data_requests", "data_request_parts", "memberships",
+        "accounts"}
 
 
 def test_a_row_a_held_row_needs_is_anonymised_not_deleted(session, cast):
@@ -588,9 +614,12 @@ def _account_cleared(account_id: uuid.UUID) -> dict[str, Any]:
 
 def test_account_row_kept_empty_while_a_customer_keeps_rows(session, cast):
     s, c = session, cast
-    # Customer B has not erased its part: the membership there still names the account.
-    p = erasure.plan(s, c.other.id, "olle.o@example.test", customer_ids=set(), platform=True,
-                     now=NOW)
+    # Customer A has not erased its part: the membership there still names the account, and
+    # so does an entry at a site without a ledger (attendance, under no legal hold).
+    c.entry(c.other, c.plain, HELD)
+    with clock.frozen_at(NOW):
+        p = erasure.plan(s, c.other.id, "olle.o@example.test", customer_ids=set(),
+                         platform=True, now=NOW)
     acc = p.actions[-1]
     assert acc.table == "accounts" and acc.outcome == "anonymised"
     assert acc.rule == "account_lifetime"
@@ -614,6 +643,13 @@ def test_account_row_withheld_for_the_ledger_keeps_only_who_they_were(session, c
     acc = p.actions[-1]
     assert acc.table == "accounts"
     assert (acc.outcome, acc.rule) == ("withheld", "personnel_ledger")
+    # The same with customer A's part in the plan: the entry is withheld (and restricted),
+    # not gone, so it still holds the account.
+    with clock.frozen_at(NOW):
+        both = erasure.plan(s, c.me.id, None, customer_ids={c.a.id}, platform=True, now=NOW)
+    assert _outcomes(both)[("entries", str(held))] == ("withheld", "personnel_ledger")
+    assert (both.actions[-1].outcome, both.actions[-1].rule) == ("withheld",
+                                                                 "personnel_ledger")
     assert acc.columns == ["first_name", "last_name", "identity_number_enc"]
     assert acc.values == {**_account_cleared(c.me.id), "is_active": False}
     assert acc.reason == ("kept only as the ledger needs it (personnel_ledger): contact data, "
@@ -648,16 +684,30 @@ def test_account_row_counts_rows_the_plan_removes_as_gone(session, cast):
     assert platform_only.actions[-1].outcome == "anonymised"
 
 
+def test_account_row_stays_while_another_customers_part_is_not_erased(session, cast):
+    s, c = session, cast
+    with clock.frozen_at(NOW):
+        p = erasure.plan(s, c.me.id, None, customer_ids={c.a.id}, platform=True, now=NOW)
+    # A's membership goes in this plan; B's is read after it and still names the account.
+    assert _outcomes(p)[("memberships", str(c.me_a.id))] == ("deleted", "membership")
+    assert (p.actions[-1].table, p.actions[-1].outcome) == ("accounts", "anonymised")
+
+
 def test_preview_is_the_whole_plan_and_changes_nothing(session, cast):
     s, c = session, cast
     held = c.entry(c.me, c.ledger, HELD)
+    inv = Membership(id=uuid.uuid4(), customer_id=c.b.id, role="member",
+                     invited_email="zelma.q@example.test")
+    s.add(inv)
+    s.flush()
     with clock.frozen_at(NOW):
         body = erasure.preview(s, c.me)
     rows = {(r["table"], r["row_id"]): r for r in body["rows"]}
     assert rows[("entries", str(held))]["outcome"] == "withheld"
     assert rows[("memberships", str(c.me_b.id))]["outcome"] == "deleted"
+    assert rows[("memberships", str(inv.id))]["outcome"] == "deleted"
     assert body["withheld"][-1]["table"] == "accounts"
-    assert body["counts"]["memberships"] == {"deleted": 2, "anonymised": 0, "withheld": 0}
+    assert body["counts"]["memberships"] == {"deleted": 3, "anonymised": 0, "withheld": 0}
     s.expire_all()
     assert s.get(Entry, held).restricted is False
     assert s.get(Account, c.me.id).email == "zelma.q@example.test"
@@ -668,18 +718,26 @@ def _records(s: Any, erasure_id: uuid.UUID) -> set[tuple[str, str, str, str | No
         select(ErasureRecord).where(ErasureRecord.erasure_id == erasure_id))}
 
 
-def test_execute_a_customers_part_changes_only_that_customers_rows(session, cast):
+def test_execute_a_customers_part_changes_only_that_customers_rows(session, cast, caplog):
     s, c = session, cast
+    inv = Membership(id=uuid.uuid4(), customer_id=c.a.id, role="member",
+                     invited_email="zelma.q@example.test")
+    s.add(inv)
+    s.flush()
+    inv_id = inv.id
     held = c.entry(c.me, c.ledger, HELD)
     past = c.entry(c.me, c.ledger, PAST)
     at_b = c.entry(c.me, c.b_site, PAST)
     theirs = c.entry(c.other, c.ledger, PAST)
     me_a, me_b, other_a = c.me_a.id, c.me_b.id, c.other_a.id
     request_id = uuid.uuid4()
-    with clock.frozen_at(NOW):
+    with clock.frozen_at(NOW), caplog.at_level("INFO", logger="privacy.erasure"):
         er, p = erasure.execute(s, c.me.id, request_id=request_id, customer_id=c.a.id,
                                 platform=False)
+    assert [r.getMessage() for r in caplog.records if r.name == "privacy.erasure"] == [
+        f"erasure {er.id} done: 4 rows (customer={c.a.id})"]
     s.expire_all()
+    assert s.get(Membership, inv_id) is None
     assert s.get(Entry, held).restricted is True
     assert s.get(Entry, held).account_id == c.me.id  # kept whole, for the ledger
     assert s.get(Entry, past) is None
@@ -703,10 +761,11 @@ def test_execute_a_customers_part_changes_only_that_customers_rows(session, cast
     assert _records(s, er.id) == {
         ("entries", str(held), "withheld", "personnel_ledger", cols),
         ("entries", str(past), "deleted", "personnel_ledger", None),
-        ("memberships", str(me_a), "deleted", "membership", None)}
+        ("memberships", str(me_a), "deleted", "membership", None),
+        ("memberships", str(inv_id), "deleted", "membership", None)}
     assert {r.recorded_at for r in s.scalars(
         select(ErasureRecord).where(ErasureRecord.erasure_id == er.id))} == {NOW}
-    assert sorted(a.outcome for a in p.actions) == ["deleted", "deleted", "withheld"]
+    assert sorted(a.outcome for a in p.actions) == ["deleted", "deleted", "deleted", "withheld"]
 
 
 def test_execute_again_changes_nothing_and_counts_the_withheld_again(session, cast):
@@ -755,12 +814,30 @@ def test_execute_the_platform_part_erases_the_account(session, cast):
         ("devices", str(dev_id), "deleted", "account_lifetime", None),
         ("accounts", str(me), "withheld", "personnel_ledger",
          "first_name,last_name,identity_number_enc")}
-    # The address is erased now: a later round finds no address to hash.
+    # The address is erased now: a later round finds no address to hash. (No part named:
+    # the platform part.)
     with clock.frozen_at(NOW):
-        er2, _ = erasure.execute(s, me, customer_id=None, platform=True)
+        er2, p2 = erasure.execute(s, me)
     assert s.get(Erasure, er2.id).email_hash is None
+    assert [(a.table, a.outcome) for a in p2.actions] == [("accounts", "withheld")]
     # Unless it is given: the address as it was before the earlier round.
     with clock.frozen_at(NOW):
         er3, _ = erasure.execute(s, me, customer_id=None, platform=True,
                                  email="Zelma.Q@example.test")
     assert s.get(Erasure, er3.id).email_hash == erasure.email_hash("zelma.q@example.test")
+
+
+def test_execute_every_customers_part_without_the_platform(session, cast):
+    s, c = session, cast
+    at_a = c.entry(c.me, c.plain, PAST)
+    at_b = c.entry(c.me, c.b_site, PAST)
+    me_a, me_b = c.me_a.id, c.me_b.id
+    with clock.frozen_at(NOW):
+        er, p = erasure.execute(s, c.me.id, platform=False)
+    s.expire_all()
+    assert (s.get(Entry, at_a), s.get(Entry, at_b)) == (None, None)
+    assert (s.get(Membership, me_a), s.get(Membership, me_b)) == (None, None)
+    assert {a.table for a in p.actions} == {"entries", "memberships"}
+    acc = s.get(Account, c.me.id)
+    assert (acc.email, acc.is_active) == ("zelma.q@example.test", True)
+    assert s.get(Erasure, er.id).customer_id is None
