@@ -333,6 +333,35 @@ def test_erase_goes_round_again_while_residue_is_found(database, session, cast, 
     assert str(held) in {w["row_id"] for w in out.withheld}
 
 
+def test_a_row_found_by_address_after_the_first_round_goes_in_the_next(
+        database, session, cast, monkeypatch):
+    from entryfy import outbox
+    from models import OutboxMail
+
+    s, c = session, cast
+    real = erasure_flow.residue
+    calls = []
+
+    def residue(t: Any, *a: Any, **k: Any) -> dict[str, int]:
+        calls.append(a)
+        if len(calls) == 1:
+            # A mail to the person is queued just after the first round read its rows (the
+            # account's address is erased by then).
+            outbox.write_mail(t, "olle.o@example.test", "Late", "Queued in a race")
+            return {"outbox_mails": 1}
+        return real(t, *a, **k)
+
+    monkeypatch.setattr(erasure_flow, "residue", residue)
+    monkeypatch.setattr(erasure_flow.time, "sleep", lambda _: None)
+    with clock.frozen_at(NOW):
+        out = erasure_flow.erase(database, account_id=c.other_id, request_id=None,
+                                 customer_id=None)
+    assert (out.rounds, out.residue) == (2, {})
+    s.expire_all()
+    assert s.scalar(select(OutboxMail.id)) is None
+    assert s.get(Account, c.other_id).email == f"erased-{c.other_id}@erased.invalid"
+
+
 def test_erase_stops_after_five_rounds(database, session, cast, monkeypatch):
     c = cast
     pauses: list[float] = []
