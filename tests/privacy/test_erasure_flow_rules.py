@@ -509,8 +509,16 @@ def test_run_pending_leaves_other_requests_alone(database, session, cast, witnes
         for p in t.scalars(select(DataRequestPart).where(DataRequestPart.request_id == closed)):
             p.status = "approved"
     erasure_flow.run_pending(database, closed)
+    # An erasure request received and not yet verified (so not routed: no parts at all).
+    with database.transaction(SYSTEM) as t:
+        unverified = DataRequest(id=uuid.uuid4(), account_id=c.me_id, type="erasure",
+                                 status="received", channel="email", received_at=NOW,
+                                 due_at=NOW + dt.timedelta(days=30), extended_months=0)
+        t.add(unverified)
+    erasure_flow.run_pending(database, unverified.id)
     assert _lines(witness_dir) == []
     assert _active(s, c.me_a, c.me_b) == [True, True]
+    assert s.get(Account, c.me_id).is_active is True
 
 
 def test_a_run_holding_the_requests_lock_is_left_to_finish(database, session, cast,
@@ -789,6 +797,15 @@ def test_reapply_of_a_customers_part_touches_only_that_part(database, session, c
     assert s.get(Membership, restored_id) is None
     assert _active(s, c.me_b) == [True]
     assert s.get(Account, c.me_id).is_active is True
+    # Only an invitation to the person's address comes back: found by the address.
+    invite = Membership(id=uuid.uuid4(), customer_id=c.a.id, role="member",
+                        invited_email="Zelma.Q@example.test")
+    s.add(invite)
+    s.commit()
+    invite_id = invite.id
+    assert erasure_flow.reapply(database).reapplied == 1
+    s.expire_all()
+    assert s.get(Membership, invite_id) is None
 
 
 def test_reapply_passes_each_line_and_sums_what_is_left(database, session, cast, monkeypatch,
