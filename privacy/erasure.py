@@ -33,7 +33,7 @@ import uuid
 from collections.abc import Iterable
 from typing import Any
 
-from sqlalchemy import Table, delete, select, update
+from sqlalchemy import DateTime, Table, delete, select, update
 from sqlalchemy.orm import Session
 
 from entryfy import clock, security
@@ -118,8 +118,10 @@ def anchor_columns(table: Table) -> list[str]:
     by_name = {c.column: c for c in datamap.build() if c.table == table.name}
     for col in table.c:
         entry = by_name.get(col.name)
+        # A time column is a models.base.UTCDateTime (a TypeDecorator: its own python_type is
+        # ``object``), stored through a DateTime.
         if entry is not None and entry.personal and \
-                getattr(col.type, "python_type", None) is dt.datetime:
+                isinstance(getattr(col.type, "impl", col.type), DateTime):
             cols.append(col.name)
     return cols
 
