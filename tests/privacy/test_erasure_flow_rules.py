@@ -700,26 +700,35 @@ def test_resume_all_runs_every_open_erasure_with_approved_work(database, session
                                                                make, witness_dir):
     s, c = session, cast
     solo = make.account().id
-    waiting = _erasure_request(database, c.me_id)  # parts pending: not resumed
+    waiting = _erasure_request(database, c.me_id)  # A's part approved below, B's pending
     ready = _erasure_request(database, solo)  # no customer: in progress
     other = _erasure_request(database, c.other_id)  # one part, approved below
     with database.transaction(SYSTEM) as t:
         # Approved, and the erasure not run (the witness was down, say).
         [part] = t.scalars(select(DataRequestPart).where(DataRequestPart.request_id == other))
         dsr.decide(t, part, decision="approve", reason=None, actor_id=None)
+        part_a = t.scalar(select(DataRequestPart).where(DataRequestPart.request_id == waiting,
+                                                        DataRequestPart.customer_id == c.a.id))
+        dsr.decide(t, part_a, decision="approve", reason=None, actor_id=None)
         # A request of another type in progress: not an erasure to resume.
         fix = dsr.submit(t, t.get_one(Account, c.other_id), "rectification", None, PASSWORD)
         fix.status = "in_progress"
     s.expire_all()
     assert s.get(DataRequest, ready).status == "in_progress"
     assert s.get(DataRequest, other).status == "in_progress"
-    assert erasure_flow.resume_all(database) == 2
+    assert s.get(DataRequest, waiting).status == "waiting_for_customer"
+    assert erasure_flow.resume_all(database) == 3
     s.expire_all()
     assert s.get(DataRequest, ready).status == "completed"
     assert _parts(s, other)[c.a.id][0] == "completed"
-    assert s.get(DataRequest, waiting).status == "waiting_for_customer"
     assert s.get(DataRequest, other).status == "completed"
-    assert {x["account_id"] for x in _lines(witness_dir)} == {str(solo), str(c.other_id)}
+    # Still waiting for B: only A's approved part was carried out.
+    assert s.get(DataRequest, waiting).status == "waiting_for_customer"
+    assert {k: v[0] for k, v in _parts(s, waiting).items()} == {c.a.id: "completed",
+                                                                c.b.id: "pending"}
+    assert sorted((x["account_id"], x["customer_id"] or "") for x in _lines(witness_dir)) == \
+        sorted([(str(solo), ""), (str(c.other_id), str(c.a.id)), (str(c.other_id), ""),
+                (str(c.me_id), str(c.a.id))])
     assert erasure_flow.resume_all(database) == 0
 
 
