@@ -450,6 +450,25 @@ def test_parts_are_erased_as_approved_and_the_account_last(database, session, ca
     assert len(_lines(witness_dir)) == 3
 
 
+def test_the_account_waits_while_any_customer_has_not_decided(database, session, cast,
+                                                              witness_dir):
+    s, c = session, cast
+    rid = _erasure_request(database, c.me_id)
+    with database.transaction(SYSTEM) as t:
+        part_a = t.scalar(select(DataRequestPart).where(DataRequestPart.request_id == rid,
+                                                        DataRequestPart.customer_id == c.a.id))
+        part_a.status = "approved"
+        # Marked in progress (by hand) while B has not decided: still not the account.
+        t.get_one(DataRequest, rid).status = "in_progress"
+    erasure_flow.run_pending(database, rid)
+    assert {k: v[0] for k, v in _parts(s, rid).items()} == {c.a.id: "completed",
+                                                            c.b.id: "pending"}
+    assert [x["customer_id"] for x in _lines(witness_dir)] == [str(c.a.id)]
+    acc = s.get(Account, c.me_id)
+    assert (acc.is_active, acc.email) == (True, "zelma.q@example.test")
+    assert _active(s, c.me_b) == [True]
+
+
 def test_a_part_left_incomplete_stops_the_request(database, session, cast, monkeypatch,
                                                   witness_dir):
     s, c = session, cast
