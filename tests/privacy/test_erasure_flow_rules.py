@@ -599,7 +599,9 @@ def test_an_ended_customer_is_erased_by_the_vendor(database, session, cast, witn
             f"0 anonymised, 2 withheld (audit_events 1 under audit_log; entries 1 under "
             f"personnel_ledger: legal hold) Your account: erased: ") in req.outcome
     assert s.get(Entry, held).restricted is True
-    assert [x["customer_id"] for x in _lines(witness_dir)] == [str(c.a.id), str(c.b.id), None]
+    # Each line names the request, the ended customer's too.
+    assert [(x["customer_id"], x["request_id"]) for x in _lines(witness_dir)] == [
+        (str(c.a.id), str(rid)), (str(c.b.id), str(rid)), (None, str(rid))]
 
 
 def test_an_ended_customer_left_incomplete_stops_before_the_account(
