@@ -203,13 +203,15 @@ def test_residue_is_what_erasure_would_still_change(session, cast):
     c.entry(c.other, c.site, PAST)
     ticket = Ticket(id=uuid.uuid4(), customer_id=c.a.id, opened_by_id=c.me_id,
                     subject="Gate", status="open", updated_at=HELD)
-    s.add(ticket)
+    # An invitation to the address: a second membership row of the person in A.
+    s.add_all([ticket, Membership(id=uuid.uuid4(), customer_id=c.a.id, role="member",
+                                  invited_email="zelma.q@example.test")])
     s.commit()
     email = "zelma.q@example.test"
     with clock.frozen_at(NOW):
         assert erasure_flow.residue(s, c.me_id, email, customer_id=c.a.id,
                                     platform=False) == {
-            "entries": 1, "memberships": 1, "tickets": 1}
+            "entries": 1, "memberships": 2, "tickets": 1}
         # The platform part sees no tenant rows; its account row is still to be erased.
         # The account row is held (the ledger entry names it): not residue.
         assert erasure_flow.residue(s, c.me_id, email, customer_id=None, platform=True) == {
@@ -229,10 +231,15 @@ def test_residue_of_the_platform_part(session, cast):
     s, c = session, cast
     s.add(Device(id=uuid.uuid4(), account_id=c.me_id, device_hash="d" * 64))
     s.commit()
+    # An access request, answered: its record and history (kept, anonymised; the history
+    # holds nothing about the person, so it is never residue).
+    with clock.frozen_at(NOW):
+        dsr.submit(s, s.get(Account, c.me_id), "access", "Zelma asks", PASSWORD)
+    s.commit()
     with clock.frozen_at(NOW):
         before = erasure_flow.residue(s, c.me_id, "zelma.q@example.test", customer_id=None,
                                       platform=True)
-        assert before == {"access_tokens": 1, "devices": 1, "accounts": 1}
+        assert before == {"access_tokens": 1, "devices": 1, "data_requests": 1, "accounts": 1}
         erasure.execute(s, c.me_id, customer_id=None, platform=True)
         s.commit()
         # The account stays (the memberships still name it), emptied: not residue.
