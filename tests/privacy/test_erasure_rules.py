@@ -841,3 +841,29 @@ def test_execute_every_customers_part_without_the_platform(session, cast):
     acc = s.get(Account, c.me.id)
     assert (acc.email, acc.is_active) == ("zelma.q@example.test", True)
     assert s.get(Erasure, er.id).customer_id is None
+
+
+def test_the_hold_keeps_the_identity_categories_of_the_purposes_under_its_rule(
+        session, cast, monkeypatch):
+    from privacy import registry
+
+    s, c = session, cast
+    c.entry(c.me, c.ledger, HELD)
+    for m in (c.me_a, c.me_b):
+        s.delete(m)
+    s.flush()
+    # Only the ledger's purpose names the rule; support processes names too, under its own
+    # rule: what support needs is no reason to keep anything.
+    monkeypatch.setattr(registry, "purposes", lambda: [registry.purpose("support"),
+                                                       registry.purpose("personnel_ledger")])
+    with clock.frozen_at(NOW):
+        acc = erasure.plan(s, c.me.id, None, customer_ids=set(), platform=True,
+                           now=NOW).actions[-1]
+    assert (acc.outcome, acc.columns) == ("withheld",
+                                          ["first_name", "last_name", "identity_number_enc"])
+    monkeypatch.setattr(registry, "purposes", lambda: [registry.purpose("support")])
+    with clock.frozen_at(NOW):
+        bare = erasure.plan(s, c.me.id, None, customer_ids=set(), platform=True,
+                            now=NOW).actions[-1]
+    assert (bare.outcome, bare.rule, bare.columns) == ("withheld", "personnel_ledger", [])
+    assert (bare.values["first_name"], bare.values["identity_number_enc"]) == ("", None)
