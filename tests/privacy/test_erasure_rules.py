@@ -337,6 +337,17 @@ def test_decide_a_request_record_is_kept_without_the_person():
                           "values": {"account_id": None, "details": None},
                           "reason": "the record is kept without anything about you, to "
                                     "demonstrate how your request was handled"}
+    # A kept record's e-mail column that cannot be empty gets the row's own erased address.
+
+    class KeptAccount:
+        __privacy__ = {"retention": "account_lifetime", "erasure": "anonymise"}
+
+    accounts = tl("accounts")
+    kept = TableLinks(accounts.table, KeptAccount, (), (), (), accounts.columns, ())
+    k = erasure._decide(kept, {"id": A1, "email": "z@example.test", "_own": True}, A1, None,
+                        NOW)
+    assert (k.outcome, k.values["email"], k.values["first_name"], k.values["phone"]) == (
+        "anonymised", "erased-00000000-0000-4000-8000-00000000000a@erased.invalid", "", None)
 
 
 def test_decide_everything_else_is_deleted():
