@@ -713,6 +713,7 @@ def test_preview_is_the_whole_plan_and_changes_nothing(session, cast):
     s.flush()
     with clock.frozen_at(NOW):
         body = erasure.preview(s, c.me)
+    assert body["account_id"] == str(c.me.id)
     rows = {(r["table"], r["row_id"]): r for r in body["rows"]}
     assert rows[("entries", str(held))]["outcome"] == "withheld"
     assert rows[("memberships", str(c.me_b.id))]["outcome"] == "deleted"
