@@ -583,6 +583,7 @@ def test_a_row_a_held_row_needs_is_anonymised_not_deleted(session, cast):
     past = c.entry(c.me, c.ledger, PAST)
     fix = c.correction(past, c.a, HELD)
     lone = c.entry(c.me, c.ledger, PAST)
+    theirs = c.entry(c.other, c.ledger, PAST)
     p = erasure.plan(s, c.me.id, None, customer_ids={c.a.id}, platform=False, now=NOW)
     by_id = {a.row_id: a for a in p.actions}
     assert (by_id[str(fix)].outcome, by_id[str(lone)].outcome) == ("withheld", "deleted")
@@ -597,6 +598,7 @@ def test_a_row_a_held_row_needs_is_anonymised_not_deleted(session, cast):
     e = s.get(Entry, past)
     assert e is not None and s.get(EntryCorrection, fix) is not None
     assert s.get(Entry, lone) is None
+    assert s.get(Entry, theirs).account_id == c.other.id
     assert (e.account_id, e.employer_name, e.employer_org_nr, e.checked_out_at,
             e.inside_geofence, e.distance_m, e.ip_prefix) == (None,) * 7
     assert (e.checked_in_at, e.restricted, e.site_id) == (PAST, False, c.ledger.id)
