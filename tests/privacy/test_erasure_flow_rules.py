@@ -203,13 +203,15 @@ def test_residue_is_what_erasure_would_still_change(session, cast):
     c.entry(c.other, c.site, PAST)
     ticket = Ticket(id=uuid.uuid4(), customer_id=c.a.id, opened_by_id=c.me_id,
                     subject="Gate", status="open", updated_at=HELD)
-    s.add(ticket)
+    # An invitation to the address: a second membership row of the person in A.
+    s.add_all([ticket, Membership(id=uuid.uuid4(), customer_id=c.a.id, role="member",
+                                  invited_email="zelma.q@example.test")])
     s.commit()
     email = "zelma.q@example.test"
     with clock.frozen_at(NOW):
         assert erasure_flow.residue(s, c.me_id, email, customer_id=c.a.id,
                                     platform=False) == {
-            "entries": 1, "memberships": 1, "tickets": 1}
+            "entries": 1, "memberships": 2, "tickets": 1}
         # The platform part sees no tenant rows; its account row is still to be erased.
         # The account row is held (the ledger entry names it): not residue.
         assert erasure_flow.residue(s, c.me_id, email, customer_id=None, platform=True) == {
@@ -229,10 +231,15 @@ def test_residue_of_the_platform_part(session, cast):
     s, c = session, cast
     s.add(Device(id=uuid.uuid4(), account_id=c.me_id, device_hash="d" * 64))
     s.commit()
+    # An access request, answered: its record and history (kept, anonymised; the history
+    # holds nothing about the person, so it is never residue).
+    with clock.frozen_at(NOW):
+        dsr.submit(s, s.get(Account, c.me_id), "access", "Zelma asks", PASSWORD)
+    s.commit()
     with clock.frozen_at(NOW):
         before = erasure_flow.residue(s, c.me_id, "zelma.q@example.test", customer_id=None,
                                       platform=True)
-        assert before == {"access_tokens": 1, "devices": 1, "accounts": 1}
+        assert before == {"access_tokens": 1, "devices": 1, "data_requests": 1, "accounts": 1}
         erasure.execute(s, c.me_id, customer_id=None, platform=True)
         s.commit()
         # The account stays (the memberships still name it), emptied: not residue.
@@ -450,6 +457,25 @@ def test_parts_are_erased_as_approved_and_the_account_last(database, session, ca
     assert len(_lines(witness_dir)) == 3
 
 
+def test_the_account_waits_while_any_customer_has_not_decided(database, session, cast,
+                                                              witness_dir):
+    s, c = session, cast
+    rid = _erasure_request(database, c.me_id)
+    with database.transaction(SYSTEM) as t:
+        part_a = t.scalar(select(DataRequestPart).where(DataRequestPart.request_id == rid,
+                                                        DataRequestPart.customer_id == c.a.id))
+        part_a.status = "approved"
+        # Marked in progress (by hand) while B has not decided: still not the account.
+        t.get_one(DataRequest, rid).status = "in_progress"
+    erasure_flow.run_pending(database, rid)
+    assert {k: v[0] for k, v in _parts(s, rid).items()} == {c.a.id: "completed",
+                                                            c.b.id: "pending"}
+    assert [x["customer_id"] for x in _lines(witness_dir)] == [str(c.a.id)]
+    acc = s.get(Account, c.me_id)
+    assert (acc.is_active, acc.email) == (True, "zelma.q@example.test")
+    assert _active(s, c.me_b) == [True]
+
+
 def test_a_part_left_incomplete_stops_the_request(database, session, cast, monkeypatch,
                                                   witness_dir):
     s, c = session, cast
@@ -580,7 +606,9 @@ def test_an_ended_customer_is_erased_by_the_vendor(database, session, cast, witn
             f"0 anonymised, 2 withheld (audit_events 1 under audit_log; entries 1 under "
             f"personnel_ledger: legal hold) Your account: erased: ") in req.outcome
     assert s.get(Entry, held).restricted is True
-    assert [x["customer_id"] for x in _lines(witness_dir)] == [str(c.a.id), str(c.b.id), None]
+    # Each line names the request, the ended customer's too.
+    assert [(x["customer_id"], x["request_id"]) for x in _lines(witness_dir)] == [
+        (str(c.a.id), str(rid)), (str(c.b.id), str(rid)), (None, str(rid))]
 
 
 def test_an_ended_customer_left_incomplete_stops_before_the_account(
@@ -700,26 +728,35 @@ def test_resume_all_runs_every_open_erasure_with_approved_work(database, session
                                                                make, witness_dir):
     s, c = session, cast
     solo = make.account().id
-    waiting = _erasure_request(database, c.me_id)  # parts pending: not resumed
+    waiting = _erasure_request(database, c.me_id)  # A's part approved below, B's pending
     ready = _erasure_request(database, solo)  # no customer: in progress
     other = _erasure_request(database, c.other_id)  # one part, approved below
     with database.transaction(SYSTEM) as t:
         # Approved, and the erasure not run (the witness was down, say).
         [part] = t.scalars(select(DataRequestPart).where(DataRequestPart.request_id == other))
         dsr.decide(t, part, decision="approve", reason=None, actor_id=None)
+        part_a = t.scalar(select(DataRequestPart).where(DataRequestPart.request_id == waiting,
+                                                        DataRequestPart.customer_id == c.a.id))
+        dsr.decide(t, part_a, decision="approve", reason=None, actor_id=None)
         # A request of another type in progress: not an erasure to resume.
         fix = dsr.submit(t, t.get_one(Account, c.other_id), "rectification", None, PASSWORD)
         fix.status = "in_progress"
     s.expire_all()
     assert s.get(DataRequest, ready).status == "in_progress"
     assert s.get(DataRequest, other).status == "in_progress"
-    assert erasure_flow.resume_all(database) == 2
+    assert s.get(DataRequest, waiting).status == "waiting_for_customer"
+    assert erasure_flow.resume_all(database) == 3
     s.expire_all()
     assert s.get(DataRequest, ready).status == "completed"
     assert _parts(s, other)[c.a.id][0] == "completed"
-    assert s.get(DataRequest, waiting).status == "waiting_for_customer"
     assert s.get(DataRequest, other).status == "completed"
-    assert {x["account_id"] for x in _lines(witness_dir)} == {str(solo), str(c.other_id)}
+    # Still waiting for B: only A's approved part was carried out.
+    assert s.get(DataRequest, waiting).status == "waiting_for_customer"
+    assert {k: v[0] for k, v in _parts(s, waiting).items()} == {c.a.id: "completed",
+                                                                c.b.id: "pending"}
+    assert sorted((x["account_id"], x["customer_id"] or "") for x in _lines(witness_dir)) == \
+        sorted([(str(solo), ""), (str(c.other_id), str(c.a.id)), (str(c.other_id), ""),
+                (str(c.me_id), str(c.a.id))])
     assert erasure_flow.resume_all(database) == 0
 
 

@@ -337,6 +337,17 @@ def test_decide_a_request_record_is_kept_without_the_person():
                           "values": {"account_id": None, "details": None},
                           "reason": "the record is kept without anything about you, to "
                                     "demonstrate how your request was handled"}
+    # A kept record's e-mail column that cannot be empty gets the row's own erased address.
+
+    class KeptAccount:
+        __privacy__ = {"retention": "account_lifetime", "erasure": "anonymise"}
+
+    accounts = tl("accounts")
+    kept = TableLinks(accounts.table, KeptAccount, (), (), (), accounts.columns, ())
+    k = erasure._decide(kept, {"id": A1, "email": "z@example.test", "_own": True}, A1, None,
+                        NOW)
+    assert (k.outcome, k.values["email"], k.values["first_name"], k.values["phone"]) == (
+        "anonymised", "erased-00000000-0000-4000-8000-00000000000a@erased.invalid", "", None)
 
 
 def test_decide_everything_else_is_deleted():
@@ -572,6 +583,7 @@ def test_a_row_a_held_row_needs_is_anonymised_not_deleted(session, cast):
     past = c.entry(c.me, c.ledger, PAST)
     fix = c.correction(past, c.a, HELD)
     lone = c.entry(c.me, c.ledger, PAST)
+    theirs = c.entry(c.other, c.ledger, PAST)
     p = erasure.plan(s, c.me.id, None, customer_ids={c.a.id}, platform=False, now=NOW)
     by_id = {a.row_id: a for a in p.actions}
     assert (by_id[str(fix)].outcome, by_id[str(lone)].outcome) == ("withheld", "deleted")
@@ -586,6 +598,7 @@ def test_a_row_a_held_row_needs_is_anonymised_not_deleted(session, cast):
     e = s.get(Entry, past)
     assert e is not None and s.get(EntryCorrection, fix) is not None
     assert s.get(Entry, lone) is None
+    assert s.get(Entry, theirs).account_id == c.other.id
     assert (e.account_id, e.employer_name, e.employer_org_nr, e.checked_out_at,
             e.inside_geofence, e.distance_m, e.ip_prefix) == (None,) * 7
     assert (e.checked_in_at, e.restricted, e.site_id) == (PAST, False, c.ledger.id)
@@ -702,6 +715,7 @@ def test_preview_is_the_whole_plan_and_changes_nothing(session, cast):
     s.flush()
     with clock.frozen_at(NOW):
         body = erasure.preview(s, c.me)
+    assert body["account_id"] == str(c.me.id)
     rows = {(r["table"], r["row_id"]): r for r in body["rows"]}
     assert rows[("entries", str(held))]["outcome"] == "withheld"
     assert rows[("memberships", str(c.me_b.id))]["outcome"] == "deleted"
@@ -841,3 +855,29 @@ def test_execute_every_customers_part_without_the_platform(session, cast):
     acc = s.get(Account, c.me.id)
     assert (acc.email, acc.is_active) == ("zelma.q@example.test", True)
     assert s.get(Erasure, er.id).customer_id is None
+
+
+def test_the_hold_keeps_the_identity_categories_of_the_purposes_under_its_rule(
+        session, cast, monkeypatch):
+    from privacy import registry
+
+    s, c = session, cast
+    c.entry(c.me, c.ledger, HELD)
+    for m in (c.me_a, c.me_b):
+        s.delete(m)
+    s.flush()
+    # Only the ledger's purpose names the rule; support processes names too, under its own
+    # rule: what support needs is no reason to keep anything.
+    monkeypatch.setattr(registry, "purposes", lambda: [registry.purpose("support"),
+                                                       registry.purpose("personnel_ledger")])
+    with clock.frozen_at(NOW):
+        acc = erasure.plan(s, c.me.id, None, customer_ids=set(), platform=True,
+                           now=NOW).actions[-1]
+    assert (acc.outcome, acc.columns) == ("withheld",
+                                          ["first_name", "last_name", "identity_number_enc"])
+    monkeypatch.setattr(registry, "purposes", lambda: [registry.purpose("support")])
+    with clock.frozen_at(NOW):
+        bare = erasure.plan(s, c.me.id, None, customer_ids=set(), platform=True,
+                            now=NOW).actions[-1]
+    assert (bare.outcome, bare.rule, bare.columns) == ("withheld", "personnel_ledger", [])
+    assert (bare.values["first_name"], bare.values["identity_number_enc"]) == ("", None)
