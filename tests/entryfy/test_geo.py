@@ -85,6 +85,16 @@ def test_accuracy_limits_are_inclusive():
     assert (v.inside, v.accuracy_credit_m) == (False, 0)
 
 
+def test_sub_metre_accuracy_counts_from_zero():
+    """The accepted range starts at 0 m, not 1 m: a 0.9 m fix 0.5 m outside the fence is
+    inside by its credit; a 0 m fix gets none and stays out."""
+    lat, lon = point_at(200.5, 0)
+    v = geo.check(*CENTER, 200, lat, lon, accuracy_m=0.9)
+    assert (v.inside, v.accuracy_credit_m) == (True, 1)
+    v = geo.check(*CENTER, 200, lat, lon, accuracy_m=0)
+    assert (v.inside, v.accuracy_credit_m) == (False, 0)
+
+
 def test_a_fix_exactly_on_the_edge_is_inside():
     lat, lon = point_at(150, 30)
     d = geo.distance_m(*CENTER, lat, lon)

@@ -195,23 +195,33 @@ def test_stored_with_its_lookup_hash_and_the_time(session, make):
 
 
 def test_backfill_gives_missing_lookup_hashes_in_id_order_batch_by_batch(session, make):
-    accounts = sorted((make.account() for _ in range(3)), key=lambda x: x.id)
-    numbers = [personnummer() for _ in accounts]
-    for acc, number in zip(accounts, numbers, strict=True):
-        identity.set_identity_number(session, acc, number)
+    # Accounts until one made later has a smaller id than one made before it: then the id
+    # order is not the order the rows were written in (which a query without ORDER BY
+    # would follow on SQLite).
+    made: list = []
+    pair = None
+    while pair is None:
+        made.append(make.account())
+        pair = next(((a, b) for i, a in enumerate(made) for b in made[i + 1:] if b.id < a.id),
+                    None)
+    made_first, made_later = pair
+    numbers = {acc.id: personnummer() for acc in made}
+    for acc in made:
+        identity.set_identity_number(session, acc, numbers[acc.id])
     none_given = make.account()
-    accounts[0].identity_number_hash = None
-    accounts[2].identity_number_hash = None
+    made_first.identity_number_hash = None
+    made_later.identity_number_hash = None
     session.flush()
+
+    def hashed(acc) -> str:
+        return security.keys().keyed_hash("identity-number", numbers[acc.id])
+
     assert identity.backfill_lookup_hashes(session, batch=1) == 1
-    assert accounts[0].identity_number_hash == security.keys().keyed_hash(
-        "identity-number", numbers[0])
-    assert accounts[2].identity_number_hash is None  # not in this batch: ids in order
+    assert made_later.identity_number_hash == hashed(made_later)  # the smaller id first
+    assert made_first.identity_number_hash is None  # not in this batch
     assert identity.backfill_lookup_hashes(session) == 1
-    assert accounts[2].identity_number_hash == security.keys().keyed_hash(
-        "identity-number", numbers[2])
-    assert accounts[1].identity_number_hash == security.keys().keyed_hash(
-        "identity-number", numbers[1])
+    assert made_first.identity_number_hash == hashed(made_first)
+    assert all(acc.identity_number_hash == hashed(acc) for acc in made)
     assert none_given.identity_number_hash is None
     assert identity.backfill_lookup_hashes(session) == 0
 
