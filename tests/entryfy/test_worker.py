@@ -218,20 +218,25 @@ def test_registering_a_session_job_is_one_line(session, database, world):
         jobs._JOBS.pop("test_auto")
 
 
-def test_request_due_dates_are_reminded_once(session, database, world, app):
-    now = clock.now()
-    req = DataRequest(account_id=world.a.worker.id, type="access", status="in_progress",
+def _pending_parts(session, person, now, *due_in_days):
+    """A person's access request received 25 days ago, with one pending part per
+    (customer, days until due)."""
+    req = DataRequest(account_id=person.id, type="access", status="in_progress",
                       channel="session", received_at=now - dt.timedelta(days=25),
                       due_at=now + dt.timedelta(days=5))
     session.add(req)
     session.flush()
-    soon = DataRequestPart(request_id=req.id, customer_id=world.a.customer.id,
-                           account_id=world.a.worker.id, status="pending",
-                           due_at=now + dt.timedelta(days=5))
-    later = DataRequestPart(request_id=req.id, customer_id=world.b.customer.id,
-                            account_id=world.a.worker.id, status="pending",
-                            due_at=now + dt.timedelta(days=20))
-    session.add_all([soon, later])
+    parts = [DataRequestPart(request_id=req.id, customer_id=customer.id, account_id=person.id,
+                             status="pending", due_at=now + dt.timedelta(days=days))
+             for customer, days in due_in_days]
+    session.add_all(parts)
+    return parts
+
+
+def test_request_due_dates_are_reminded_once(session, database, world, app):
+    now = clock.now()
+    soon, later = _pending_parts(session, world.a.worker, now,
+                                 (world.a.customer, 5), (world.b.customer, 20))
     session.commit()
     with app.app_context():
         assert jobs.run_due(database, "w", only=["request_due_reminders"]) == {
@@ -261,15 +266,7 @@ def test_a_reminder_waits_for_a_current_admin(session, database, world, app, mak
         Membership.customer_id == world.a.customer.id,
         Membership.account_id == world.a.admin.id))
     admin_m.valid_to = now - dt.timedelta(days=1)
-    req = DataRequest(account_id=world.a.worker.id, type="access", status="in_progress",
-                      channel="session", received_at=now - dt.timedelta(days=25),
-                      due_at=now + dt.timedelta(days=5))
-    session.add(req)
-    session.flush()
-    part = DataRequestPart(request_id=req.id, customer_id=world.a.customer.id,
-                           account_id=world.a.worker.id, status="pending",
-                           due_at=now + dt.timedelta(days=5))
-    session.add(part)
+    (part,) = _pending_parts(session, world.a.worker, now, (world.a.customer, 5))
     session.commit()
     with app.app_context(), caplog.at_level(logging.WARNING, logger="entryfy.jobs"):
         assert jobs.run_due(database, "w", only=["request_due_reminders"]) == {
