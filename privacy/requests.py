@@ -481,14 +481,21 @@ def erasure_starting(session: Session, req: DataRequest) -> None:
     _close_superseded(session, req)
 
 
-def erasure_finished(session: Session, req: DataRequest, notes: list[str], *,
-                     complete: bool) -> None:
+def parts_answer(session: Session, req: DataRequest) -> list[str]:
+    """Each customer's part of the answer to an erasure request, in the order the parts were
+    made. Read before the platform part of the erasure: that part erases the person's request
+    records' free text too, a denial's reason among it, and the answer must still say it."""
     with system_scope(session, "erasure: the request's parts"):
         parts = list(session.scalars(select(DataRequestPart).where(
             DataRequestPart.request_id == req.id).order_by(DataRequestPart.created_at)))
-    lines = [f"Customer {p.customer_id} denied: {p.reason}" if p.status == "denied"
-             else f"Customer {p.customer_id}: {p.outcome}" for p in parts if p.outcome]
-    req.outcome = " ".join(lines + notes)
+    return [f"Customer {p.customer_id} denied: {p.reason}" if p.status == "denied"
+            else f"Customer {p.customer_id}: {p.outcome}" for p in parts if p.outcome]
+
+
+def erasure_finished(session: Session, req: DataRequest, notes: list[str], *,
+                     complete: bool) -> None:
+    """The erasure request's answer: ``notes`` from ``parts_answer`` and the vendor's own."""
+    req.outcome = " ".join(notes)
     if complete:
         req.status = "completed"
         req.closed_at = clock.now()

@@ -298,9 +298,10 @@ def test_the_erasure_is_answered_with_each_customers_outcome(session, make, worl
             world.b.customer.id: f"Customer {world.b.customer.id}: erased: 3 deleted"}
     n = len(history(session, req.id))
     with clock.frozen_at(LATER):
-        dsr.erasure_finished(session, req, ["Your account: erased."], complete=True)
-    assert req.outcome == " ".join([line[second.customer_id], line[first.customer_id],
-                                    "Your account: erased."])
+        answer = dsr.parts_answer(session, req)
+        dsr.erasure_finished(session, req, [*answer, "Your account: erased."], complete=True)
+    assert answer == [line[second.customer_id], line[first.customer_id]]
+    assert req.outcome == " ".join([*answer, "Your account: erased."])
     assert (req.status, utc(req.closed_at)) == ("completed", LATER)
     assert history(session, req.id)[n:] == [
         (n + 1, "completed", "system", "completed", None, None, None)]
@@ -311,8 +312,10 @@ def test_an_erasure_with_residue_stays_open(session, make, world):
     decide(session, part_a, "approve")
     dsr.part_erased(session, req, part_a, "erased: 1 left", complete=False)
     n = len(history(session, req.id))
-    dsr.erasure_finished(session, req, ["Your account: 2 left."], complete=False)
+    answer = dsr.parts_answer(session, req)
+    dsr.erasure_finished(session, req, [*answer, "Your account: 2 left."], complete=False)
     # B's part has no outcome yet: only A's is told.
+    assert answer == [f"Customer {world.a.customer.id}: erased: 1 left"]
     assert req.outcome == f"Customer {world.a.customer.id}: erased: 1 left Your account: 2 left."
     assert (req.status, req.closed_at) == ("waiting_for_customer", None)
     assert history(session, req.id)[n:] == [
