@@ -93,3 +93,30 @@ def test_a_lost_connection_is_invalidated(backend, committed):
         assert BY_ID.first(s.connection(), {"customer_id": uuid.uuid4()}) is None
     finally:
         s.close()
+
+
+def test_a_long_statement_with_repeated_names_and_percent_signs(session, make):
+    """Longer than psycopg's parse cache takes (4,096 bytes, 50 parameters), like the
+    check-in's: a name used twice binds one value, a literal '%' stays a character, and
+    the literals inside the statement keep their values."""
+    from sqlalchemy import and_, literal, or_
+
+    t = make.tenant()
+    session.flush()
+    c = Customer.__table__.c
+    # 100 distinct literals and one named parameter used in every branch.
+    branches = [and_(c.id == bindparam("customer_id"), c.name != f"not {i} % of it")
+                for i in range(100)]
+    stmt = HotStatement(
+        select(c.id, literal("100%").label("share"), c.name.like("%").label("named"))
+        .where(or_(*branches), c.id == bindparam("customer_id"))
+    )
+    conn = session.connection()
+    if conn.dialect.name == "postgresql":
+        sql = stmt._compiled_pg(conn).sql
+        assert len(sql) > 4096 and "$101" in sql and "%(" not in sql
+    row = stmt.first(conn, {"customer_id": t.customer.id})
+    assert (row.id, row.share, row.named) == (t.customer.id, "100%", True)
+    assert stmt.first(conn, {"customer_id": uuid.uuid4()}) is None
+    with pytest.raises((KeyError, exc.StatementError)):  # PostgreSQL's, SQLite's
+        stmt.first(conn, {})
