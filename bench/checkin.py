@@ -10,11 +10,17 @@ after another. Before every round the bench adds sites until the pairs left cove
 baseline's rate of that round for the whole round, so it never runs out (a 409 would be an
 error). The baseline (bench/baseline_app.py) does one INSERT per request under the same
 gunicorn settings. Prints both rates, p50/p99 latency, and the ratio; exits 1 on any error.
+
+With ``--split`` a third server runs in every round: bench/ops_app.py, the check-in's
+operations (token sign-in, scoped lookup, geodesic, guarded INSERT) in the bare Flask app
+without Entryfy's web layer, so the gap to the baseline divides into what the rules cost
+below the web layer and what the web layer costs. Its errors count like the others'.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import itertools
 import sys
 import uuid
@@ -91,6 +97,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--rounds", type=int, default=3)
     p.add_argument("--warmup", type=float, default=2.0)
     p.add_argument("--server-url", default=DEFAULT_SERVER_URL)
+    p.add_argument("--split", action="store_true",
+                   help="also serve the operations alone (bench/ops_app.py) in every round")
     args = p.parse_args(argv)
 
     with scratch_database(args.server_url) as db:
@@ -126,28 +134,42 @@ def main(argv: list[str] | None = None) -> int:
         print(f"gunicorn: {GUNICORN_WORKERS} workers x {GUNICORN_THREADS} threads (gthread); "
               f"{args.clients} clients; {args.rounds} rounds of {args.seconds:g} s per side",
               flush=True)
-        rounds: dict[str, list] = {"baseline": [], "check-in": []}
-        # Both servers up at once (an idle one costs nothing); the loads alternate.
-        with gunicorn("bench.baseline_app:app", {"BASELINE_DATABASE_URL": db.admin_url,
-                                                 "DATABASE_POOL_SIZE": str(GUNICORN_THREADS),
-                                                 "DATABASE_MAX_OVERFLOW": "2"}) as base_url, \
-                gunicorn("wsgi:app", env, ready_path="/api/v1/openapi.json") as app_url:
+        rounds: dict[str, list] = {"baseline": [], "operations only": [], "check-in": []}
+        # The servers up at once (an idle one costs nothing); the loads alternate.
+        with contextlib.ExitStack() as servers:
+            base_url = servers.enter_context(gunicorn(
+                "bench.baseline_app:app", {"BASELINE_DATABASE_URL": db.admin_url,
+                                           "DATABASE_POOL_SIZE": str(GUNICORN_THREADS),
+                                           "DATABASE_MAX_OVERFLOW": "2"}))
+            app_url = servers.enter_context(gunicorn("wsgi:app", env,
+                                                     ready_path="/api/v1/openapi.json"))
+            ops_url = servers.enter_context(gunicorn("bench.ops_app:app", env)) \
+                if args.split else None
             for n in range(args.rounds):
                 rounds["baseline"].append(run_load(
                     "baseline insert", base_url, baseline_req, clients=args.clients,
                     seconds=args.seconds, warmup=args.warmup))
                 ensure_pairs(rounds["baseline"][-1].rate)
+                if ops_url is not None:
+                    rounds["operations only"].append(run_load(
+                        "operations only", ops_url, checkin_req, clients=args.clients,
+                        seconds=args.seconds, warmup=args.warmup))
+                    ensure_pairs(rounds["baseline"][-1].rate)
                 rounds["check-in"].append(run_load(
                     "check-in", app_url, checkin_req, clients=args.clients,
                     seconds=args.seconds, warmup=args.warmup))
-                print(f"round {n + 1}: {rounds['baseline'][-1].rate:.1f}/s baseline, "
-                      f"{rounds['check-in'][-1].rate:.1f}/s check-in", flush=True)
+                print(f"round {n + 1}: " + ", ".join(
+                    f"{r[-1].rate:.1f}/s {name}" for name, r in rounds.items() if r),
+                    flush=True)
         base, checkin = combine(rounds["baseline"]), combine(rounds["check-in"])
-        print(base.line())
-        print(checkin.line())
-        print(ratio_line(checkin, base))
+        results = [base] + ([combine(rounds["operations only"])] if args.split else [])
+        results.append(checkin)
+        for r in results:
+            print(r.line())
+        for r in results[1:]:
+            print(ratio_line(r, base))
         print(f"sites used: {len(pairs.sites)}, check-ins made: {pairs.used + 1}")
-    return 1 if (base.failures or checkin.failures) else 0
+    return 1 if any(r.failures for r in results) else 0
 
 
 if __name__ == "__main__":
