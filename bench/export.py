@@ -126,7 +126,7 @@ def peak_memory(db: Database, cid: uuid.UUID) -> int:
         tracemalloc.stop()
 
 
-def main() -> None:
+def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--sizes", default="250000,1000000",
                     help="entry counts, growing, comma-separated")
@@ -143,6 +143,7 @@ def main() -> None:
         cid = seed_base(sdb.admin_url)
         db = Database(make_engine(sdb.app_url))
         have = 0
+        failed = False
         print(f"{'entries':>9} {'export rows/s':>14} {'COPY rows/s':>12} {'ratio':>6} "
               f"{'export MB':>9} {'peak py MiB':>11} {'peak RSS MiB':>12}")
         for n in sizes:
@@ -158,8 +159,13 @@ def main() -> None:
             c_rate = c_rows / c_s
             print(f"{n:>9} {e_rate:>14,.0f} {c_rate:>12,.0f} {e_rate / c_rate:>6.2f} "
                   f"{e_bytes / 1e6:>9.1f} {peak / 2**20:>11.1f} {rss:>12.1f}", flush=True)
+            if c_rows != n or e_rows < n:
+                # An export that lost rows is a failed bench, however fast it was.
+                print(f"FAILED: {n:,} entries, COPY read {c_rows:,}, the export {e_rows:,} rows")
+                failed = True
         db.engine.dispose()
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())
