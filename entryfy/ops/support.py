@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 from entryfy import clock, mail
 from entryfy.errors import Forbidden, NotFound, Unprocessable, ValidationFailed
 from entryfy.ops.tenant import load_owned
-from models import Account, Customer
+from models import Account, Customer, Membership
 from models.customers import admin_addresses
 from models.support import AccessGrant, Ticket, TicketMessage
 from models.tenancy import scope_to, system_scope
@@ -259,14 +259,25 @@ def _require_open(ticket: Ticket, detail: str) -> None:
 
 def _tell_customer(session: Session, ticket: Ticket, subject: str, body: str, *,
                    opener_only: bool = False) -> None:
-    """Mail the ticket's opener (answers) or the customer's active admins (grant changes:
-    every admin should know who may read their people's data). The body names no person."""
+    """Mail the ticket's opener (answers) or the customer's current admins (grant changes:
+    every admin should know who may read their people's data). The body names no person.
+
+    The opener only while they can still read the answer: an active account and a current
+    membership of the ticket's customer (the one rule, ``Membership.current``). Someone who
+    has left the company, or whose account is frozen for erasure, is not told about the
+    company's ticket; its current admins are, so the answer still reaches someone."""
+    now = clock.now()
     with system_scope(session, "support: whom to tell about a ticket"):
+        addresses: list[str] = []
         if opener_only:
-            stmt = select(Account.email).where(Account.id == ticket.opened_by_id)
-        else:
-            stmt = admin_addresses(ticket.customer_id, clock.now())
-        addresses = sorted(set(session.scalars(stmt)))
+            addresses = list(session.scalars(
+                select(Account.email).join(Membership, Membership.account_id == Account.id)
+                .where(Account.id == ticket.opened_by_id, Account.is_active.is_(True),
+                       Membership.customer_id == ticket.customer_id,
+                       Membership.current(now))))
+        if not addresses:
+            addresses = list(session.scalars(admin_addresses(ticket.customer_id, now)))
+        addresses = sorted(set(addresses))
     for address in addresses:
         mail.send(address, subject, body)
 

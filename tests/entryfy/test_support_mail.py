@@ -47,3 +47,48 @@ def test_answer_and_grant_changes_are_mailed(app, session, world, make):
         n = _seen()
         ops.revoke_grant(session, ticket, grant.id, by=world.a.admin)  # again: no news
         assert _new(n) == []
+
+
+def test_an_answer_goes_to_the_admins_once_the_opener_can_no_longer_read_it(app, session,
+                                                                           world, make):
+    """The opener who left the company, or whose account is frozen, is not told about the
+    company's ticket; the customer's current admins are. A current opener alone is."""
+    import datetime as dt
+
+    from entryfy import clock
+    from models import Membership
+
+    scope_to(session, world.a.customer.id)
+    opener = make.account()
+    left = make.membership(world.a.customer, opener, "foreman")
+    ticket = ops.open_ticket(session, customer_id=world.a.customer.id, author=opener,
+                             subject="Kortläsaren", body="Blinkar rött")
+    staff = make.staff("support").account
+    with app.app_context():
+        n = _seen()
+        ops.support_message(session, staff, ticket.id, "Byt batteri.")
+        assert [m["To"] for m in _new(n)] == [opener.email]  # still a member: only them
+
+        scope_to(session, world.a.customer.id)
+        left.valid_to = clock.now() - dt.timedelta(minutes=1)  # has left the company
+        session.flush()
+        n = _seen()
+        ops.support_message(session, staff, ticket.id, "Fungerar det nu?")
+        assert [m["To"] for m in _new(n)] == [world.a.admin.email]
+
+        scope_to(session, world.a.customer.id)
+        left.valid_to = None
+        opener.is_active = False  # frozen: being erased at their request
+        session.flush()
+        n = _seen()
+        ops.support_message(session, staff, ticket.id, "Vi stänger ärendet.")
+        assert [m["To"] for m in _new(n)] == [world.a.admin.email]
+        # A membership at another customer does not count for this customer's ticket.
+        opener.is_active = True
+        session.delete(left)
+        make.membership(world.b.customer, opener, "admin")
+        session.flush()
+        n = _seen()
+        ops.support_message(session, staff, ticket.id, "Sista svaret.")
+        assert [m["To"] for m in _new(n)] == [world.a.admin.email]
+        assert session.get(Membership, left.id) is None
