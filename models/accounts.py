@@ -106,8 +106,9 @@ class Device(IdMixin, CreatedMixin, Base):
     __privacy__ = {"purpose": "account", "retention": "account_lifetime"}
     __table_args__ = (Index("uq_devices_account_hash", "account_id", "device_hash", unique=True),)
 
+    # No index of its own: uq_devices_account_hash leads with it.
     account_id: Mapped[uuid.UUID] = mapped_column(
-        ForeignKey("accounts.id", ondelete="CASCADE"), index=True, info=ref()
+        ForeignKey("accounts.id", ondelete="CASCADE"), info=ref()
     )
     device_hash: Mapped[str] = mapped_column(
         String(64), info=personal("device.id", identifier=True)

@@ -65,6 +65,7 @@ class Membership(IdMixin, CreatedMixin, TenantMixin, Base):
     """A person's place in one customer. ``account_id`` is None while the invitation is pending."""
 
     __tablename__ = "memberships"
+    __customer_id_index__ = False  # uq_memberships_customer_id_id leads with it
     __subject_column__ = "account_id"
     __privacy__ = {"purpose": "workforce_administration", "retention": "membership"}
     __table_args__ = (
@@ -175,6 +176,7 @@ def admin_addresses(customer_id: uuid.UUID, at: dt.datetime) -> Select[str]:
 
 class Site(IdMixin, CreatedMixin, TenantMixin, Base):
     __tablename__ = "sites"
+    __customer_id_index__ = False  # uq_sites_customer_id_id leads with it
     __privacy__ = {"purpose": "attendance", "retention": "contract"}
     __table_args__ = (
         CheckConstraint(in_check("geofence", GEOFENCE_MODES), name="geofence"),

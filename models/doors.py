@@ -52,6 +52,7 @@ class Controller(IdMixin, CreatedMixin, TenantMixin, Base):
     """Door-controller hardware with its own key (only the SHA-256 of it is stored)."""
 
     __tablename__ = "controllers"
+    __customer_id_index__ = False  # uq_controllers_customer_id_id leads with it
     __privacy__ = {"purpose": "access_control", "retention": "contract"}
     __table_args__ = (
         # Target of composite (customer_id, controller_id) keys: no cross-customer links.
@@ -73,6 +74,7 @@ class Controller(IdMixin, CreatedMixin, TenantMixin, Base):
 
 class Door(IdMixin, CreatedMixin, TenantMixin, Base):
     __tablename__ = "doors"
+    __customer_id_index__ = False  # ix_doors_customer_site, uq_doors_customer_id_id lead
     __privacy__ = {"purpose": "access_control", "retention": "contract"}
     __table_args__ = (
         CheckConstraint("radius_m IS NULL OR (radius_m >= 5 AND radius_m <= 5000)",
@@ -122,6 +124,7 @@ class Access(IdMixin, CreatedMixin, TenantMixin, Base):
     """Who (memberships) may open which doors (of one site), when, and by which methods."""
 
     __tablename__ = "accesses"
+    __customer_id_index__ = False  # uq_accesses_customer_id_id leads with it
     __privacy__ = {"purpose": "access_control", "retention": "contract"}
     __table_args__ = (
         CheckConstraint("valid_to IS NULL OR valid_from IS NULL OR valid_from < valid_to",
@@ -211,6 +214,7 @@ class DoorCredential(IdMixin, CreatedMixin, TenantMixin, Base):
     """
 
     __tablename__ = "door_credentials"
+    __customer_id_index__ = False  # its (customer_id, kind, value_hash) key leads with it
     __privacy__ = {"purpose": "access_control", "retention": "membership"}
     __table_args__ = (
         CheckConstraint(in_check("kind", CREDENTIAL_KINDS), name="kind"),
@@ -248,6 +252,7 @@ class AccessEvent(IdMixin, TenantMixin, Base):
     """One attempt to pass a door, granted or denied. Append-only; no raw position."""
 
     __tablename__ = "access_events"
+    __customer_id_index__ = False  # ix_access_events_customer_time leads with it
     __subject_column__ = "account_id"
     __privacy__ = {"purpose": "access_control", "retention": "access_log"}
     __table_args__ = (

@@ -107,8 +107,9 @@ class EntryCorrection(IdMixin, CreatedMixin, TenantMixin, Base):
         Index("uq_entry_corrections_entry_seq", "entry_id", "seq", unique=True),
     )
 
+    # No index of its own: uq_entry_corrections_entry_seq leads with it.
     entry_id: Mapped[uuid.UUID] = mapped_column(
-        ForeignKey("entries.id", ondelete="CASCADE"), index=True, info=NOT_PERSONAL
+        ForeignKey("entries.id", ondelete="CASCADE"), info=NOT_PERSONAL
     )
     seq: Mapped[int] = mapped_column(Integer, server_default=text("1"), info=NOT_PERSONAL)
     corrected_by_id: Mapped[uuid.UUID | None] = mapped_column(

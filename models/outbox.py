@@ -59,6 +59,7 @@ class WebhookEndpoint(IdMixin, CreatedMixin, TenantMixin, Base):
     """A customer's receiver of event notifications (a recipient the customer chose)."""
 
     __tablename__ = "webhook_endpoints"
+    __customer_id_index__ = False  # uq_webhook_endpoints_customer_id_id leads with it
     __privacy__ = {"purpose": "integrations", "retention": "contract"}
     __table_args__ = (
         Index("uq_webhook_endpoints_customer_id_id", "customer_id", "id", unique=True),

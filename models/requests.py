@@ -66,6 +66,7 @@ class DataRequestPart(IdMixin, CreatedMixin, TenantMixin, Base):
     """The part of a request that concerns one customer's data: that customer decides."""
 
     __tablename__ = "data_request_parts"
+    __customer_id_index__ = False  # ix_data_request_parts_customer_due leads with it
     __subject_column__ = "account_id"
     __privacy__ = {**_PRIVACY, "erasure": "anonymise"}
     __table_args__ = (
@@ -75,8 +76,9 @@ class DataRequestPart(IdMixin, CreatedMixin, TenantMixin, Base):
         Index("ix_data_request_parts_customer_due", "customer_id", "due_at"),
     )
 
+    # No index of its own: uq_data_request_parts_request_customer leads with it.
     request_id: Mapped[uuid.UUID] = mapped_column(
-        ForeignKey("data_requests.id", ondelete="CASCADE"), index=True, info=NOT_PERSONAL
+        ForeignKey("data_requests.id", ondelete="CASCADE"), info=NOT_PERSONAL
     )
     account_id: Mapped[uuid.UUID | None] = mapped_column(
         ForeignKey("accounts.id", ondelete="SET NULL"), index=True, info=ref()

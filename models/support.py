@@ -40,6 +40,7 @@ SUPPORT_PRIVACY = {"purpose": "support", "retention": "support_case"}
 
 class Ticket(IdMixin, CreatedMixin, TenantMixin, Base):
     __tablename__ = "tickets"
+    __customer_id_index__ = False  # ix_tickets_customer_created leads with it
     __privacy__ = SUPPORT_PRIVACY
     __table_args__ = (
         CheckConstraint("status IN ('open', 'answered', 'closed')", name="status"),

@@ -128,3 +128,39 @@ def test_0019_goes_down_and_up_again(tmp_path):
         assert schema() == at_head
     finally:
         engine.dispose()
+
+
+def test_0021_goes_down_and_up_again(tmp_path):
+    """Its downgrade restores the fourteen single-column indexes; upgrading drops them."""
+    from alembic import command
+    from sqlalchemy import inspect
+
+    from entryfy import migrate
+    from entryfy.db import make_engine
+
+    url = f"sqlite:///{tmp_path / 'down-up-0021.sqlite3'}"
+    migrate.upgrade(url)
+    engine = make_engine(url)
+
+    def indexes() -> set[str]:
+        found = inspect(engine)
+        return {i["name"] for t in found.get_table_names() for i in found.get_indexes(t)}
+
+    try:
+        at_head = indexes()
+        command.downgrade(migrate.alembic_config(url), "0020")
+        engine.dispose()
+        assert indexes() - at_head == {
+            "ix_access_events_customer_id", "ix_audit_events_customer_id",
+            "ix_accesses_customer_id", "ix_controllers_customer_id",
+            "ix_data_request_parts_customer_id", "ix_data_request_parts_request_id",
+            "ix_devices_account_id", "ix_door_credentials_customer_id",
+            "ix_doors_customer_id", "ix_entry_corrections_entry_id",
+            "ix_memberships_customer_id", "ix_sites_customer_id", "ix_tickets_customer_id",
+            "ix_webhook_endpoints_customer_id"}
+        assert at_head - indexes() == set()
+        migrate.upgrade(url)
+        engine.dispose()
+        assert indexes() == at_head
+    finally:
+        engine.dispose()
