@@ -130,7 +130,7 @@ def test_0019_goes_down_and_up_again(tmp_path):
         engine.dispose()
 
 
-def test_0021_goes_down_and_up_again(tmp_path):
+def test_0022_goes_down_and_up_again(tmp_path):
     """Its downgrade restores the fourteen single-column indexes; upgrading drops them."""
     from alembic import command
     from sqlalchemy import inspect
@@ -138,7 +138,7 @@ def test_0021_goes_down_and_up_again(tmp_path):
     from entryfy import migrate
     from entryfy.db import make_engine
 
-    url = f"sqlite:///{tmp_path / 'down-up-0021.sqlite3'}"
+    url = f"sqlite:///{tmp_path / 'down-up-0022.sqlite3'}"
     migrate.upgrade(url)
     engine = make_engine(url)
 
@@ -148,7 +148,7 @@ def test_0021_goes_down_and_up_again(tmp_path):
 
     try:
         at_head = indexes()
-        command.downgrade(migrate.alembic_config(url), "0020")
+        command.downgrade(migrate.alembic_config(url), "0021")
         engine.dispose()
         assert indexes() - at_head == {
             "ix_access_events_customer_id", "ix_audit_events_customer_id",

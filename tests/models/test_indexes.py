@@ -2,7 +2,7 @@
 
 Such an index serves no query (nor any foreign key's ON DELETE) that the longer one does not
 serve, and every INSERT pays for it: entries had two (dropped in 0008), thirteen other
-tables fourteen (0021). The rule is checked on the models (which tests/test_migrations.py
+tables fourteen (0022). The rule is checked on the models (which tests/test_migrations.py
 holds the databases to): a plain index whose columns begin another index, unique
 constraint or primary key of the same table fails here. Partial and expression indexes are
 left out: they index other rows or values than a plain one would."""

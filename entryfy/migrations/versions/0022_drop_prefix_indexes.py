@@ -7,13 +7,13 @@ while every INSERT paid for both. The busiest are access_events (every door open
 audit_events (every admin action and read); the rest are small tables, dropped so the rule
 holds without exceptions. As 0008 did for entries.
 
-Revision ID: 0021
-Revises: 0020
+Revision ID: 0022
+Revises: 0021
 """
 from alembic import op
 
-revision = "0021"
-down_revision = "0020"
+revision = "0022"
+down_revision = "0021"
 branch_labels = None
 depends_on = None
 
