@@ -9,7 +9,17 @@ import datetime as dt
 import uuid
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from sqlalchemy import DateTime, ForeignKey, MetaData, String, Table, TypeDecorator, Uuid
+from sqlalchemy import (
+    Constraint,
+    DateTime,
+    ForeignKey,
+    ForeignKeyConstraint,
+    MetaData,
+    String,
+    Table,
+    TypeDecorator,
+    Uuid,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, declared_attr, mapped_column
 
 # Stable constraint names, so Alembic migrations can refer to them on every backend.
@@ -128,6 +138,35 @@ class TenantMixin:
             nullable=False,
             info=NOT_PERSONAL,
         )
+
+
+def nulled_tenant_reference(column: str, parent: str, *, name: str
+                            ) -> tuple[ForeignKeyConstraint, ForeignKeyConstraint]:
+    """A reference to another tenant table that is nulled, the row kept, when the parent goes.
+
+    PostgreSQL (and Citus, distributed by customer_id): the composite key (customer_id,
+    ``column``) -> ``parent`` (customer_id, id), ON DELETE SET NULL (``column``) — a plain SET
+    NULL would null customer_id too, which is NOT NULL. SQLite cannot name the columns SET
+    NULL nulls, and is the embedded single-node default, never distributed: there the key
+    stays ``column`` -> ``parent`` (id), ON DELETE SET NULL. Either way deleting the parent
+    nulls ``column`` and keeps the row (tests/models/test_tenant_references.py). Each
+    constraint is created only on its backend (``ddl_if``) and says so in ``info`` for the
+    schema comparison (``only_on``).
+    """
+    composite = ForeignKeyConstraint(
+        ["customer_id", column], [f"{parent}.customer_id", f"{parent}.id"], name=name,
+        ondelete=f"SET NULL ({column})", info={"only_on": "postgresql"},
+    ).ddl_if(dialect="postgresql")
+    # Unnamed: the naming convention's fk_<table>_<column>_<parent>, the name it always had.
+    single = ForeignKeyConstraint(
+        [column], [f"{parent}.id"], ondelete="SET NULL", info={"only_on": "sqlite"},
+    ).ddl_if(dialect="sqlite")
+    return composite, single
+
+
+def only_on(constraint: Constraint) -> str | None:
+    """The one backend a constraint of the models is created on; None: every backend."""
+    return constraint.info.get("only_on")
 
 
 def tenant_models() -> list[type[Base]]:

@@ -29,6 +29,7 @@ from models.base import (
     CreatedMixin,
     IdMixin,
     TenantMixin,
+    nulled_tenant_reference,
     personal,
     ref,
 )
@@ -75,15 +76,15 @@ class DoorAlert(IdMixin, CreatedMixin, TenantMixin, Base):
         UniqueConstraint("controller_id", "controller_event_id",
                          name="uq_door_alerts_controller_event"),
         Index("ix_door_alerts_customer_time", "customer_id", "occurred_at", "id"),
+        # An alert outlives its door and controller (revision 0021).
+        *nulled_tenant_reference("door_id", "doors", name="fk_door_alerts_door"),
+        *nulled_tenant_reference("controller_id", "controllers",
+                                 name="fk_door_alerts_controller"),
     )
 
     type: Mapped[str] = mapped_column(String(20), info=NOT_PERSONAL)
-    door_id: Mapped[uuid.UUID | None] = mapped_column(
-        ForeignKey("doors.id", ondelete="SET NULL"), info=NOT_PERSONAL
-    )
-    controller_id: Mapped[uuid.UUID | None] = mapped_column(
-        ForeignKey("controllers.id", ondelete="SET NULL"), info=NOT_PERSONAL
-    )
+    door_id: Mapped[uuid.UUID | None] = mapped_column(info=NOT_PERSONAL)
+    controller_id: Mapped[uuid.UUID | None] = mapped_column(info=NOT_PERSONAL)
     controller_event_id: Mapped[uuid.UUID | None] = mapped_column(info=NOT_PERSONAL)
     occurred_at: Mapped[dt.datetime] = mapped_column(info=NOT_PERSONAL)
 

@@ -33,6 +33,7 @@ from models.base import (
     CreatedMixin,
     IdMixin,
     TenantMixin,
+    nulled_tenant_reference,
     personal,
     ref,
     utcnow,
@@ -90,6 +91,7 @@ class Door(IdMixin, CreatedMixin, TenantMixin, Base):
             ["customer_id", "site_id"], ["sites.customer_id", "sites.id"],
             name="fk_doors_site", ondelete="CASCADE",
         ),
+        *nulled_tenant_reference("controller_id", "controllers", name="fk_doors_controller"),
     )
 
     site_id: Mapped[uuid.UUID] = mapped_column(index=True, info=NOT_PERSONAL)
@@ -98,9 +100,7 @@ class Door(IdMixin, CreatedMixin, TenantMixin, Base):
     latitude: Mapped[float | None] = mapped_column(Float, info=NOT_PERSONAL)
     longitude: Mapped[float | None] = mapped_column(Float, info=NOT_PERSONAL)
     radius_m: Mapped[int | None] = mapped_column(Integer, info=NOT_PERSONAL)
-    controller_id: Mapped[uuid.UUID | None] = mapped_column(
-        ForeignKey("controllers.id", ondelete="SET NULL"), index=True, info=NOT_PERSONAL
-    )
+    controller_id: Mapped[uuid.UUID | None] = mapped_column(index=True, info=NOT_PERSONAL)
     # Passing this door in/out is passing the site's gate: the ledger records it.
     site_entrance: Mapped[bool] = mapped_column(default=False, info=NOT_PERSONAL)
     # The printed Entry and Exit QR signs: public, random, unguessable.
@@ -267,30 +267,30 @@ class AccessEvent(IdMixin, TenantMixin, Base):
         Index("ix_access_events_door_time", "door_id", "occurred_at"),
         # Counting recent wrong PINs of one membership (throttling) stays an index range.
         Index("ix_access_events_membership_time", "membership_id", "occurred_at"),
+        # An event outlives its door, controller and membership (revision 0021).
+        *nulled_tenant_reference("door_id", "doors", name="fk_access_events_door"),
+        *nulled_tenant_reference("membership_id", "memberships",
+                                 name="fk_access_events_membership"),
+        *nulled_tenant_reference("controller_id", "controllers",
+                                 name="fk_access_events_controller"),
     )
 
     occurred_at: Mapped[dt.datetime] = mapped_column(
         default=utcnow, info=personal("access.event", subject="member")
     )
-    door_id: Mapped[uuid.UUID | None] = mapped_column(
-        ForeignKey("doors.id", ondelete="SET NULL"), info=NOT_PERSONAL
-    )
+    door_id: Mapped[uuid.UUID | None] = mapped_column(info=NOT_PERSONAL)
     # None for a guest without an account, and once anonymised by retention or erasure.
     account_id: Mapped[uuid.UUID | None] = mapped_column(
         ForeignKey("accounts.id", ondelete="SET NULL"), info=ref()
     )
-    membership_id: Mapped[uuid.UUID | None] = mapped_column(
-        ForeignKey("memberships.id", ondelete="SET NULL"), info=ref("member")
-    )
+    membership_id: Mapped[uuid.UUID | None] = mapped_column(info=ref("member"))
     method: Mapped[str | None] = mapped_column(String(12), info=NOT_PERSONAL)
     direction: Mapped[str | None] = mapped_column(String(3), info=NOT_PERSONAL)
     outcome: Mapped[str] = mapped_column(String(8), info=personal("access.event",
                                                                   subject="member"))
     reason: Mapped[str | None] = mapped_column(String(40), info=NOT_PERSONAL)
     source: Mapped[str] = mapped_column(String(10), default="app", info=NOT_PERSONAL)
-    controller_id: Mapped[uuid.UUID | None] = mapped_column(
-        ForeignKey("controllers.id", ondelete="SET NULL"), info=NOT_PERSONAL
-    )
+    controller_id: Mapped[uuid.UUID | None] = mapped_column(info=NOT_PERSONAL)
     controller_event_id: Mapped[uuid.UUID | None] = mapped_column(info=NOT_PERSONAL)
     recorded_at: Mapped[dt.datetime] = mapped_column(default=utcnow, info=NOT_PERSONAL)
 

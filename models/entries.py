@@ -8,10 +8,29 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 
-from sqlalchemy import CheckConstraint, Float, ForeignKey, Index, Integer, String, Text, text
+from sqlalchemy import (
+    CheckConstraint,
+    Float,
+    ForeignKey,
+    ForeignKeyConstraint,
+    Index,
+    Integer,
+    String,
+    Text,
+    text,
+)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from models.base import NOT_PERSONAL, Base, CreatedMixin, IdMixin, TenantMixin, personal, ref
+from models.base import (
+    NOT_PERSONAL,
+    Base,
+    CreatedMixin,
+    IdMixin,
+    TenantMixin,
+    nulled_tenant_reference,
+    personal,
+    ref,
+)
 from models.vocab import ENTRY_SOURCES, in_check
 
 
@@ -42,19 +61,22 @@ class Entry(IdMixin, CreatedMixin, TenantMixin, Base):
         Index("ix_entries_customer_in", "customer_id", "checked_in_at"),
         # The person's own list (GET /me/entries), newest first.
         Index("ix_entries_account_in", "account_id", "checked_in_at"),
+        # Keys to other tenant tables lead with customer_id (the same customer's parent, on
+        # one shard when distributed: docs/SCALING.md), revision 0021.
+        ForeignKeyConstraint(
+            ["customer_id", "site_id"], ["sites.customer_id", "sites.id"],
+            name="fk_entries_site", ondelete="CASCADE",
+        ),
+        *nulled_tenant_reference("membership_id", "memberships", name="fk_entries_membership"),
     )
 
-    site_id: Mapped[uuid.UUID] = mapped_column(
-        ForeignKey("sites.id", ondelete="CASCADE"), index=True, info=NOT_PERSONAL
-    )
+    site_id: Mapped[uuid.UUID] = mapped_column(index=True, info=NOT_PERSONAL)
     # None once anonymised by retention or erasure.
     account_id: Mapped[uuid.UUID | None] = mapped_column(
         # No index of its own: ix_entries_account_in and uq_entries_idempotency lead with it.
         ForeignKey("accounts.id", ondelete="SET NULL"), info=ref()
     )
-    membership_id: Mapped[uuid.UUID | None] = mapped_column(
-        ForeignKey("memberships.id", ondelete="SET NULL"), info=NOT_PERSONAL
-    )
+    membership_id: Mapped[uuid.UUID | None] = mapped_column(info=NOT_PERSONAL)
     # Copied from the membership at check-in: the ledger shows the employer of that day.
     employer_name: Mapped[str | None] = mapped_column(
         String(200), info=personal("employment.employer", subject="member")

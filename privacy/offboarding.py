@@ -137,7 +137,12 @@ def purge(session: Session, customer_id: uuid.UUID, *, force: bool = False
             for child, ids in kept_ids.items():
                 child_t = _table(child)
                 for fk in child_t.foreign_keys:
-                    if fk.column.table is t and fk.ondelete == "CASCADE":
+                    # A composite tenant key's customer_id names the customer (``mine``),
+                    # not the row: only its other column says which rows are needed.
+                    if fk.column.table is t and fk.ondelete == "CASCADE" \
+                            and not (fk.parent.name == "customer_id"
+                                     and fk.constraint is not None
+                                     and len(fk.constraint.elements) > 1):
                         keep_conds.append(t.c[fk.column.name].in_(
                             select(fk.parent).where(child_t.c.id.in_(ids))))
                         reason = reason or f"needed by rows kept in {child}"

@@ -6,12 +6,20 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
 import models  # noqa: F401
-from models.base import Base
+from models.base import Base, only_on
 
 
 def test_migrations_match_models(backend):
+    dialect = backend.admin_engine.dialect.name
+
+    def include_object(obj, name, type_, reflected, compare_to):
+        # A key the models create on one backend only (models.base.nulled_tenant_reference)
+        # is compared there only; the database's own keys are all compared.
+        return reflected or type_ != "foreign_key_constraint" or only_on(obj) in (None, dialect)
+
     with backend.admin_engine.connect() as conn:
-        ctx = MigrationContext.configure(conn, opts={"compare_type": True})
+        ctx = MigrationContext.configure(conn, opts={"compare_type": True,
+                                                     "include_object": include_object})
         diff = compare_metadata(ctx, Base.metadata)
     # SQLite cannot reflect expression indexes; they are compared on PostgreSQL.
     assert diff == [], diff

@@ -640,6 +640,10 @@ def test_offboarding_keeps_only_entries_at_ledger_sites(session, make):
                                          "kept_because": "legal hold: personnel_ledger"}
     assert [e.site_id for e in session.scalars(select(Entry).where(
         Entry.customer_id == c.id))] == [ledger.id]
+    # Only the kept entries' site is kept: the composite key (customer_id, site_id) -> sites
+    # (revision 0021) names the customer too, which keeps no other site.
+    assert cert["tables"]["sites"] == {"deleted": 1, "kept": 1,
+                                       "kept_because": "needed by rows kept in entries"}
 
 
 def test_request_records_are_deleted_two_years_after_closing(session, make, runner):
