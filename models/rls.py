@@ -19,7 +19,7 @@ to customers they are a member of). Since revision 0017 the platform tables (acc
 tokens, devices, e-mail codes) are behind the wall as well, and the token sign-in is
 ``entryfy_sign_in``. See docs/ARCHITECTURE.md, "The database wall".
 
-Since revision 0021 the policies of entries and access_events (the tables whose admin lists
+Since revision 0023 the policies of entries and access_events (the tables whose admin lists
 page through thousands of a customer's rows) spell the customer test
 of USING as a subquery, ``customer_id IN (SELECT unnest(<scope ids>))``; WITH CHECK keeps
 ``= ANY (<ids>)``. The same rows, but PostgreSQL no longer estimates the test at the
@@ -43,7 +43,7 @@ _SCOPE_ARRAY = ("string_to_array(nullif(current_setting('entryfy.customer_ids', 
                 "',')::uuid[]")
 # The customer test as a check (WITH CHECK; USING of most tables) ...
 CUSTOMER_ANY = f"customer_id = ANY ({_SCOPE_ARRAY})"
-# ... and as USING of entries and access_events spells it since 0021: the same rows (an empty
+# ... and as USING of entries and access_events spells it since 0023: the same rows (an empty
 # or missing scope gives the subquery no row, so false where the ANY gave null: both refuse).
 CUSTOMER_IN_SCOPE = f"customer_id IN (SELECT unnest({_SCOPE_ARRAY}))"
 
@@ -52,7 +52,7 @@ def policy_sql(table: str, subject_column: str | None, *, signed: bool = False,
                estimated: bool = False) -> str:
     """``signed``: the settings count only with a valid signature (revision 0011 on).
 
-    ``estimated`` (revision 0021 on, entries and access_events): USING tests the customer with
+    ``estimated`` (revision 0023 on, entries and access_events): USING tests the customer with
     ``CUSTOMER_IN_SCOPE``. PostgreSQL folds the settings when it plans, so it estimated
     ``customer_id = ANY (ids)`` at the customer's share of the table and, the two being
     independent to it, multiplied that by the query's own ``customer_id = X``: a customer with
@@ -90,7 +90,7 @@ def enable(conn: Connection, tables: dict[str, str | None]) -> None:
         return
     signed = _has_signed_scope(conn)
     for table, subject in tables.items():
-        # A policy made again keeps the customer test it has (0021's, or not).
+        # A policy made again keeps the customer test it has (0023's, or not).
         estimated = _has_estimated_scope(conn, table)
         for stmt in policy_sql(table, subject, signed=signed, estimated=estimated).split(";"):
             if stmt.strip():
@@ -106,7 +106,7 @@ def _has_estimated_scope(conn: Connection, table: str) -> bool:
 
 def set_estimated_scope(conn: Connection, tables: dict[str, str | None],
                         estimated: bool) -> None:
-    """Revision 0021 (and back): the USING of ``tables`` (table -> subject column) in the
+    """Revision 0023 (and back): the USING of ``tables`` (table -> subject column) in the
     subquery form or not; their signed policies are made again whole, as ``enable`` does."""
     if conn.dialect.name != "postgresql":
         return

@@ -132,7 +132,7 @@ def test_0019_goes_down_and_up_again(tmp_path):
 
 
 @pytest.mark.postgres_only
-def test_0021_goes_down_and_up_again(backend):
+def test_0023_goes_down_and_up_again(backend):
     """Its downgrade gives the USING of entries' and access_events' policies the ``= ANY``
     customer test back; upgrading gives them the subquery again. WITH CHECK and the other
     tenant tables keep the ANY throughout; a policy made again (``rls.enable``) keeps the form
@@ -156,7 +156,7 @@ def test_0021_goes_down_and_up_again(backend):
 
     assert subquery_tables() == {"entries", "access_events"}
     try:
-        command.downgrade(migrate.alembic_config(backend.admin_url), "0020")
+        command.downgrade(migrate.alembic_config(backend.admin_url), "0022")
         assert subquery_tables() == set()
     finally:
         migrate.upgrade(backend.admin_url)

@@ -10,15 +10,15 @@ scan instead of one page of its index (models/rls.py ``policy_sql``, docs/SCALIN
 size"). The other tenant tables keep the ANY: their customers' rows are few, and the subquery
 costs every statement ~35 us.
 
-Revision ID: 0021
-Revises: 0020
+Revision ID: 0023
+Revises: 0022
 """
 from alembic import op
 
 from models import rls
 
-revision = "0021"
-down_revision = "0020"
+revision = "0023"
+down_revision = "0022"
 branch_labels = None
 depends_on = None
 
