@@ -18,6 +18,12 @@ live token whose hash it is given) and ``entryfy_scope_customers`` (a signed per
 to customers they are a member of). Since revision 0017 the platform tables (accounts,
 tokens, devices, e-mail codes) are behind the wall as well, and the token sign-in is
 ``entryfy_sign_in``. See docs/ARCHITECTURE.md, "The database wall".
+
+Since revision 0023 the policies of entries and access_events (the tables whose admin lists
+page through thousands of a customer's rows) spell the customer test
+of USING as a subquery, ``customer_id IN (SELECT unnest(<scope ids>))``; WITH CHECK keeps
+``= ANY (<ids>)``. The same rows, but PostgreSQL no longer estimates the test at the
+customer's share of the table on top of the query's own ``customer_id = X`` (``policy_sql``).
 """
 
 from __future__ import annotations
@@ -33,25 +39,46 @@ def _ident(name: str) -> str:
     return name
 
 
-def policy_sql(table: str, subject_column: str | None, *, signed: bool = False) -> str:
-    """``signed``: the settings count only with a valid signature (revision 0011 on)."""
+_SCOPE_ARRAY = ("string_to_array(nullif(current_setting('entryfy.customer_ids', true), ''), "
+                "',')::uuid[]")
+# The customer test as a check (WITH CHECK; USING of most tables) ...
+CUSTOMER_ANY = f"customer_id = ANY ({_SCOPE_ARRAY})"
+# ... and as USING of entries and access_events spells it since 0023: the same rows (an empty
+# or missing scope gives the subquery no row, so false where the ANY gave null: both refuse).
+CUSTOMER_IN_SCOPE = f"customer_id IN (SELECT unnest({_SCOPE_ARRAY}))"
+
+
+def policy_sql(table: str, subject_column: str | None, *, signed: bool = False,
+               estimated: bool = False) -> str:
+    """``signed``: the settings count only with a valid signature (revision 0011 on).
+
+    ``estimated`` (revision 0023 on, entries and access_events): USING tests the customer with
+    ``CUSTOMER_IN_SCOPE``. PostgreSQL folds the settings when it plans, so it estimated
+    ``customer_id = ANY (ids)`` at the customer's share of the table and, the two being
+    independent to it, multiplied that by the query's own ``customer_id = X``: a customer with
+    1,835 of 2M entries was estimated at 5 rows, under a page, so its admin list read and
+    sorted all 1,835 (bitmap scan, 20 ms) instead of one page of the (customer_id,
+    checked_in_at) index (0.6 ms; docs/SCALING.md, "Data at size"). A subquery inside the OR
+    is a SubPlan, which the planner counts as one half whatever the customer: the policy
+    repeats the app's own tenant criteria (models.tenancy), which already carry the
+    customer's share, so it must not shrink the estimate again. The price: the subquery is
+    planned and its hash table built at every statement, ~35 us (pgbench, a primary-key read
+    0.14 -> 0.18 ms), hence only where lists grow with the customer. WITH CHECK is no
+    estimate and keeps the ANY (no subplan for an insert to run).
+    """
     table = _ident(table)
-    cond = (
-        "current_setting('entryfy.scope', true) = 'system'"
-        " OR customer_id = ANY (string_to_array("
-        "nullif(current_setting('entryfy.customer_ids', true), ''), ',')::uuid[])"
-    )
-    if subject_column:
-        cond += (
-            f" OR {_ident(subject_column)} = "
-            "nullif(current_setting('entryfy.account_id', true), '')::uuid"
-        )
+    system = "current_setting('entryfy.scope', true) = 'system'"
+    own = (f" OR {_ident(subject_column)} = "
+           "nullif(current_setting('entryfy.account_id', true), '')::uuid"
+           if subject_column else "")
+    check = f"{system} OR {CUSTOMER_ANY}{own}"
+    using = f"{system} OR {CUSTOMER_IN_SCOPE if estimated else CUSTOMER_ANY}{own}"
     if signed:
         # A scalar subquery: an InitPlan, one check per statement, not one per row.
-        cond = f"{VALID} AND ({cond})"
+        check, using = f"{VALID} AND ({check})", f"{VALID} AND ({using})"
     return (
         f"DROP POLICY IF EXISTS tenant_isolation ON {table};"
-        f"CREATE POLICY tenant_isolation ON {table} USING ({cond}) WITH CHECK ({cond});"
+        f"CREATE POLICY tenant_isolation ON {table} USING ({using}) WITH CHECK ({check});"
         f"ALTER TABLE {table} ENABLE ROW LEVEL SECURITY;"
         f"ALTER TABLE {table} FORCE ROW LEVEL SECURITY;"
     )
@@ -63,7 +90,28 @@ def enable(conn: Connection, tables: dict[str, str | None]) -> None:
         return
     signed = _has_signed_scope(conn)
     for table, subject in tables.items():
-        for stmt in policy_sql(table, subject, signed=signed).split(";"):
+        # A policy made again keeps the customer test it has (0023's, or not).
+        estimated = _has_estimated_scope(conn, table)
+        for stmt in policy_sql(table, subject, signed=signed, estimated=estimated).split(";"):
+            if stmt.strip():
+                conn.execute(text(stmt))
+
+
+def _has_estimated_scope(conn: Connection, table: str) -> bool:
+    return bool(conn.execute(text(
+        "SELECT EXISTS (SELECT 1 FROM pg_policies WHERE schemaname = 'public' AND "
+        "tablename = :t AND policyname = 'tenant_isolation' AND qual LIKE '%unnest(%')"),
+        {"t": table}).scalar())
+
+
+def set_estimated_scope(conn: Connection, tables: dict[str, str | None],
+                        estimated: bool) -> None:
+    """Revision 0023 (and back): the USING of ``tables`` (table -> subject column) in the
+    subquery form or not; their signed policies are made again whole, as ``enable`` does."""
+    if conn.dialect.name != "postgresql":
+        return
+    for table, subject in tables.items():
+        for stmt in policy_sql(table, subject, signed=True, estimated=estimated).split(";"):
             if stmt.strip():
                 conn.execute(text(stmt))
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
@@ -172,3 +173,44 @@ def test_0022_goes_down_and_up_again(tmp_path):
         assert indexes() == at_head
     finally:
         engine.dispose()
+
+
+@pytest.mark.postgres_only
+def test_0023_goes_down_and_up_again(backend):
+    """Its downgrade gives the USING of entries' and access_events' policies the ``= ANY``
+    customer test back; upgrading gives them the subquery again. WITH CHECK and the other
+    tenant tables keep the ANY throughout; a policy made again (``rls.enable``) keeps the form
+    it had, and a new tenant table gets the ANY."""
+    if backend.name != "postgresql":
+        pytest.skip("row-level security is PostgreSQL's")
+    from alembic import command
+    from sqlalchemy import text
+
+    from entryfy import migrate
+    from models import rls
+
+    def subquery_tables() -> set[str]:
+        with backend.admin_engine.connect() as c:
+            rows = c.execute(text(
+                "SELECT tablename, qual, with_check FROM pg_policies WHERE schemaname = "
+                "'public' AND policyname = 'tenant_isolation'")).all()
+        assert rows and all("= ANY" in check and "unnest(" not in check for _, _, check in rows)
+        assert all(("unnest(" in qual) != ("= ANY" in qual) for _, qual, _ in rows)
+        return {t for t, qual, _ in rows if "unnest(" in qual}
+
+    assert subquery_tables() == {"entries", "access_events"}
+    try:
+        command.downgrade(migrate.alembic_config(backend.admin_url), "0022")
+        assert subquery_tables() == set()
+    finally:
+        migrate.upgrade(backend.admin_url)
+    assert subquery_tables() == {"entries", "access_events"}
+    with backend.admin_engine.connect() as c, c.begin() as t:
+        c.execute(text("CREATE TABLE rls_probe (id uuid PRIMARY KEY, customer_id uuid)"))
+        rls.enable(c, {"rls_probe": None, "entries": "account_id", "sites": None})
+        quals = dict(c.execute(text(
+            "SELECT tablename, qual FROM pg_policies WHERE tablename IN ('rls_probe', "
+            "'entries', 'sites')")).all())
+        t.rollback()
+    assert "customer_id IN ( SELECT unnest(" in quals["entries"]
+    assert "= ANY" in quals["rls_probe"] and "= ANY" in quals["sites"]

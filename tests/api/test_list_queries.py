@@ -6,7 +6,10 @@
   statement read a whole busy site and sorted it);
 * pinned to the customer, it leaves out the ORM's "or the person's own rows" branch (which
   made PostgreSQL read and sort the whole customer), and still shows that customer's rows
-  only: never the admin's own entries at another customer.
+  only: never the admin's own entries at another customer;
+* on PostgreSQL, a small customer's pages beside a large customer's read one page of the
+  (customer_id, time) index, not all its rows plus a sort: the policy's customer test must
+  not shrink the estimate below a page (models/rls.py, ``policy_sql``).
 """
 
 from __future__ import annotations
@@ -14,7 +17,8 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 
-from sqlalchemy import event
+import pytest
+from sqlalchemy import event, text
 
 from models import Entry, Membership
 from tests.factories import bearer
@@ -89,3 +93,88 @@ def test_another_customers_list_stays_404(client, world):  # type: ignore[no-unt
     r = client.get(f"/api/v1/customers/{world.b.customer.id}/entries", headers=h)
     assert r.status_code == 404
     assert r.headers["Content-Type"].startswith("application/problem+json")
+
+
+# The rows in SQL, as the owner (one statement each; an ORM insert of 60,000 rows is slow).
+# Every 31st row is the small customer's: 2,000 of 62,000, spread through the table.
+_BULK = {
+    "entries": (
+        "INSERT INTO entries (id, customer_id, site_id, account_id, membership_id,"
+        " checked_in_at, checked_out_at, source, restricted, auto_checkout, created_at)"
+        " SELECT gen_random_uuid(), c, s, a, m, t, t + interval '8 hours', 'app', false, false, t"
+        " FROM (SELECT CASE WHEN i % 31 = 0 THEN :ca ELSE :cb END AS c,"
+        " CASE WHEN i % 31 = 0 THEN :sa ELSE :sb END AS s,"
+        " CASE WHEN i % 31 = 0 THEN :aa ELSE :ab END AS a,"
+        " CASE WHEN i % 31 = 0 THEN :ma ELSE :mb END AS m,"
+        " timestamptz '2026-06-01' - i * interval '7 minutes' AS t"
+        " FROM generate_series(1, 62000) i) g"),
+    "access_events": (
+        "INSERT INTO access_events (id, customer_id, account_id, membership_id, occurred_at,"
+        " outcome, source, direction, recorded_at)"
+        " SELECT gen_random_uuid(), c, a, m, t, 'granted', 'app', 'in', t"
+        " FROM (SELECT CASE WHEN i % 31 = 0 THEN :ca ELSE :cb END AS c,"
+        " CASE WHEN i % 31 = 0 THEN :aa ELSE :ab END AS a,"
+        " CASE WHEN i % 31 = 0 THEN :ma ELSE :mb END AS m,"
+        " timestamptz '2026-06-01' - i * interval '7 minutes' AS t"
+        " FROM generate_series(1, 62000) i) g"),
+}
+_LIST = {"entries": ("entries", "ix_entries_customer_in", "checked_in_at"),
+         "access_events": ("access-events", "ix_access_events_customer_time", "occurred_at")}
+
+
+@pytest.mark.postgres_only
+@pytest.mark.parametrize("table", ["entries", "access_events"])
+def test_a_small_customers_page_beside_a_large_one_reads_one_index_page(
+        app, committed, backend, make, table):  # type: ignore[no-untyped-def]
+    if backend.name != "postgresql":
+        pytest.skip("the plan of PostgreSQL's row-level security")
+    small, large = make.tenant(), make.tenant()
+    ids = {"ca": small.customer.id, "cb": large.customer.id, "sa": small.site.id,
+           "sb": large.site.id, "aa": small.worker.id, "ab": large.worker.id,
+           "ma": small.worker_membership.id, "mb": large.worker_membership.id}
+    path, index, at = _LIST[table]
+    with backend.admin_engine.begin() as c:
+        c.execute(text(_BULK[table]), ids)
+        expected = [str(x) for x in c.execute(text(
+            f"SELECT id FROM {table} WHERE customer_id = :ca ORDER BY {at} DESC, id DESC"
+            " LIMIT 100"), ids).scalars()]
+    with backend.admin_engine.connect().execution_options(isolation_level="AUTOCOMMIT") as c:
+        c.execute(text(f"ANALYZE {table}"))  # what the planner knows of the two customers
+    client = app.test_client()
+    h = bearer(client, small.admin, device_id="admin-phone")
+    plans: list[str] = []
+
+    def explain(conn, cursor, statement, params, *args):  # type: ignore[no-untyped-def]
+        # The list's own statement, explained on its connection: the login role, the
+        # request's signed scope, its plan_cache_mode and the same parameters.
+        if f"FROM {table}" in statement and f"ORDER BY {table}.{at} DESC" in statement:
+            cursor.execute("EXPLAIN (ANALYZE, COSTS OFF) " + statement, params)
+            plans.append("\n".join(r[0] for r in cursor.fetchall()))
+
+    event.listen(app.extensions["entryfy.db"].engine, "before_cursor_execute", explain)
+    try:
+        got, cursor = [], None
+        for _ in range(2):
+            r = client.get(f"/api/v1/customers/{small.customer.id}/{path}",
+                           query_string={"limit": 50, **({"cursor": cursor} if cursor else {})},
+                           headers=h)
+            assert r.status_code == 200, r.get_json()
+            got += [x["id"] for x in r.get_json()["items"]]
+            cursor = r.get_json()["next_cursor"]
+    finally:
+        event.remove(app.extensions["entryfy.db"].engine, "before_cursor_execute", explain)
+        with backend.admin_engine.begin() as c:
+            c.execute(text(f"DELETE FROM {table}"))
+        with backend.admin_engine.connect().execution_options(
+                isolation_level="AUTOCOMMIT") as c:
+            c.execute(text(f"ANALYZE {table}"))  # no stale statistics for the next tests
+    # The same rows as ever: the small customer's 100 newest, newest first, none of the other.
+    assert got == expected
+    assert len(plans) == 2
+    for plan in plans:
+        # One page of the customer's index, newest first; no read of all its rows, no sort
+        # of them (an incremental sort of the page's equal times by id is fine).
+        assert f"Index Scan Backward using {index} on {table}" in plan, plan
+        assert "Bitmap Heap Scan" not in plan, plan
+        assert not [line for line in plan.splitlines()
+                    if line.strip().startswith("->  Sort") or line.startswith("Sort")], plan
