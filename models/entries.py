@@ -70,7 +70,10 @@ class Entry(IdMixin, CreatedMixin, TenantMixin, Base):
         *nulled_tenant_reference("membership_id", "memberships", name="fk_entries_membership"),
     )
 
-    site_id: Mapped[uuid.UUID] = mapped_column(index=True, info=NOT_PERSONAL)
+    # No index of its own (dropped in 0022): the key to sites is (customer_id, site_id), which
+    # ix_entries_customer_site_in leads with, and every query of a site's entries names its
+    # customer too (the tenant criteria, or the query itself).
+    site_id: Mapped[uuid.UUID] = mapped_column(info=NOT_PERSONAL)
     # None once anonymised by retention or erasure.
     account_id: Mapped[uuid.UUID | None] = mapped_column(
         # No index of its own: ix_entries_account_in and uq_entries_idempotency lead with it.

@@ -44,7 +44,9 @@ def test_0008_goes_down_and_up_again(tmp_path):
         at_head = entry_indexes()
         command.downgrade(migrate.alembic_config(url), "0007")
         engine.dispose()
-        assert entry_indexes() - at_head == {"ix_entries_account_id", "ix_entries_customer_id"}
+        # 0022's downgrade, on the way, brings back the site_id index it dropped.
+        assert entry_indexes() - at_head == {"ix_entries_account_id", "ix_entries_customer_id",
+                                             "ix_entries_site_id"}
         migrate.upgrade(url)
         engine.dispose()
         assert entry_indexes() == at_head
@@ -140,7 +142,7 @@ def test_0019_goes_down_and_up_again(tmp_path):
 
 
 def test_0022_goes_down_and_up_again(tmp_path):
-    """Its downgrade restores the fourteen single-column indexes; upgrading drops them."""
+    """Its downgrade restores the fifteen single-column indexes; upgrading drops them."""
     from alembic import command
     from sqlalchemy import inspect
 
@@ -166,7 +168,7 @@ def test_0022_goes_down_and_up_again(tmp_path):
             "ix_devices_account_id", "ix_door_credentials_customer_id",
             "ix_doors_customer_id", "ix_entry_corrections_entry_id",
             "ix_memberships_customer_id", "ix_sites_customer_id", "ix_tickets_customer_id",
-            "ix_webhook_endpoints_customer_id"}
+            "ix_webhook_endpoints_customer_id", "ix_entries_site_id"}
         assert at_head - indexes() == set()
         migrate.upgrade(url)
         engine.dispose()

@@ -115,7 +115,9 @@ def delete_site(session: Session, site: Site, *, by: Membership | None = None) -
     removes them when it ends; then the site can go)."""
     # System scope for the check alone: an entry must stop the deletion wherever it is filed.
     with system_scope(session, "check a site has no entries before deleting it"):
-        has_entries = session.scalar(select(Entry.id).where(Entry.site_id == site.id).limit(1))
+        # The site's customer named too: the entries' index of a site leads with it.
+        has_entries = session.scalar(select(Entry.id).where(
+            Entry.customer_id == site.customer_id, Entry.site_id == site.id).limit(1))
     if has_entries is not None:
         raise Unprocessable("Attendance was recorded at this site; its entries belong to the "
                             "personnel ledger and must be kept.", slug="site-has-entries")

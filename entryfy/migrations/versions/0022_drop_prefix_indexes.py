@@ -1,4 +1,5 @@
-"""Drop the fourteen single-column indexes that another index of the same table leads with
+"""Drop the fourteen single-column indexes that another index of the same table leads with,
+and entries.site_id's
 
 Each of these indexes one column that a composite index or key of its table already has
 first (``tests/models/test_indexes.py`` now refuses any such pair): every query and every
@@ -36,11 +37,19 @@ DROPPED = [
 ]
 
 
+# And one that no longer leads any key: entries.site_id's own index served the single-column
+# key to sites; since 0021 that key is (customer_id, site_id), which ix_entries_customer_site_in
+# leads with, and every query of a site's entries names the customer as well. Every check-in
+# paid for it; the planner also preferred it to uq_entries_open for "who is on site" once the
+# policies' customer test became a subquery (0023).
+ALSO = [("entries", "site_id")]
+
+
 def upgrade() -> None:
-    for table, column in DROPPED:
+    for table, column in DROPPED + ALSO:
         op.drop_index(f"ix_{table}_{column}", table_name=table)
 
 
 def downgrade() -> None:
-    for table, column in DROPPED:
+    for table, column in DROPPED + ALSO:
         op.create_index(f"ix_{table}_{column}", table, [column], unique=False)
