@@ -216,3 +216,38 @@ def test_0023_goes_down_and_up_again(backend):
         t.rollback()
     assert "customer_id IN ( SELECT unnest(" in quals["entries"]
     assert "= ANY" in quals["rls_probe"] and "= ANY" in quals["sites"]
+
+
+def test_upgrading_sqlite_through_table_rebuilds_keeps_child_rows(tmp_path):
+    """0016 (and 0021) rebuild `entries` on SQLite (copy, drop, rename). With foreign keys
+    on, dropping the old table cascaded into entry_corrections: a database upgraded through
+    0016 lost its corrections. Migrations now run with foreign keys off and check every key
+    before they commit (entryfy/migrations/env.py); the corrections stay."""
+    import sqlite3
+
+    from alembic import command
+
+    from entryfy import migrate
+
+    path = tmp_path / "rebuilds.sqlite3"
+    url = f"sqlite:///{path}"
+    command.upgrade(migrate.alembic_config(url), "0015")
+    cid, sid, eid = "c" * 32, "5" * 32, "e" * 32
+    with sqlite3.connect(path) as c:
+        c.execute("INSERT INTO customers (id, name, org_nr, status, created_at) "
+                  "VALUES (?, 'Bygg AB', '5560000001', 'active', '2026-01-01')", (cid,))
+        c.execute("INSERT INTO sites (id, customer_id, name, latitude, longitude, radius_m, "
+                  "geofence, timezone, store_coarse_position, created_at) VALUES "
+                  "(?, ?, 'Site', 59.3, 18.0, 200, 'enforce', 'Europe/Stockholm', 0, "
+                  "'2026-01-01')", (sid, cid))
+        c.execute("INSERT INTO entries (id, created_at, customer_id, site_id, checked_in_at, "
+                  "source, restricted) VALUES (?, '2026-01-01', ?, ?, '2026-01-01', 'app', 0)",
+                  (eid, cid, sid))
+        c.execute("INSERT INTO entry_corrections (id, created_at, customer_id, entry_id, seq, "
+                  "reason) VALUES (?, '2026-01-02', ?, ?, 1, 'forgot to check out')",
+                  ("f" * 32, cid, eid))
+    migrate.upgrade(url)
+    with sqlite3.connect(path) as c:
+        assert c.execute("SELECT entry_id, reason FROM entry_corrections").fetchall() == [
+            (eid, "forgot to check out")]
+        assert c.execute("SELECT count(*) FROM entries").fetchone() == (1,)
