@@ -155,8 +155,12 @@ class HoldScope:
         if "site_id" in table.c:
             return table.c.site_id.in_(cls.ledger_sites_stmt())
         if "entry_id" in table.c:
-            return table.c.entry_id.in_(
-                select(Entry.id).where(Entry.site_id.in_(cls.ledger_sites_stmt())))
+            ledger_entries = select(Entry.id).where(Entry.site_id.in_(cls.ledger_sites_stmt()))
+            if "customer_id" in table.c:
+                # The row's own customer named too: the entries' index of a site leads with it.
+                ledger_entries = ledger_entries.where(
+                    Entry.customer_id == table.c.customer_id).correlate(table)
+            return table.c.entry_id.in_(ledger_entries)
         return None
 
     def ledger_sites(self) -> set[Any]:

@@ -241,7 +241,7 @@ def _run_pending(db: Database, request_id: uuid.UUID) -> None:
         req = s.get_one(DataRequest, request_id)
         ended = dsr.ended_customers_concerned(s, req)
         notes = dsr.parts_answer(s, req)
-        dsr.erasure_starting(s, req)
+        dsr.erasure_starting(s, req, notes)
     for cid in ended:
         outcome = erase(db, account_id=account_id, request_id=request_id, customer_id=cid,
                         email=email)

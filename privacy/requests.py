@@ -21,6 +21,7 @@ import hmac
 import logging
 import secrets
 import uuid
+from collections.abc import Sequence
 from typing import Any
 
 from dateutil.relativedelta import relativedelta
@@ -470,26 +471,36 @@ def ended_customers_concerned(session: Session, req: DataRequest) -> list[uuid.U
             Customer.id.in_(sorted(concerned)), Customer.status == "ended")))
 
 
-def erasure_starting(session: Session, req: DataRequest) -> None:
-    """Before the platform part: tell the person (their address is erased next) and close
-    their other open requests."""
+def erasure_starting(session: Session, req: DataRequest, answer: Sequence[str] = ()) -> None:
+    """Before the platform part: tell the person (their address is erased next), with each
+    customer's answer (``parts_answer``: a denial's reason is erased next), and close their
+    other open requests."""
+    told = "".join(f"\n{line}" for line in answer)
     _notify(req, "Your privacy request has been answered",
             f"Your request for erasure (reference {req.id}) is being carried out now: your "
             "account and data are erased. Records a law requires us to keep are kept, "
-            "restricted, until that period ends; the answer lists each with its rule.",
+            "restricted, until that period ends; the answer lists each with its rule."
+            + (f"\n\nThe companies' answers:{told}" if told else ""),
             session)
     _close_superseded(session, req)
 
 
+# A denial always states its reason (``decide``); the platform part of an erasure erases it
+# with the person's other request records. A run that resumes after that part stopped
+# unfinished can no longer quote it: the person had it in the message that began the erasure.
+REASON_ERASED = "the reason was in our message when your erasure began"
+
+
 def parts_answer(session: Session, req: DataRequest) -> list[str]:
     """Each customer's part of the answer to an erasure request, in the order the parts were
-    made. Read before the platform part of the erasure: that part erases the person's request
-    records' free text too, a denial's reason among it, and the answer must still say it."""
+    made. Read before the platform part of the erasure (and sent with ``erasure_starting``):
+    that part erases the request records' free text too, a denial's reason among it."""
     with system_scope(session, "erasure: the request's parts"):
         parts = list(session.scalars(select(DataRequestPart).where(
             DataRequestPart.request_id == req.id).order_by(DataRequestPart.created_at)))
-    return [f"Customer {p.customer_id} denied: {p.reason}" if p.status == "denied"
-            else f"Customer {p.customer_id}: {p.outcome}" for p in parts if p.outcome]
+    return [f"Customer {p.customer_id} denied: {p.reason or REASON_ERASED}"
+            if p.status == "denied" else f"Customer {p.customer_id}: {p.outcome}"
+            for p in parts if p.outcome]
 
 
 def erasure_finished(session: Session, req: DataRequest, notes: list[str], *,

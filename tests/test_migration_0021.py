@@ -157,3 +157,65 @@ def test_0021_refuses_a_row_naming_another_customers_parent(scratch):
             assert s.get(AccessEvent, ids["wrong_event"]).door_id == ids["b_door"]
     finally:
         engine.dispose()
+
+
+def migrate_head() -> str:
+    from alembic.script import ScriptDirectory
+
+    head = ScriptDirectory.from_config(migrate.alembic_config("sqlite://")).get_current_head()
+    assert head is not None
+    return head
+
+
+@pytest.mark.postgres_only
+def test_0021_counts_every_row_as_an_owner_that_is_no_superuser():
+    """The README's owner role is no superuser, and the tables force row-level security on
+    their owner: the check must still see the other customer's row (not leave it to the
+    key's validation, with a bare foreign-key error), and still change nothing."""
+    if not PG_URL:
+        pytest.skip("needs PostgreSQL")
+    base = make_url(normalise_url(PG_URL))
+    suffix = uuid.uuid4().hex[:10]
+    role, name = f"entryfy_test_owner_{suffix}", f"entryfy_test_fks_{suffix}"
+    server = make_engine(base.render_as_string(hide_password=False))
+    with server.connect().execution_options(isolation_level="AUTOCOMMIT") as c:
+        c.execute(text(f'CREATE ROLE "{role}" LOGIN NOSUPERUSER NOBYPASSRLS'))
+        c.execute(text(f'CREATE DATABASE "{name}" OWNER "{role}"'))
+    as_owner = base.set(database=name, username=role, password=None).render_as_string(
+        hide_password=False)
+    as_superuser = base.set(database=name).render_as_string(hide_password=False)
+    try:
+        migrate.upgrade(as_owner, revision="0020")
+        ids = _fill(as_superuser, cross_customer=True)  # the rows, past the policies
+        before = _state(as_superuser)
+        with pytest.raises(RuntimeError, match=r"access_events\.door_id': 1"):
+            migrate.upgrade(as_owner)
+        assert _state(as_superuser) == before
+        engine = make_engine(as_superuser)
+        try:
+            with engine.connect() as c:
+                assert c.execute(text(
+                    "SELECT bool_and(relforcerowsecurity) FROM pg_class WHERE relname IN "
+                    "('entries', 'access_events', 'doors', 'sites')")).scalar() is True
+                assert c.execute(text("SELECT door_id FROM access_events WHERE id = :i"),
+                                 {"i": ids["wrong_event"]}).scalar() == ids["b_door"]
+                c.execute(text("DELETE FROM access_events WHERE id = :i"),
+                          {"i": ids["wrong_event"]})
+                c.commit()
+            # Without that row it goes through as the owner, and the tables force the
+            # policies on their owner again afterwards.
+            migrate.upgrade(as_owner)
+            with engine.connect() as c:
+                assert c.execute(text(
+                    "SELECT bool_and(relforcerowsecurity) FROM pg_class WHERE relname IN "
+                    "('entries', 'access_events', 'doors', 'sites', 'memberships', "
+                    "'controllers', 'door_alerts')")).scalar() is True
+                assert c.execute(text("SELECT version_num FROM alembic_version")).scalar() \
+                    == migrate_head()
+        finally:
+            engine.dispose()
+    finally:
+        with server.connect().execution_options(isolation_level="AUTOCOMMIT") as c:
+            c.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+            c.execute(text(f'DROP ROLE IF EXISTS "{role}"'))
+        server.dispose()

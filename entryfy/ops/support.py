@@ -25,7 +25,7 @@ from models import Account, Customer, Membership
 from models.customers import admin_addresses
 from models.support import AccessGrant, Ticket, TicketMessage
 from models.tenancy import scope_to, system_scope
-from models.vocab import GRANT_SCOPES
+from models.vocab import GRANT_SCOPES, Role
 from privacy import audit, executors
 
 MIN_GRANT_HOURS = 1
@@ -263,9 +263,10 @@ def _tell_customer(session: Session, ticket: Ticket, subject: str, body: str, *,
     every admin should know who may read their people's data). The body names no person.
 
     The opener only while they can still read the answer: an active account and a current
-    membership of the ticket's customer (the one rule, ``Membership.current``). Someone who
-    has left the company, or whose account is frozen for erasure, is not told about the
-    company's ticket; its current admins are, so the answer still reaches someone."""
+    admin membership of the ticket's customer (the one rule, ``Membership.current``; tickets
+    are read by admins). Someone who has left the company, was made a foreman or member, or
+    whose account is frozen for erasure, is not told about the company's ticket; its current
+    admins are, so the answer still reaches someone."""
     now = clock.now()
     with system_scope(session, "support: whom to tell about a ticket"):
         addresses: list[str] = []
@@ -274,7 +275,7 @@ def _tell_customer(session: Session, ticket: Ticket, subject: str, body: str, *,
                 select(Account.email).join(Membership, Membership.account_id == Account.id)
                 .where(Account.id == ticket.opened_by_id, Account.is_active.is_(True),
                        Membership.customer_id == ticket.customer_id,
-                       Membership.current(now))))
+                       Membership.role == Role.ADMIN, Membership.current(now))))
         if not addresses:
             addresses = list(session.scalars(admin_addresses(ticket.customer_id, now)))
         addresses = sorted(set(addresses))

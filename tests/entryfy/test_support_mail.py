@@ -51,8 +51,9 @@ def test_answer_and_grant_changes_are_mailed(app, session, world, make):
 
 def test_an_answer_goes_to_the_admins_once_the_opener_can_no_longer_read_it(app, session,
                                                                            world, make):
-    """The opener who left the company, or whose account is frozen, is not told about the
-    company's ticket; the customer's current admins are. A current opener alone is."""
+    """The opener who left the company, is no longer its admin, or whose account is frozen,
+    is not told about the company's ticket (only admins read tickets); the customer's current
+    admins are. A current admin opener alone is."""
     import datetime as dt
 
     from entryfy import clock
@@ -60,14 +61,22 @@ def test_an_answer_goes_to_the_admins_once_the_opener_can_no_longer_read_it(app,
 
     scope_to(session, world.a.customer.id)
     opener = make.account()
-    left = make.membership(world.a.customer, opener, "foreman")
+    left = make.membership(world.a.customer, opener, "admin")
     ticket = ops.open_ticket(session, customer_id=world.a.customer.id, author=opener,
                              subject="Kortläsaren", body="Blinkar rött")
     staff = make.staff("support").account
     with app.app_context():
         n = _seen()
         ops.support_message(session, staff, ticket.id, "Byt batteri.")
-        assert [m["To"] for m in _new(n)] == [opener.email]  # still a member: only them
+        assert [m["To"] for m in _new(n)] == [opener.email]  # still an admin: only them
+
+        scope_to(session, world.a.customer.id)
+        left.role = "foreman"  # still with the company, but no longer reads its tickets
+        session.flush()
+        n = _seen()
+        ops.support_message(session, staff, ticket.id, "Hjälpte det?")
+        assert [m["To"] for m in _new(n)] == [world.a.admin.email]
+        left.role = "admin"
 
         scope_to(session, world.a.customer.id)
         left.valid_to = clock.now() - dt.timedelta(minutes=1)  # has left the company

@@ -200,9 +200,14 @@ def test_where_the_ledger_duty_reaches_as_sql():
     assert sql(HoldScope.ledger_sites_stmt()) == sites
     assert sql(HoldScope.reach_sql("personnel_ledger", tl("entries").table)) == \
         f"entries.site_id IN ({sites})"
-    assert sql(HoldScope.reach_sql("personnel_ledger", tl("entry_corrections").table)) == \
-        f"entry_corrections.entry_id IN (SELECT entries.id FROM entries WHERE " \
-        f"entries.site_id IN ({sites}))"
+    # In the statement over the table it reaches (offboarding's purge), the entry is looked
+    # for in the row's own customer: correlated, not a second FROM.
+    corrections = tl("entry_corrections").table
+    assert sql(select(corrections.c.id).where(
+        HoldScope.reach_sql("personnel_ledger", corrections))) == \
+        "SELECT entry_corrections.id FROM entry_corrections WHERE entry_corrections.entry_id " \
+        f"IN (SELECT entries.id FROM entries WHERE entries.site_id IN ({sites}) AND " \
+        "entries.customer_id = entry_corrections.customer_id)"
     assert HoldScope.reach_sql("personnel_ledger", tl("devices").table) is None
     assert HoldScope.reach_sql("audit_log", tl("entries").table) is None
     assert HoldScope.reach_sql(None, tl("entries").table) is None

@@ -507,3 +507,32 @@ def test_the_person_reads_their_requests_newest_first(session, make, world):
         ("extended", "waiting_for_customer", "vendor", None, "by 2 month(s)")]
     assert [utc(h["at"]) for h in got["history"]] == [AT] * 5 + [LATER]
     assert listed[0]["outcome"].startswith("Your register extract")
+
+
+def test_the_erasure_begins_with_each_companys_answer_and_a_resumed_run_points_to_it(
+        session, make, world, monkeypatch):
+    """The message that begins an erasure carries each customer's answer, a denial's reason
+    with it: the platform part erases the reason next. A run resumed after that part stopped
+    unfinished cannot quote the reason any more and says where the person has it."""
+    sent = capture_mail(monkeypatch)
+    req, part_a, part_b = two_parts(session, make, world, "erasure")
+    decide(session, part_a, "deny", "Ledger dispute")
+    decide(session, part_b, "approve")
+    dsr.part_erased(session, req, part_b, "erased: 3 deleted", complete=True)
+    answer = dsr.parts_answer(session, req)
+    assert sorted(answer) == sorted([
+        f"Customer {world.a.customer.id} denied: Ledger dispute",
+        f"Customer {world.b.customer.id}: erased: 3 deleted"])
+    sent.clear()
+    dsr.erasure_starting(session, req, answer)
+    ((to, _subject, body),) = sent
+    assert to == world.a.worker.email
+    assert body.endswith("\n\nThe companies' answers:\n" + "\n".join(answer))
+    part_a.reason = None  # what the platform part of the erasure does to it
+    session.flush()
+    assert f"Customer {world.a.customer.id} denied: {dsr.REASON_ERASED}" in dsr.parts_answer(
+        session, req)
+    # Nothing to tell: the message as before, without an empty heading.
+    sent.clear()
+    dsr.erasure_starting(session, req)
+    assert "answers" not in sent[0][2]
