@@ -26,11 +26,8 @@ import http.client
 import json
 import os
 import secrets
-import socket
 import statistics
-import subprocess
 import sys
-import tempfile
 import threading
 import time
 import urllib.error
@@ -43,6 +40,8 @@ from typing import Any
 
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
+
+from bench import services
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_SERVER_URL = os.environ.get("BENCH_PG_URL", "postgresql://root@127.0.0.1:5432/test")
@@ -97,12 +96,6 @@ def scratch_database(server_url: str = DEFAULT_SERVER_URL, *, migrate: bool = Tr
 
 # ---------------------------------------------------------------------------- servers
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def entryfy_env(db_url: str, **extra: str) -> dict[str, str]:
     """Production-like settings for the app under test (fresh secrets, no dev defaults)."""
     return {
@@ -125,43 +118,17 @@ def gunicorn(app_spec: str, env: dict[str, str], *, ready_path: str = "/",
     Any HTTP answer on ``ready_path`` (even 404) means ready. gthread workers keep client
     connections alive, as a reverse proxy in front of gunicorn would.
     """
-    port = free_port()
+    port = services.free_port()
     cmd = [
         sys.executable, "-m", "gunicorn", app_spec,
         "--bind", f"127.0.0.1:{port}",
         "--workers", str(workers), "--threads", str(threads), "--worker-class", "gthread",
         "--keep-alive", "30", "--log-level", "warning",
     ]
-    # The server's log goes to a file, not a pipe: nobody reads a pipe while the load runs,
-    # and a server that logs many errors would fill it and stall instead of answering 500s.
-    with tempfile.TemporaryFile() as log:
-        proc = subprocess.Popen(cmd, cwd=ROOT, env={**os.environ, **env},
-                                stdout=subprocess.DEVNULL, stderr=log)
-        base = f"http://127.0.0.1:{port}"
-        try:
-            deadline = time.monotonic() + timeout
-            while True:
-                if proc.poll() is not None:
-                    log.seek(0)
-                    err = log.read().decode(errors="replace")
-                    raise RuntimeError(f"gunicorn {app_spec} exited: {err[-2000:]}")
-                try:
-                    urllib.request.urlopen(base + ready_path, timeout=1)
-                    break
-                except urllib.error.HTTPError:
-                    break
-                except OSError:
-                    if time.monotonic() > deadline:
-                        raise RuntimeError(f"gunicorn {app_spec} did not answer in time") from None
-                    time.sleep(0.2)
-            yield base
-        finally:
-            proc.terminate()
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+    base = f"http://127.0.0.1:{port}"
+    with services.serving_http(cmd, {**os.environ, **env}, base + ready_path,
+                               what=f"gunicorn {app_spec}", cwd=ROOT, timeout=timeout):
+        yield base
 
 
 # ------------------------------------------------------------------------------ seeding

@@ -28,12 +28,7 @@ import argparse
 import contextlib
 import itertools
 import os
-import subprocess
 import sys
-import tempfile
-import time
-import urllib.error
-import urllib.request
 import uuid
 from collections.abc import Iterator
 
@@ -58,38 +53,13 @@ SERVER_URL = os.environ.get("BENCH_PG_URL", "postgresql://postgres@127.0.0.1:543
 def app_server(env: dict[str, str], *, workers: int, timeout: float = 120.0) -> Iterator[int]:
     """``gunicorn -c gunicorn.conf.py wsgi:app`` (the production command) on a free port."""
     port = services.free_port()
-    # Its log to a file, not an unread pipe (bench.common.gunicorn says why).
-    with tempfile.TemporaryFile() as log:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "wsgi:app"],
-            cwd=ROOT, env={**os.environ, **env, "ENTRYFY_BIND": f"127.0.0.1:{port}",
-                           "WEB_CONCURRENCY": str(workers), "LOG_LEVEL": "WARNING"},
-            stdout=subprocess.DEVNULL, stderr=log)
-        try:
-            deadline = time.monotonic() + timeout
-            while True:
-                if proc.poll() is not None:
-                    log.seek(0)
-                    err = log.read().decode(errors="replace")
-                    raise RuntimeError(f"gunicorn exited: {err[-2000:]}")
-                try:
-                    urllib.request.urlopen(f"http://127.0.0.1:{port}/api/v1/openapi.json",
-                                           timeout=2)
-                    break
-                except urllib.error.HTTPError:
-                    break
-                except OSError:
-                    if time.monotonic() > deadline:
-                        raise RuntimeError("gunicorn did not answer in time") from None
-                    time.sleep(0.2)
-            yield port
-        finally:
-            proc.terminate()
-            try:
-                proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+    env = {**os.environ, **env, "ENTRYFY_BIND": f"127.0.0.1:{port}",
+           "WEB_CONCURRENCY": str(workers), "LOG_LEVEL": "WARNING"}
+    with services.serving_http(
+            [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "wsgi:app"], env,
+            f"http://127.0.0.1:{port}/api/v1/openapi.json", what="gunicorn", cwd=ROOT,
+            timeout=timeout, stop_timeout=30):
+        yield port
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -17,6 +17,8 @@ import socket
 import subprocess
 import tempfile
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -53,11 +55,12 @@ def _wait_port(port: int, proc: subprocess.Popen[bytes], what: str, log: Path | 
             time.sleep(0.05)
 
 
-def _stop(proc: subprocess.Popen[bytes]) -> None:
+def stop(proc: subprocess.Popen[bytes], timeout: float = 10.0) -> None:
+    """Terminate ``proc``; kill it if it has not ended within ``timeout`` seconds."""
     if proc.poll() is None:
         proc.terminate()
         try:
-            proc.wait(timeout=10)
+            proc.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
@@ -101,7 +104,7 @@ def pgbouncer(server_host: str, server_port: int, users: list[str], *, pool_size
         _wait_port(port, proc, "pgbouncer", log)
         yield port
     finally:
-        _stop(proc)
+        stop(proc)
         shutil.rmtree(folder, ignore_errors=True)
 
 
@@ -136,7 +139,7 @@ def haproxy(backends: list[int]) -> Iterator[int]:
         _wait_port(port, proc, "haproxy", None)
         yield port
     finally:
-        _stop(proc)
+        stop(proc)
         shutil.rmtree(folder, ignore_errors=True)
 
 
@@ -151,4 +154,35 @@ def redis_server() -> Iterator[int]:
         _wait_port(port, proc, "redis-server", None)
         yield port
     finally:
-        _stop(proc)
+        stop(proc)
+
+
+@contextlib.contextmanager
+def serving_http(cmd: list[str], env: dict[str, str], ready_url: str, *, what: str,
+                 cwd: Path, timeout: float = 120.0, stop_timeout: float = 10.0
+                 ) -> Iterator[None]:
+    """Run ``cmd`` (an HTTP server) until the block ends; enter the block once ``ready_url``
+    gives any HTTP answer (even 404). Its log goes to a file, not a pipe: nobody reads a pipe
+    while the load runs, and a server that logs many errors would fill it and stall instead
+    of answering. The log's end is in the error when the server exits before it answers."""
+    with tempfile.TemporaryFile() as log:
+        proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=log)
+        try:
+            deadline = time.monotonic() + timeout
+            while True:
+                if proc.poll() is not None:
+                    log.seek(0)
+                    err = log.read().decode(errors="replace")
+                    raise RuntimeError(f"{what} exited: {err[-2000:]}")
+                try:
+                    urllib.request.urlopen(ready_url, timeout=2)
+                    break
+                except urllib.error.HTTPError:
+                    break
+                except OSError:
+                    if time.monotonic() > deadline:
+                        raise RuntimeError(f"{what} did not answer in time") from None
+                    time.sleep(0.2)
+            yield
+        finally:
+            stop(proc, stop_timeout)
