@@ -11,7 +11,7 @@ does not hand it out again.
 They run on psycopg's ``RawCursor``, compiled once with PostgreSQL's own ``$1`` placeholders:
 the default cursor converts ``%(name)s`` placeholders by parsing the statement at every
 execution when it is longer than psycopg's cache takes (4,096 bytes, or 50 parameters), and
-the check-in's one statement is longer (about 0.09 ms of CPU per check-in, measured).
+the check-in's one statement is longer (about 0.08 ms of CPU per check-in, measured).
 
 Only for fixed statements whose rows (a SELECT, or RETURNING) are a few plain columns (no
 type conversions beyond what psycopg does itself), or that return none (``rowcount``). On

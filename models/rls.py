@@ -92,9 +92,7 @@ def enable(conn: Connection, tables: dict[str, str | None]) -> None:
     for table, subject in tables.items():
         # A policy made again keeps the customer test it has (0023's, or not).
         estimated = _has_estimated_scope(conn, table)
-        for stmt in policy_sql(table, subject, signed=signed, estimated=estimated).split(";"):
-            if stmt.strip():
-                conn.execute(text(stmt))
+        _execute(conn, policy_sql(table, subject, signed=signed, estimated=estimated))
 
 
 def _has_estimated_scope(conn: Connection, table: str) -> bool:
@@ -111,9 +109,14 @@ def set_estimated_scope(conn: Connection, tables: dict[str, str | None],
     if conn.dialect.name != "postgresql":
         return
     for table, subject in tables.items():
-        for stmt in policy_sql(table, subject, signed=True, estimated=estimated).split(";"):
-            if stmt.strip():
-                conn.execute(text(stmt))
+        _execute(conn, policy_sql(table, subject, signed=True, estimated=estimated))
+
+
+def _execute(conn: Connection, sql: str) -> None:
+    """``policy_sql``'s statements, one by one."""
+    for stmt in sql.split(";"):
+        if stmt.strip():
+            conn.execute(text(stmt))
 
 
 def ensure_app_role(conn: Connection, role: str | None = None) -> None:

@@ -21,11 +21,11 @@ from sqlalchemy.orm import Session
 from entryfy import clock, mail
 from entryfy.errors import Forbidden, NotFound, Unprocessable, ValidationFailed
 from entryfy.ops.tenant import load_owned
-from models import Account, Customer, Membership
+from models import Account, Customer
 from models.customers import admin_addresses
 from models.support import AccessGrant, Ticket, TicketMessage
 from models.tenancy import scope_to, system_scope
-from models.vocab import GRANT_SCOPES, Role
+from models.vocab import GRANT_SCOPES
 from privacy import audit, executors
 
 MIN_GRANT_HOURS = 1
@@ -271,11 +271,9 @@ def _tell_customer(session: Session, ticket: Ticket, subject: str, body: str, *,
     with system_scope(session, "support: whom to tell about a ticket"):
         addresses: list[str] = []
         if opener_only:
-            addresses = list(session.scalars(
-                select(Account.email).join(Membership, Membership.account_id == Account.id)
-                .where(Account.id == ticket.opened_by_id, Account.is_active.is_(True),
-                       Membership.customer_id == ticket.customer_id,
-                       Membership.role == Role.ADMIN, Membership.current(now))))
+            # The one rule for the company's current admins, narrowed to the opener.
+            addresses = list(session.scalars(admin_addresses(ticket.customer_id, now)
+                                             .where(Account.id == ticket.opened_by_id)))
         if not addresses:
             addresses = list(session.scalars(admin_addresses(ticket.customer_id, now)))
         addresses = sorted(set(addresses))
