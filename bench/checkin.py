@@ -11,10 +11,12 @@ baseline's rate of that round for the whole round, so it never runs out (a 409 w
 error). The baseline (bench/baseline_app.py) does one INSERT per request under the same
 gunicorn settings. Prints both rates, p50/p99 latency, and the ratio; exits 1 on any error.
 
-With ``--split`` a third server runs in every round: bench/ops_app.py, the check-in's
-operations (token sign-in, scoped lookup, geodesic, guarded INSERT) in the bare Flask app
-without Entryfy's web layer, so the gap to the baseline divides into what the rules cost
-below the web layer and what the web layer costs. Its errors count like the others'.
+With ``--split`` two more servers run in every round, so the gap to the baseline divides
+in three: bench/floor_app.py, the check-in's SQL alone (the same statements, role and
+values, on a bare psycopg connection: what the database work allows); bench/ops_app.py,
+the check-in's operations (token sign-in, scoped lookup, geodesic, guarded INSERT on
+Entryfy's engine and session) in the bare Flask app without Entryfy's web layer; and the
+full app. Their errors count like the others'.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from bench.common import (
     combine,
     entryfy_env,
     gunicorn,
+    print_results,
     ratio_line,
     run_load,
     scratch_database,
@@ -98,7 +101,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--warmup", type=float, default=2.0)
     p.add_argument("--server-url", default=DEFAULT_SERVER_URL)
     p.add_argument("--split", action="store_true",
-                   help="also serve the operations alone (bench/ops_app.py) in every round")
+                   help="also serve the SQL alone (bench/floor_app.py) and the operations "
+                        "alone (bench/ops_app.py) in every round")
     args = p.parse_args(argv)
 
     with scratch_database(args.server_url) as db:
@@ -134,7 +138,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"gunicorn: {GUNICORN_WORKERS} workers x {GUNICORN_THREADS} threads (gthread); "
               f"{args.clients} clients; {args.rounds} rounds of {args.seconds:g} s per side",
               flush=True)
-        rounds: dict[str, list] = {"baseline": [], "operations only": [], "check-in": []}
+        rounds: dict[str, list] = {"baseline": [], "SQL only": [], "operations only": [],
+                                   "check-in": []}
         # The servers up at once (an idle one costs nothing); the loads alternate.
         with contextlib.ExitStack() as servers:
             base_url = servers.enter_context(gunicorn(
@@ -143,16 +148,18 @@ def main(argv: list[str] | None = None) -> int:
                                            "DATABASE_MAX_OVERFLOW": "2"}))
             app_url = servers.enter_context(gunicorn("wsgi:app", env,
                                                      ready_path="/api/v1/openapi.json"))
-            ops_url = servers.enter_context(gunicorn("bench.ops_app:app", env)) \
-                if args.split else None
+            split = {name: servers.enter_context(gunicorn(module, env))
+                     for name, module in (("SQL only", "bench.floor_app:app"),
+                                          ("operations only", "bench.ops_app:app"))
+                     if args.split}
             for n in range(args.rounds):
                 rounds["baseline"].append(run_load(
                     "baseline insert", base_url, baseline_req, clients=args.clients,
                     seconds=args.seconds, warmup=args.warmup))
                 ensure_pairs(rounds["baseline"][-1].rate)
-                if ops_url is not None:
-                    rounds["operations only"].append(run_load(
-                        "operations only", ops_url, checkin_req, clients=args.clients,
+                for name, url in split.items():
+                    rounds[name].append(run_load(
+                        name, url, checkin_req, clients=args.clients,
                         seconds=args.seconds, warmup=args.warmup))
                     ensure_pairs(rounds["baseline"][-1].rate)
                 rounds["check-in"].append(run_load(
@@ -162,10 +169,9 @@ def main(argv: list[str] | None = None) -> int:
                     f"{r[-1].rate:.1f}/s {name}" for name, r in rounds.items() if r),
                     flush=True)
         base, checkin = combine(rounds["baseline"]), combine(rounds["check-in"])
-        results = [base] + ([combine(rounds["operations only"])] if args.split else [])
+        results = [base] + [combine(rounds[name]) for name in split]
         results.append(checkin)
-        for r in results:
-            print(r.line())
+        print_results(results)
         for r in results[1:]:
             print(ratio_line(r, base))
         print(f"sites used: {len(pairs.sites)}, check-ins made: {pairs.used + 1}")

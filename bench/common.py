@@ -22,8 +22,10 @@ import base64
 import collections
 import contextlib
 import dataclasses
+import functools
 import http.client
 import json
+import operator
 import os
 import secrets
 import statistics
@@ -41,7 +43,7 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
-from bench import services
+from bench import cpu, services
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_SERVER_URL = os.environ.get("BENCH_PG_URL", "postgresql://root@127.0.0.1:5432/test")
@@ -224,6 +226,9 @@ class LoadResult:
     latencies_ms: list[float]
     statuses: collections.Counter[int]
     errors: collections.Counter[str]
+    # CPU used over the counted window by the load generator, PostgreSQL and the rest
+    # (bench/cpu.py); None where /proc is not there.
+    cpu: cpu.Sample | None = None
 
     @property
     def ok(self) -> int:
@@ -248,6 +253,19 @@ class LoadResult:
         return (f"{self.name:<22} {self.rate:8.1f}/s  p50 {self.pct(50):7.2f} ms  "
                 f"p99 {self.pct(99):7.2f} ms  ok {self.ok:6d}  errors {self.failures}"
                 + (f" {dict(self.errors)}" if self.errors else ""))
+
+    def cpu_line(self) -> str | None:
+        """Where this load's CPU went, per request (``cpu <name>: ...``)."""
+        return self.cpu.line(self.name, self.ok) if self.cpu is not None else None
+
+
+def print_results(results: list[LoadResult]) -> None:
+    """Each result's line, then each one's CPU line (bench.report reads both back)."""
+    for r in results:
+        print(r.line())
+    for r in results:
+        if (line := r.cpu_line()) is not None:
+            print(line)
 
 
 # ``request(client_index, iteration) -> (method, path, body-or-None, headers, expected)``
@@ -318,9 +336,14 @@ def run_load(name: str, base_url: str, request: RequestFn, *, clients: int,
     t_start = time.perf_counter() + warmup
     t_stop = t_start + seconds
     start_barrier.wait()
+    time.sleep(max(t_start - time.perf_counter(), 0.0))
+    before = cpu.sample()
+    time.sleep(max(t_stop - time.perf_counter(), 0.0))
+    after = cpu.sample()
     for t in threads:
         t.join()
-    return LoadResult(name, seconds, sorted(latencies), statuses, errors)
+    used = after - before if after is not None and before is not None else None
+    return LoadResult(name, seconds, sorted(latencies), statuses, errors, used)
 
 
 def combine(results: list[LoadResult]) -> LoadResult:
@@ -331,8 +354,13 @@ def combine(results: list[LoadResult]) -> LoadResult:
     for r in results:
         statuses.update(r.statuses)
         errors.update(r.errors)
+    samples = [r.cpu for r in results if r.cpu is not None]
+    used = None
+    if samples and len(samples) == len(results):  # every round sampled
+        used = functools.reduce(operator.add, samples)
     return LoadResult(results[0].name, sum(r.seconds for r in results),
-                      sorted(x for r in results for x in r.latencies_ms), statuses, errors)
+                      sorted(x for r in results for x in r.latencies_ms), statuses, errors,
+                      used)
 
 
 def ratio_line(subject: LoadResult, baseline: LoadResult) -> str:

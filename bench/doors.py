@@ -14,7 +14,6 @@ the query plan of its one lookup. Prints rates, p50/p99, ratios; exits 1 on any 
 from __future__ import annotations
 
 import argparse
-import collections
 import datetime as dt
 import secrets
 import statistics
@@ -32,8 +31,10 @@ from bench.common import (
     GUNICORN_WORKERS,
     LoadResult,
     SeededTenant,
+    combine,
     entryfy_env,
     gunicorn,
+    print_results,
     ratio_line,
     run_load,
     scratch_database,
@@ -148,14 +149,6 @@ def build(admin_url: str, tenant: SeededTenant, *, large: bool) -> uuid.UUID:
     return bench_door
 
 
-def merge(results: list[LoadResult]) -> LoadResult:
-    first = results[0]
-    return LoadResult(first.name, sum(r.seconds for r in results),
-                      sorted(x for r in results for x in r.latencies_ms),
-                      sum((r.statuses for r in results), collections.Counter()),
-                      sum((r.errors for r in results), collections.Counter()))
-
-
 def decision_timing(app_url: str, data_key: str, customer_id: uuid.UUID, door_id: uuid.UUID,
                     n: int) -> tuple[float, float, str]:
     """Mean and p99 of ``decide`` (ms) in-process, as the app's role, scoped to the tenant;
@@ -255,11 +248,9 @@ def main(argv: list[str] | None = None) -> int:
                              warmup=args.warmup)
                 print("  " + r.line(), flush=True)
                 runs[size].append(r)
-        base = merge(runs["baseline"])
-        print(base.line())
-        o_small, o_large = merge(runs["small"]), merge(runs["LARGE"])
-        print(o_small.line())
-        print(o_large.line())
+        base = combine(runs["baseline"])
+        o_small, o_large = combine(runs["small"]), combine(runs["LARGE"])
+        print_results([base, o_small, o_large])
         print(ratio_line(o_small, base))
         print(ratio_line(o_large, base))
         print(f"ratio door open LARGE / small: {o_large.rate / o_small.rate:.2f}")

@@ -4,8 +4,8 @@
 
 Runs, one after the other on the same machine (each starts and stops its own servers):
 
-1. ``bench.checkin --split``: the one-INSERT baseline, the check-in's operations alone in
-   the bare app, and the full check-in;
+1. ``bench.checkin --split``: the one-INSERT baseline, the check-in's SQL alone and its
+   operations alone in the bare app, and the full check-in;
 2. ``bench.doors``: door opening at a small and a LARGE customer (10,000 people, 1,000
    doors) against the same baseline;
 3. ``bench.scale``: check-ins through HAProxy to three app processes on PgBouncer next to
@@ -15,8 +15,9 @@ Runs, one after the other on the same machine (each starts and stops its own ser
    retention at that size.
 
 Each bench's own output streams as it runs; at the end one Markdown table holds every
-bench's result lines (rate, p50/p99 and errors of each side; the ratios; the size table),
-read from the lines the benches print (``bench.common.LoadResult.line``, ``ratio_line``).
+bench's result lines (rate, p50/p99 and errors of each side; the ratios; where each side's
+CPU went, per request; the size table), read from the lines the benches print
+(``bench.common.LoadResult.line``, ``ratio_line``, ``bench.cpu.Sample.line``).
 Exits 1 when any bench does: a request that failed, a list over its target, a server that
 did not start. ``--quick`` runs every bench briefly and small, to check this script.
 """
@@ -36,6 +37,10 @@ from bench.common import ROOT
 _LOAD = re.compile(r"^(?P<name>\S.*?)\s+(?P<rate>[\d.]+)/s\s+p50\s+(?P<p50>[\d.na]+) ms\s+"
                    r"p99\s+(?P<p99>[\d.na]+) ms\s+ok\s+(?P<ok>\d+)\s+errors (?P<errors>\d+)")
 _RATIO = re.compile(r"^ratio (?P<what>.+?): (?P<value>[\d.]+|nan)$")
+# bench.cpu.Sample.line, read back.
+_CPU = re.compile(r"^cpu (?P<name>.+?): client (?P<client>\S+) ms, server (?P<server>\S+) ms, "
+                  r"database (?P<database>\S+) ms, total (?P<total>\S+) ms per request; "
+                  r"machine idle (?P<idle>\S+)$")
 
 
 def _benches(args: argparse.Namespace) -> list[tuple[str, list[str]]]:
@@ -86,6 +91,10 @@ def summary(bench: str, lines: list[str]) -> list[tuple[str, str, str, str, str]
                          f"{m['p50']} / {m['p99']} ms", m["errors"]))
         elif (m := _RATIO.match(line)) is not None:
             rows.append((bench, f"ratio {m['what']}", m["value"], "", ""))
+        elif (m := _CPU.match(line)) is not None:
+            rows.append((bench, f"CPU per request: {m['name']}",
+                         f"{m['total']} ms = client {m['client']} + app server {m['server']}"
+                         f" + database {m['database']}", "", f"machine idle {m['idle']}"))
         elif line.startswith("database entryfy_size_"):
             size_table = True
             rows.append((bench, line.split(": ", 1)[1], "", "", ""))

@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 import collections
+import dataclasses
+import time
 
-from bench.common import LoadResult, ratio_line
+import pytest
+
+from bench import cpu
+from bench.common import LoadResult, combine, ratio_line
 from bench.report import summary
 
 
@@ -40,3 +45,37 @@ def test_the_size_table_keeps_lists_apart_from_other_figures():
         ("size", "retention access_log",
          "0.1 s · 2,994 rows, 57,767/s · 2 batches, longest 0.032 s", "", ""),
     ]
+
+
+def test_cpu_lines_become_rows_with_their_parts():
+    used = cpu.Sample(client=0.5, database=1.0, busy=2.5, idle=0.5)  # seconds
+    result = dataclasses.replace(_result("check-in", [20.0] * 1000), cpu=used)
+    assert summary("check-in", [result.line(), result.cpu_line()])[1] == (
+        "check-in", "CPU per request: check-in",
+        "2.500 ms = client 0.500 + app server 1.000 + database 1.000", "",
+        "machine idle 17%")
+
+
+def test_combined_rounds_add_their_cpu_and_a_round_without_drops_it():
+    one = dataclasses.replace(_result("x", [1.0] * 10), cpu=cpu.Sample(1, 2, 4, 1))
+    two = dataclasses.replace(_result("x", [1.0] * 30), cpu=cpu.Sample(3, 2, 8, 3))
+    assert combine([one, two]).cpu == cpu.Sample(4, 4, 12, 4)
+    # 40 requests: 100 ms client, 100 ms database, 300 ms total, the rest the server's
+    assert combine([one, two]).cpu_line() == (
+        "cpu x: client 100.000 ms, server 100.000 ms, database 100.000 ms, total "
+        "300.000 ms per request; machine idle 25%")
+    assert combine([one, _result("x", [1.0])]).cpu is None
+
+
+@pytest.mark.skipif(cpu.sample() is None, reason="no /proc here")
+def test_a_sample_counts_this_process_and_the_machine():
+    before = cpu.sample()
+    deadline = time.process_time() + 0.2
+    while time.process_time() < deadline:  # burn 0.2 s of this process's CPU
+        pass
+    after = cpu.sample()
+    assert before is not None and after is not None
+    used = after - before
+    assert 0.19 <= used.client < 1.0
+    assert used.busy >= used.client - 0.02  # the machine saw it too (clock ticks round)
+    assert used.database >= 0 and used.idle >= 0
