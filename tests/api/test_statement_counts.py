@@ -168,13 +168,13 @@ DOOR_OPEN = {
     # event. No webhook delivery statement: nobody listens here.
     "postgresql": [
         "BEGIN", "SELECT signed_in.id, signed_in.account_id,",
-        "SELECT scope.scoped_ids, target.d_site_id,", "SELECT accesses.site_id, accesses.name,",
+        "SELECT scope.scoped_ids, target.d_site_id,", "SELECT accesses.id, accesses.name,",
         "INSERT INTO access_events", "COMMIT",
     ],
     "sqlite": [
         "BEGIN", "SELECT access_tokens.id, access_tokens.account_id,",
         "SELECT memberships.customer_id FROM", "SELECT doors.site_id AS",
-        "SELECT accesses.site_id, accesses.name,", "INSERT INTO access_events", "COMMIT",
+        "SELECT accesses.id, accesses.name,", "INSERT INTO access_events", "COMMIT",
     ],
 }
 

@@ -14,25 +14,40 @@ from sqlalchemy import event
 
 from entryfy.ops import doors as ops
 from models import Lockdown
+from models.hot import HotStatement
 from tests import doorkit
 
 AT = dt.datetime(2026, 6, 15, 10, 0, tzinfo=dt.UTC)
 HERE = ops.Position(59.33, 18.06, 10)
 
 
-@contextlib.contextmanager
-def statements(session) -> Iterator[list[str]]:  # type: ignore[no-untyped-def]
-    seen: list[str] = []
-    engine = session.get_bind()
+@pytest.fixture
+def statements(monkeypatch):  # type: ignore[no-untyped-def]
+    """Every statement's text: through SQLAlchemy, and the hot ones that run straight on the
+    DBAPI cursor on PostgreSQL (models.hot)."""
+    run = HotStatement._run_pg
 
-    def count(conn, cursor, statement, *args):  # type: ignore[no-untyped-def]
-        seen.append(statement)
+    @contextlib.contextmanager
+    def recording(session) -> Iterator[list[str]]:  # type: ignore[no-untyped-def]
+        seen: list[str] = []
+        engine = session.get_bind()
 
-    event.listen(engine, "before_cursor_execute", count)
-    try:
-        yield seen
-    finally:
-        event.remove(engine, "before_cursor_execute", count)
+        def spy(self, conn, params, *, fetch):  # type: ignore[no-untyped-def]
+            seen.append(self._compiled_pg(conn)[0])
+            return run(self, conn, params, fetch=fetch)
+
+        def count(conn, cursor, statement, *args):  # type: ignore[no-untyped-def]
+            seen.append(statement)
+
+        monkeypatch.setattr(HotStatement, "_run_pg", spy)
+        event.listen(engine, "before_cursor_execute", count)
+        try:
+            yield seen
+        finally:
+            event.remove(engine, "before_cursor_execute", count)
+            monkeypatch.setattr(HotStatement, "_run_pg", run)
+
+    return recording
 
 
 @pytest.fixture
@@ -51,7 +66,7 @@ def _decide(session, m, door, direction=None):  # type: ignore[no-untyped-def]
                       position=HERE, direction=direction)
 
 
-def test_nothing_in_force_costs_the_one_lookup(session, ready):
+def test_nothing_in_force_costs_the_one_lookup(session, ready, statements):
     _a, door, _acc, m = ready
     with statements(session) as seen:
         d = _decide(session, m, door, direction="in")
@@ -59,7 +74,7 @@ def test_nothing_in_force_costs_the_one_lookup(session, ready):
     assert len(seen) == 1 and "access_doors" in seen[0], seen
 
 
-def test_a_lockdown_costs_one_read_and_refuses_before_the_lookup(session, ready):
+def test_a_lockdown_costs_one_read_and_refuses_before_the_lookup(session, ready, statements):
     a, door, _acc, m = ready
     ld = Lockdown(id=uuid.uuid4(), customer_id=a.customer.id, site_id=a.site.id,
                   mode="lockdown", exempt_roles=[])
@@ -74,7 +89,7 @@ def test_a_lockdown_costs_one_read_and_refuses_before_the_lookup(session, ready)
     assert len(seen) == 1 and "lockdowns" in seen[0], seen
 
 
-def test_an_anti_passback_rule_costs_one_read_on_the_way_in_only(session, ready):
+def test_an_anti_passback_rule_costs_one_read_on_the_way_in_only(session, ready, statements):
     _a, door, acc, m = ready
     acc.anti_passback = "hard"
     session.flush()

@@ -25,7 +25,7 @@ import dataclasses
 import datetime as dt
 import logging
 import uuid
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import bindparam, func, select
 from sqlalchemy.exc import IntegrityError
@@ -59,6 +59,7 @@ from models import (
     Membership,
     UnlockCommand,
 )
+from models.hot import HotStatement
 from models.vocab import ACCESS_STAGES
 
 log = logging.getLogger(__name__)
@@ -97,25 +98,51 @@ def membership_refusal(m: Membership, at: dt.datetime) -> str | None:
     return f"membership_{standing}" if standing is not None else None
 
 
-# Built once (every door opening runs it): each call only binds the two ids, where building
-# the statement anew cost more CPU than loading its rows.
-_CANDIDATES = (
-    select(Access)
-    .join(AccessDoor, AccessDoor.access_id == Access.id)
-    .join(AccessMember, AccessMember.access_id == Access.id)
-    .where(AccessDoor.door_id == bindparam("door_id"),
-           AccessMember.membership_id == bindparam("membership_id"))
+class AccessTerms(Protocol):
+    """What the decision reads of an access: a row of ``candidate_accesses`` (or an Access)."""
+
+    @property
+    def id(self) -> uuid.UUID: ...
+    @property
+    def name(self) -> str: ...
+    @property
+    def valid_from(self) -> dt.datetime | None: ...
+    @property
+    def valid_to(self) -> dt.datetime | None: ...
+    @property
+    def schedule(self) -> list[dict[str, Any]] | None: ...
+    @property
+    def methods(self) -> list[str]: ...
+    @property
+    def anti_passback(self) -> str: ...
+    @property
+    def anti_passback_exempt_roles(self) -> list[str] | None: ...
+
+
+_A = Access.__table__.c
+# Built once (every door opening runs it), each call only binding the two ids; its rows are
+# the terms alone, not Access objects (models.hot): loading and attaching ORM objects cost
+# the door opening more CPU than the rest of its decision.
+_CANDIDATES = HotStatement(
+    select(_A.id, _A.name, _A.valid_from, _A.valid_to, _A.schedule, _A.methods,
+           _A.anti_passback, _A.anti_passback_exempt_roles)
+    .join(AccessDoor.__table__, AccessDoor.__table__.c.access_id == _A.id)
+    .join(AccessMember.__table__, AccessMember.__table__.c.access_id == _A.id)
+    .where(AccessDoor.__table__.c.door_id == bindparam("door_id"),
+           AccessMember.__table__.c.membership_id == bindparam("membership_id"))
 )
 
 
 def candidate_accesses(session: Session, door_id: uuid.UUID,
-                       membership_id: uuid.UUID) -> list[Access]:
-    """The accesses naming both this door and this membership: one indexed join."""
-    return list(session.scalars(_CANDIDATES,
-                                {"door_id": door_id, "membership_id": membership_id}))
+                       membership_id: uuid.UUID) -> list[AccessTerms]:
+    """The terms of the accesses naming both this door and this membership: one indexed
+    join, read-only rows (attribute access by column name, as on an Access)."""
+    session.flush()  # as an ORM query would autoflush: the session's own changes count
+    return _CANDIDATES.rows(session.connection(),
+                            {"door_id": door_id, "membership_id": membership_id})
 
 
-def _judge_access(a: Access, at: dt.datetime, tz: str, wanted: tuple[str, ...]
+def _judge_access(a: AccessTerms, at: dt.datetime, tz: str, wanted: tuple[str, ...]
                   ) -> tuple[int, str | None]:
     """(stage reached, method): stage len(ACCESS_STAGES) means the access covers it."""
     if not _valid_at(a.valid_from, a.valid_to, at):

@@ -13,17 +13,27 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from typing import Protocol
 
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from entryfy import clock
 from entryfy.ops.doors.schedules import _zone
-from models import Access, Membership, PassbackState, Site
+from models import Membership, PassbackState, Site
 from models.vocab import DIRECTIONS, Direction
 
 
-def applies(access: Access, role: str | None) -> str | None:
+class PassbackTerms(Protocol):
+    """An access's anti-passback terms (an Access, or a row of decision.candidate_accesses)."""
+
+    @property
+    def anti_passback(self) -> str: ...
+    @property
+    def anti_passback_exempt_roles(self) -> list[str] | None: ...
+
+
+def applies(access: PassbackTerms, role: str | None) -> str | None:
     """The access's rule for this role: "soft", "hard" or None (off, or exempt)."""
     mode = access.anti_passback or "off"
     if mode == "off" or (role is not None and role in (access.anti_passback_exempt_roles or [])):
