@@ -13,7 +13,7 @@ from sqlalchemy import select, update
 
 from entryfy.ops import entries as entry_ops
 from models import Entry, Site
-from models.hot import HotStatement
+from tests import sqlspy
 from tests.attendance import at_site, give_identity_number, key
 from tests.factories import bearer
 
@@ -30,15 +30,8 @@ def _postgresql_only(backend):  # type: ignore[no-untyped-def]
 @pytest.fixture
 def hot(monkeypatch):  # type: ignore[no-untyped-def]
     """The first words of every hot statement run (the check-in's run on the DBAPI cursor)."""
-    seen: list[str] = []
-    run = HotStatement._run_pg
-
-    def spy(self, conn, params, *, fetch):  # type: ignore[no-untyped-def]
-        seen.append(" ".join(self._compiled_pg(conn)[0].split()[:2]))
-        return run(self, conn, params, fetch=fetch)
-
-    monkeypatch.setattr(HotStatement, "_run_pg", spy)
-    return seen
+    with sqlspy.statements(monkeypatch, words=2) as seen:
+        yield seen
 
 
 def member(session, make, customer):  # type: ignore[no-untyped-def]

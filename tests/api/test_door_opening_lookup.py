@@ -4,43 +4,17 @@ queues no webhook when that statement said nobody listens."""
 
 from __future__ import annotations
 
-import contextlib
 import uuid
-from collections.abc import Iterator
 
 import pytest
 from sqlalchemy import event, func, select, update
 
 from entryfy.ops import events
 from models import AccessEvent, Customer, WebhookDelivery
-from models.hot import HotStatement
-from tests import doorkit
+from tests import doorkit, sqlspy
 from tests.factories import bearer
 
 API = "/api/v1"
-
-
-@contextlib.contextmanager
-def statements(engine, monkeypatch) -> Iterator[list[str]]:  # type: ignore[no-untyped-def]
-    """The first words of every statement: through SQLAlchemy, and the hot ones run on the
-    DBAPI cursor (PostgreSQL)."""
-    seen: list[str] = []
-    run = HotStatement._run_pg
-
-    def spy(self, conn, params, *, fetch):  # type: ignore[no-untyped-def]
-        seen.append(" ".join(self._compiled_pg(conn)[0].split()[:2]))
-        return run(self, conn, params, fetch=fetch)
-
-    def count(conn, cursor, statement, *args):  # type: ignore[no-untyped-def]
-        if "SAVEPOINT" not in statement:  # the test's own nesting
-            seen.append(" ".join(statement.split()[:3]))
-
-    monkeypatch.setattr(HotStatement, "_run_pg", spy)
-    event.listen(engine, "before_cursor_execute", count)
-    try:
-        yield seen
-    finally:
-        event.remove(engine, "before_cursor_execute", count)
 
 
 @pytest.fixture
@@ -68,21 +42,20 @@ def test_an_opening_is_the_sign_in_one_lookup_the_accesses_and_the_event(
     _a, door, h = opened
     with app.app_context():
         engine = database().engine
-    with statements(engine, monkeypatch) as seen:
+    with sqlspy.statements(monkeypatch, engine, words=3) as seen:
         r = client.post(f"{API}/doors/{door.id}/open", headers=h, json=doorkit.INSIDE)
     assert r.status_code == 200, r.get_json()
     # The tests' sessions join an outer connection, so each of their transactions writes its
     # (empty) context first; a request's fresh pooled transaction does not
     # (models.tenancy._fresh_transaction).
     seen = [s for s in seen if not s.startswith("SELECT set_config(")]
-    lookup = (["SELECT signed_in.id,", "SELECT scope.scoped_ids,"]
+    lookup = (["SELECT signed_in.id, signed_in.account_id,",
+               "SELECT scope.scoped_ids, target.d_site_id,"]
               if backend.name == "postgresql" else
               ["SELECT access_tokens.id, access_tokens.account_id,",
                "SELECT memberships.customer_id FROM", "SELECT doors.site_id AS"])
-    # The accesses' terms are a hot statement too on PostgreSQL (two words recorded).
-    terms = ("SELECT accesses.id," if backend.name == "postgresql" else
-             "SELECT accesses.id, accesses.name,")
-    assert seen == [*lookup, terms, "INSERT INTO access_events"], seen
+    assert seen == [*lookup, "SELECT accesses.id, accesses.name,",
+                    "INSERT INTO access_events"], seen
 
 
 def test_a_door_of_an_ended_customer_is_not_found(client, session, opened):

@@ -4,18 +4,14 @@ or an anti-passback rule costs one read by primary key, only while in force."""
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import uuid
-from collections.abc import Iterator
 
 import pytest
-from sqlalchemy import event
 
 from entryfy.ops import doors as ops
 from models import Lockdown
-from models.hot import HotStatement
-from tests import doorkit
+from tests import doorkit, sqlspy
 
 AT = dt.datetime(2026, 6, 15, 10, 0, tzinfo=dt.UTC)
 HERE = ops.Position(59.33, 18.06, 10)
@@ -23,31 +19,8 @@ HERE = ops.Position(59.33, 18.06, 10)
 
 @pytest.fixture
 def statements(monkeypatch):  # type: ignore[no-untyped-def]
-    """Every statement's text: through SQLAlchemy, and the hot ones that run straight on the
-    DBAPI cursor on PostgreSQL (models.hot)."""
-    run = HotStatement._run_pg
-
-    @contextlib.contextmanager
-    def recording(session) -> Iterator[list[str]]:  # type: ignore[no-untyped-def]
-        seen: list[str] = []
-        engine = session.get_bind()
-
-        def spy(self, conn, params, *, fetch):  # type: ignore[no-untyped-def]
-            seen.append(self._compiled_pg(conn)[0])
-            return run(self, conn, params, fetch=fetch)
-
-        def count(conn, cursor, statement, *args):  # type: ignore[no-untyped-def]
-            seen.append(statement)
-
-        monkeypatch.setattr(HotStatement, "_run_pg", spy)
-        event.listen(engine, "before_cursor_execute", count)
-        try:
-            yield seen
-        finally:
-            event.remove(engine, "before_cursor_execute", count)
-            monkeypatch.setattr(HotStatement, "_run_pg", run)
-
-    return recording
+    """Every statement the decision sends (hot ones included: tests.sqlspy)."""
+    return lambda session: sqlspy.statements(monkeypatch, session.get_bind())
 
 
 @pytest.fixture
