@@ -363,8 +363,8 @@ class Measure:
                           "ENTRYFY_DATA_KEY": self.data_key, "RATELIMIT_ENABLED": False})
         # As wsgi.py does for every serving process. Without it a full collection walked the
         # app's objects (and, in this process, what the generator left alive) in the middle
-        # of a timed request: 130-280 ms, one request in about a thousand, enough to put one
-        # list's p99 over 100 ms in two runs out of three.
+        # of a timed request: 138 ms, timed by a gc callback, one request in about a
+        # thousand, enough to put a list's p99 over 100 ms.
         freeze_startup_heap()
         return app
 

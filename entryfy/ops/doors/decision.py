@@ -119,17 +119,16 @@ class AccessTerms(Protocol):
     def anti_passback_exempt_roles(self) -> list[str] | None: ...
 
 
-_A = Access.__table__.c
+_A, _AD, _AM = Access.__table__.c, AccessDoor.__table__.c, AccessMember.__table__.c
 # Built once (every door opening runs it), each call only binding the two ids; its rows are
 # the terms alone, not Access objects (models.hot): loading and attaching ORM objects cost
 # the door opening more CPU than the rest of its decision.
 _CANDIDATES = HotStatement(
     select(_A.id, _A.name, _A.valid_from, _A.valid_to, _A.schedule, _A.methods,
            _A.anti_passback, _A.anti_passback_exempt_roles)
-    .join(AccessDoor.__table__, AccessDoor.__table__.c.access_id == _A.id)
-    .join(AccessMember.__table__, AccessMember.__table__.c.access_id == _A.id)
-    .where(AccessDoor.__table__.c.door_id == bindparam("door_id"),
-           AccessMember.__table__.c.membership_id == bindparam("membership_id"))
+    .join(AccessDoor.__table__, _AD.access_id == _A.id)
+    .join(AccessMember.__table__, _AM.access_id == _A.id)
+    .where(_AD.door_id == bindparam("door_id"), _AM.membership_id == bindparam("membership_id"))
 )
 
 
